@@ -1,0 +1,95 @@
+"""State diagrams rendered from the transition table (Mermaid always, SVG when Graphviz is there).
+
+The diagrams are read back from a freshly built ``transitions`` machine, so they show what the
+machine will do, not what someone wrote about it. Edges are sorted and merged per (from, to),
+so the output is byte-for-byte reproducible. Rows that do not change state (``SendDtmf``, user
+data, ...) are left out: they are the capabilities table's business (docs/capabilities.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+from .enums import NetworkEvent, State
+from .table import build_machine
+
+__all__ = ["DIAGRAMS", "edges", "mermaid", "write"]
+
+#: guards that make a row part of the consult-pair diagram
+_PAIR_GUARDS = frozenset(
+    {
+        "in_pair",
+        "consult_pending",
+        "not_consult_pending",
+        "transfer_ready",
+        "parent_paired",
+        "consult_paired",
+    }
+)
+
+
+def edges(*, pair_only: bool = False) -> list[tuple[str, str, str]]:
+    """Sorted (source, dest, label) state changes of a fresh machine."""
+    machine = build_machine()
+    merged: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for name, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            for transition in transitions:
+                if transition.dest is None:
+                    continue
+                guards = [getattr(c.func, "__name__", str(c.func)) for c in transition.conditions]
+                if pair_only and not _PAIR_GUARDS & set(guards):
+                    continue
+                label = name if not guards else f"{name} [{' & '.join(guards)}]"
+                if name in NetworkEvent.__members__.values():
+                    label = f"({label})"
+                merged[(State[source].value, State[transition.dest].value)].add(label)
+    return sorted((src, dst, ", ".join(sorted(labels))) for (src, dst), labels in merged.items())
+
+
+def mermaid(*, pair_only: bool = False) -> str:
+    """A Mermaid ``stateDiagram-v2`` of the table. Far-end and switch events are in parentheses."""
+    lines = ["stateDiagram-v2"]
+    if not pair_only:
+        lines += ["    [*] --> Dialing : Dial", "    [*] --> Ringing : (inbound call)"]
+    lines += [f"    {src} --> {dst} : {label}" for src, dst, label in edges(pair_only=pair_only)]
+    if not pair_only:
+        lines.append("    Released --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def dot(*, pair_only: bool = False) -> str:
+    """The same diagram in Graphviz DOT."""
+    lines = ["digraph call {", "    rankdir=LR;", "    node [shape=box, style=rounded];"]
+    lines += [
+        f'    "{src}" -> "{dst}" [label="{label}"];'
+        for src, dst, label in edges(pair_only=pair_only)
+    ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+#: file stem -> whether it shows only the consult-pair rows
+DIAGRAMS = {"call": False, "pair": True}
+
+
+def write(directory: Path) -> list[Path]:
+    """Write every diagram as ``.mmd`` (and ``.svg`` if ``dot`` is installed); return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    graphviz = shutil.which("dot")
+    for stem, pair_only in DIAGRAMS.items():
+        path = directory / f"{stem}.mmd"
+        path.write_text(mermaid(pair_only=pair_only), encoding="utf-8")
+        written.append(path)
+        if graphviz:
+            svg = directory / f"{stem}.svg"
+            subprocess.run(
+                [graphviz, "-Tsvg", "-o", str(svg)],
+                input=dot(pair_only=pair_only).encode(),
+                check=True,
+            )
+            written.append(svg)
+    return written

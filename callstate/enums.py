@@ -1,0 +1,135 @@
+"""The vocabulary of a call: every value here is the exact GWS wire string."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """The state of one leg of a call (GWS ``state``)."""
+
+    #: The agent dialed; the far end has not answered yet.
+    DIALING = "Dialing"
+    #: A call is offered to the agent's device.
+    RINGING = "Ringing"
+    #: Both ends are talking.
+    ESTABLISHED = "Established"
+    #: The agent put the call on hold.
+    HELD = "Held"
+    #: Final: the leg is over; it offers and accepts nothing.
+    RELEASED = "Released"
+
+
+class Operation(StrEnum):
+    """A GWS voice ``operationName``; a capability is the name of an allowed operation."""
+
+    #: Place a new call from a device (device-level, never a capability).
+    DIAL = "Dial"
+    ANSWER = "Answer"
+    HANGUP = "Hangup"
+    HOLD = "Hold"
+    RETRIEVE = "Retrieve"
+    SEND_DTMF = "SendDtmf"
+    MUTE_CALL = "MuteCall"
+    UNMUTE_CALL = "UnmuteCall"
+    SINGLE_STEP_TRANSFER = "SingleStepTransfer"
+    SINGLE_STEP_CONFERENCE = "SingleStepConference"
+    INITIATE_TRANSFER = "InitiateTransfer"
+    INITIATE_CONFERENCE = "InitiateConference"
+    COMPLETE_TRANSFER = "CompleteTransfer"
+    COMPLETE_CONFERENCE = "CompleteConference"
+    SWAP_CALLS = "SwapCalls"
+    REMOVE_PARTICIPANT_FROM_CONFERENCE = "RemoveParticipantFromConference"
+    CLEAR_CALL = "ClearCall"
+    ATTACH_USER_DATA = "AttachUserData"
+    UPDATE_USER_DATA = "UpdateUserData"
+    DELETE_USER_DATA = "DeleteUserData"
+    DELETE_USER_DATA_PAIR = "DeleteUserDataPair"
+    START_CALL_RECORDING = "StartCallRecording"
+    PAUSE_CALL_RECORDING = "PauseCallRecording"
+    RESUME_CALL_RECORDING = "ResumeCallRecording"
+    STOP_CALL_RECORDING = "StopCallRecording"
+
+
+#: Capabilities are operation names: one enum serves both, so the wire needs no mapping.
+Capability = Operation
+
+
+class NetworkEvent(StrEnum):
+    """What the far end, or the switch on its behalf, does to a leg: triggers, not capabilities."""
+
+    #: The party we dialed answered.
+    FAR_END_ANSWERED = "FarEndAnswered"
+    #: The other party hung up, or the switch tore the leg down.
+    FAR_END_RELEASED = "FarEndReleased"
+    #: The party we dialed was busy or did not answer.
+    FAR_END_BUSY = "FarEndBusy"
+    #: The switch held this leg because its pair partner was swapped in.
+    SWITCH_HELD = "SwitchHeld"
+    #: The switch retrieved this leg (its pair partner was swapped out, or a conference completed).
+    SWITCH_RETRIEVED = "SwitchRetrieved"
+
+
+class CallType(StrEnum):
+    """GWS ``callType``."""
+
+    INTERNAL = "Internal"
+    INBOUND = "Inbound"
+    OUTBOUND = "Outbound"
+    CONSULT = "Consult"
+
+
+class Mute(StrEnum):
+    """GWS ``mute``."""
+
+    OFF = "Off"
+    ON = "On"
+
+
+class RecordingState(StrEnum):
+    """GWS ``recordingState``; present only on devices with the recording feature."""
+
+    STOPPED = "Stopped"
+    RECORDING = "Recording"
+    PAUSED = "Paused"
+
+
+class PairRole(StrEnum):
+    """Where a leg stands in a consult pair (a parent and the consult it started)."""
+
+    #: Not part of a live consult pair.
+    NONE = "None"
+    #: A parent whose consult has not been answered yet.
+    PARENT_PENDING = "ParentPending"
+    #: A parent whose consult has been answered.
+    PARENT_PAIRED = "ParentPaired"
+    #: A consult that has not been answered yet.
+    CONSULT_PENDING = "ConsultPending"
+    #: A consult that has been answered.
+    CONSULT_PAIRED = "ConsultPaired"
+
+
+class ConferenceRole(StrEnum):
+    """Whether a leg is in a conference (two or more other participants) and owns it."""
+
+    NONE = "None"
+    MEMBER = "Member"
+    OWNER = "Owner"
+
+
+class NotificationType(StrEnum):
+    """GWS CometD ``notificationType``."""
+
+    STATUS_CHANGE = "StatusChange"
+    PARTICIPANTS_UPDATED = "ParticipantsUpdated"
+    ATTACHED_DATA_CHANGED = "AttachedDataChanged"
+    DTMF_SENT = "DtmfSent"
+    CALL_RECORDING_STATE_CHANGE = "CallRecordingStateChange"
+    MONITORED_USER_MUTED_STATE_CHANGE = "MonitoredUserMutedStateChange"
+
+
+class Feature(StrEnum):
+    """Optional device features that add context rules to capabilities."""
+
+    MUTE = "mute"
+    RECORDING = "recording"

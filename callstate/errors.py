@@ -1,0 +1,86 @@
+"""One error hierarchy for every refused request.
+
+Each error names the call, its state and the operation, and carries the GWS ``statusCode``
+(spec §1) that an HTTP front end would answer with. A request that raises changed nothing:
+no leg moved and no event was emitted.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .enums import State
+
+__all__ = [
+    "CallNotFoundError",
+    "CallStateError",
+    "DeviceNotFoundError",
+    "InvalidParameterError",
+    "MissingParameterError",
+    "OperationNotAvailableError",
+    "UnknownOperationError",
+]
+
+
+class CallStateError(Exception):
+    """Base of every refusal. ``status_code`` is the GWS return code (never 0)."""
+
+    status_code: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        call_id: str | None = None,
+        state: State | None = None,
+        operation: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.call_id = call_id
+        self.state = state
+        self.operation = operation
+        super().__init__(self.status_message)
+
+    @property
+    def status_message(self) -> str:
+        """The GWS ``statusMessage``: operation, call and state, then the reason."""
+        what = self.operation or "request"
+        where = f" on call {self.call_id}" if self.call_id else ""
+        state = f" ({self.state})" if self.state else ""
+        return f"{what}{where}{state}: {self.reason}"
+
+
+class UnknownOperationError(CallStateError):
+    """The ``operationName`` is not a GWS voice operation."""
+
+    status_code = 1
+
+
+class MissingParameterError(CallStateError):
+    """A required parameter was not given."""
+
+    status_code = 1
+
+
+class InvalidParameterError(CallStateError):
+    """A parameter is malformed or does not fit the call as it is now."""
+
+    status_code = 2
+
+
+class OperationNotAvailableError(CallStateError):
+    """The operation is not in the call's ``capabilities`` right now."""
+
+    status_code = 2
+
+
+class CallNotFoundError(CallStateError):
+    """No such call for this user: unknown, released, or someone else's (indistinguishable)."""
+
+    status_code = 6
+
+
+class DeviceNotFoundError(CallStateError):
+    """No device with that DN on the switch."""
+
+    status_code = 6

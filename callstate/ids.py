@@ -1,0 +1,46 @@
+"""Identifiers shaped like the ones GWS prints, reproducible from a seed.
+
+Call ids look like ``012PUFMMS0ASNAK48O7GK2LAES000004``: a 26-character prefix fixed per switch
+and a 6-digit base-32 counter (``0-9A-V``), as the documentation samples do; ``callUuid`` equals
+``id``. ``connId`` is 16 hex digits, a fixed prefix and a counter. Device ids are UUIDs.
+With a seed, every id is a function of the seed and of the order of creation.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+__all__ = ["IdGenerator"]
+
+_BASE32 = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+
+
+class IdGenerator:
+    """Hands out call ids, connection ids and device ids."""
+
+    __slots__ = ("_call_prefix", "_calls", "_conn_prefix", "_conns", "_rng")
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed)
+        self._call_prefix = "".join(self._rng.choice(_BASE32) for _ in range(26))
+        self._conn_prefix = f"{self._rng.getrandbits(40):010x}"
+        self._calls = 0
+        self._conns = 0
+
+    def call_id(self) -> str:
+        self._calls += 1
+        n, digits = self._calls, []
+        for _ in range(6):
+            n, r = divmod(n, 32)
+            digits.append(_BASE32[r])
+        if n:
+            raise OverflowError("more than 32**6 call ids from one switch")
+        return self._call_prefix + "".join(reversed(digits))
+
+    def conn_id(self) -> str:
+        self._conns += 1
+        return f"{self._conn_prefix}{self._conns:06x}"
+
+    def device_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

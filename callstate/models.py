@@ -1,0 +1,131 @@
+"""Pydantic models of the Calls API JSON: the call resource (8.5.2 and 8.5.0 forms), the GET
+responses and the CometD notification. Field names are the wire names; optional fields that do
+not apply are left unset and omitted on output (``dump``), as GWS omits them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "CallResource",
+    "CallResponse",
+    "CallsResponse",
+    "Country",
+    "ErrorResponse",
+    "LegacyCallResource",
+    "Notification",
+    "NotificationData",
+    "Participant",
+    "ParticipantInfo",
+    "dump",
+]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON object GWS would send: wire names, unset optional fields left out."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+class Participant(_Wire):
+    """A participant in the current (8.5.2) form."""
+
+    e164Number: str
+    formattedPhoneNumber: str
+    phoneNumber: str
+    digits: str
+
+
+class Country(_Wire):
+    name: str
+    code: str
+    callingCode: str
+
+
+class ParticipantInfo(_Wire):
+    """8.5.0 ``participantsInfo`` item; ``localPhoneNumber`` only for public numbers."""
+
+    country: Country
+    formattedPhoneNumber: str
+    location: str | None
+    localPhoneNumber: str | None = None
+    E164digits: str
+    isValidNumber: bool
+
+
+class _CallBase(_Wire):
+    id: str
+    state: str
+    callUuid: str
+    connId: str
+    deviceUri: str
+    dnis: str
+    callType: str
+    capabilities: list[str]
+    userData: dict[str, str | int] | None = None
+    duration: str
+    mute: str
+    recordingState: str | None = None
+    supervisorListeningIn: bool
+    monitoredUserMuted: bool
+    uri: str
+    parentCallUri: str | None = None
+    parentCallPath: str | None = None
+
+
+class CallResource(_CallBase):
+    """The call resource in the current (8.5.2) form."""
+
+    participants: list[Participant]
+    monitoring: bool
+    path: str
+
+
+class LegacyCallResource(_CallBase):
+    """The call resource in the 8.5.0 form: string participants, ``ani``, ``participantsInfo``."""
+
+    participants: list[str]
+    participantsInfo: list[ParticipantInfo]
+    ani: str
+
+
+class NotificationData(_Wire):
+    notificationType: str
+    call: CallResource | LegacyCallResource
+    phoneNumber: str
+    messageType: str = "CallStateChangeMessage"
+    extensions: dict[str, int] | None = None
+
+
+class Notification(_Wire):
+    """A CometD message on ``/v2/me/calls``."""
+
+    data: NotificationData
+    channel: str = "/v2/me/calls"
+
+
+class CallsResponse(_Wire):
+    """``GET /api/v2/me/calls``."""
+
+    statusCode: int = 0
+    calls: list[CallResource | LegacyCallResource]
+
+
+class CallResponse(_Wire):
+    """``GET /api/v2/me/calls/{id}``."""
+
+    statusCode: int = 0
+    call: CallResource | LegacyCallResource
+
+
+class ErrorResponse(_Wire):
+    """Any refused request: a non-zero ``statusCode`` and its ``statusMessage``."""
+
+    statusCode: int
+    statusMessage: str

@@ -1,0 +1,137 @@
+"""GWS request parameters: which each operation takes, and how each is checked.
+
+Parameters keep their GWS names (``destination``, ``userData``, ``digits``, ``key``, ...).
+Checking happens before anything changes, so a bad parameter leaves every call as it was.
+Unknown parameter names are refused too: a typo must not pass silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .enums import Operation
+from .errors import InvalidParameterError, MissingParameterError
+from .events import UserData
+from .numbers import parse_number
+
+__all__ = ["PARAMETERS", "Params", "check_params"]
+
+O = Operation
+_DESTINATION = ("destination",)
+_DESTINATION_OPTIONAL = ("userData", "location")
+
+#: operation -> (required parameter names, optional parameter names)
+PARAMETERS: Final[Mapping[Operation, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    O.DIAL: (_DESTINATION, _DESTINATION_OPTIONAL),
+    O.SEND_DTMF: (("digits",), ()),
+    O.SINGLE_STEP_TRANSFER: (_DESTINATION, _DESTINATION_OPTIONAL),
+    O.SINGLE_STEP_CONFERENCE: (_DESTINATION, _DESTINATION_OPTIONAL),
+    O.INITIATE_TRANSFER: (_DESTINATION, _DESTINATION_OPTIONAL),
+    O.INITIATE_CONFERENCE: (_DESTINATION, _DESTINATION_OPTIONAL),
+    O.COMPLETE_TRANSFER: ((), ("consultCallUri",)),
+    O.COMPLETE_CONFERENCE: ((), ("consultCallUri",)),
+    O.SWAP_CALLS: ((), ("otherCallUri",)),
+    O.REMOVE_PARTICIPANT_FROM_CONFERENCE: (("participant",), ()),
+    O.ATTACH_USER_DATA: (("userData",), ()),
+    O.UPDATE_USER_DATA: (("userData",), ()),
+    O.DELETE_USER_DATA_PAIR: (("key",), ()),
+}
+
+_DTMF = re.compile(r"[0-9*#]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Checked parameters of one request (``None``: not given)."""
+
+    destination: str | None = None
+    user_data: UserData | None = None
+    digits: str | None = None
+    key: str | None = None
+    location: str | None = None
+    consult_call_uri: str | None = None
+    other_call_uri: str | None = None
+    participant: str | None = None
+
+
+def _destination(value: Any) -> str:
+    if isinstance(value, Mapping) and set(value) == {"phoneNumber"}:
+        number = value["phoneNumber"]
+        if parse_number(number) is not None:
+            return str(number)
+        raise ValueError(f"{number!r} is neither a DN (digits only) nor a +country_code number")
+    raise ValueError('must be an object {"phoneNumber": NUMBER}')
+
+
+def _user_data(value: Any) -> UserData:
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a JSON object")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"keys must be non-empty strings, not {key!r}")
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise ValueError(f"value of {key!r} must be a string or an integer")
+    return tuple(value.items())
+
+
+def _digits(value: Any) -> str:
+    if isinstance(value, str) and _DTMF.fullmatch(value):
+        return value
+    raise ValueError("must be DTMF digits: 0-9, * and # only")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise ValueError("must be a non-empty string")
+
+
+def _number(value: Any) -> str:
+    if parse_number(value) is None:
+        raise ValueError(f"{value!r} is not a phone number")
+    return str(value)
+
+
+_CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
+    "destination": ("destination", _destination),
+    "userData": ("user_data", _user_data),
+    "digits": ("digits", _digits),
+    "key": ("key", _text),
+    "location": ("location", _text),
+    "consultCallUri": ("consult_call_uri", _text),
+    "otherCallUri": ("other_call_uri", _text),
+    "participant": ("participant", _number),
+}
+
+_NONE: Final = Params()
+
+
+def check_params(
+    operation: Operation,
+    given: Mapping[str, Any],
+    *,
+    call_id: str | None = None,
+    state: Any = None,
+) -> Params:
+    """Check ``given`` against what ``operation`` takes; raise a ``CallStateError`` if it is bad."""
+    required, optional = PARAMETERS.get(operation, ((), ()))
+    if not given and not required:
+        return _NONE
+    where = {"call_id": call_id, "state": state, "operation": str(operation)}
+    for name in required:
+        if name not in given:
+            raise MissingParameterError(f"parameter {name!r} is required", **where)
+    checked: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in required and name not in optional:
+            takes = ", ".join(required + optional) or "no parameters"
+            raise InvalidParameterError(f"unknown parameter {name!r} (takes: {takes})", **where)
+        field, check = _CHECKS[name]
+        try:
+            checked[field] = check(value)
+        except ValueError as err:
+            raise InvalidParameterError(f"parameter {name!r} {err}", **where) from None
+    return Params(**checked)

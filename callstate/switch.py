@@ -1,0 +1,464 @@
+"""The switch: devices, their legs, the far end, and in-order event delivery.
+
+``Switch`` owns every live leg and the moves that involve several legs; ``operations`` holds
+what each agent operation does. Every request is checked completely (operation name, call,
+capabilities, parameters, destination) before anything changes, so a refused request changes
+nothing and emits nothing. Events are queued while a request runs and delivered, in order, to
+every subscriber once it is done; a subscriber may itself make requests, whose events follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from .call import Call, Connection
+from .enums import CallType, Feature, NetworkEvent, Operation, State
+from .errors import (
+    CallNotFoundError,
+    DeviceNotFoundError,
+    InvalidParameterError,
+    OperationNotAvailableError,
+    UnknownOperationError,
+)
+from .events import (
+    CallEvent,
+    CapabilitiesChanged,
+    ParticipantsChanged,
+    StateChanged,
+    UserData,
+)
+from .ids import IdGenerator
+from .numbers import normalize, parse_number
+from .params import Params, check_params
+from .table import MACHINE
+
+__all__ = ["Device", "Subscriber", "Subscription", "Switch", "check_operation_name"]
+
+Subscriber = Callable[[CallEvent], object]
+ErrorHandler = Callable[[Exception, CallEvent], object]
+
+_LOG = logging.getLogger("callstate")
+_BY_NAME: Final = {op.value: op for op in Operation}
+_VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
+_RELEASED: Final = State.RELEASED
+_ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
+
+
+def _log_subscriber_error(error: Exception, event: CallEvent) -> None:
+    _LOG.error("subscriber failed on %r", event, exc_info=error)
+
+
+class Subscription:
+    """Handle returned by ``Switch.subscribe``; call it (or ``close()``) to unsubscribe."""
+
+    __slots__ = ("_callback", "_switch")
+
+    def __init__(self, switch: Switch, callback: Subscriber) -> None:
+        self._switch = switch
+        self._callback = callback
+
+    def close(self) -> None:
+        subscribers = self._switch._subscribers
+        if self._callback in subscribers:
+            self._switch._subscribers = tuple(s for s in subscribers if s is not self._callback)
+
+    __call__ = close
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Device:
+    """An agent's phone on the switch, known by its DN."""
+
+    __slots__ = ("_calls", "_switch", "dn", "features", "id")
+
+    def __init__(self, switch: Switch, dn: str, device_id: str, features: frozenset[Feature]):
+        self._switch = switch
+        self.dn: Final = dn
+        self.id: Final = device_id
+        self.features: Final = features
+        self._calls: dict[str, Call] = {}
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        """This device's live legs, oldest first."""
+        return tuple(self._calls.values())
+
+    def call(self, call_id: str, operation: str | None = None) -> Call:
+        """This device's live leg ``call_id``; anything else is 'not found'."""
+        try:
+            return self._calls[call_id]
+        except KeyError:
+            raise CallNotFoundError(
+                "no such call on this device", call_id=call_id, operation=operation
+            ) from None
+
+    def dial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
+        """GWS ``Dial``: a new leg to ``destination`` (a number, or ``{"phoneNumber": ...}``)."""
+        if isinstance(destination, str):
+            destination = {"phoneNumber": destination}
+        checked = check_params(Operation.DIAL, {"destination": destination, **params})
+        return self._switch._dial(self, checked)
+
+    def perform(self, call_id: str, operation: str, **params: Any) -> None:
+        """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
+        from .operations import OPERATIONS
+
+        op = _BY_NAME.get(operation)
+        if op is None:
+            known = self._calls.get(call_id)
+            raise UnknownOperationError(
+                f"unknown operation; valid operations are {_VALID_NAMES}",
+                call_id=call_id,
+                state=known.state if known is not None else None,
+                operation=str(operation),
+            )
+        call = self.call(call_id, op)
+        if op not in call._capabilities:
+            offered = ", ".join(call._capabilities) or "nothing"
+            raise OperationNotAvailableError(
+                f"not in capabilities (offered: {offered})",
+                call_id=call_id,
+                state=call._state,
+                operation=op,
+            )
+        OPERATIONS[op](
+            self._switch, call, check_params(op, params, call_id=call_id, state=call._state)
+        )
+        self._switch._flush()
+
+    def __repr__(self) -> str:
+        return f"<Device {self.dn} {sorted(self.features)}>"
+
+
+class Switch:
+    """A simulated switch: devices, their calls, the far end, and the event stream."""
+
+    def __init__(
+        self,
+        base_uri: str = "http://127.0.0.1:8080/api/v2",
+        seed: int | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        on_subscriber_error: ErrorHandler | None = None,
+    ) -> None:
+        self.base_uri: Final = base_uri.rstrip("/")
+        self.seed: Final = seed
+        self._ids = IdGenerator(seed)
+        self._clock = clock or time.monotonic
+        self._on_error = on_subscriber_error or _log_subscriber_error
+        self._devices: dict[str, Device] = {}
+        self._calls: dict[str, Call] = {}
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._queue: deque[CallEvent] = deque()
+        self._delivering = False
+
+    # -- setup and lookup -------------------------------------------------------------------------
+    def add_device(self, dn: str, *, features: Iterable[str] = ()) -> Device:
+        """Register an agent device. ``features``: ``"mute"``, ``"recording"``."""
+        if not (isinstance(dn, str) and dn.isdigit() and dn.isascii()):
+            raise ValueError(f"a DN is digits only, not {dn!r}")
+        if dn in self._devices:
+            raise ValueError(f"device {dn} already exists")
+        try:
+            flags = frozenset(Feature(f) for f in features)
+        except ValueError:
+            raise ValueError(
+                f"features are {[str(f) for f in Feature]}, not {features!r}"
+            ) from None
+        device = Device(self, dn, self._ids.device_id(), flags)
+        self._devices[dn] = device
+        return device
+
+    def device(self, dn: str) -> Device:
+        try:
+            return self._devices[dn]
+        except KeyError:
+            raise DeviceNotFoundError(f"no device {dn!r}") from None
+
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        return tuple(self._devices.values())
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        """Every live leg on the switch, oldest first."""
+        return tuple(self._calls.values())
+
+    def call(self, call_id: str) -> Call:
+        try:
+            return self._calls[call_id]
+        except KeyError:
+            raise CallNotFoundError("no such call", call_id=call_id) from None
+
+    def subscribe(self, callback: Subscriber) -> Subscription:
+        """Deliver every future event to ``callback``, in order; returns the unsubscribe handle."""
+        self._subscribers = (*self._subscribers, callback)
+        return Subscription(self, callback)
+
+    # -- the far end ------------------------------------------------------------------------------
+    def external_call(
+        self, number: str, *, to: str, user_data: Mapping[str, Any] | None = None
+    ) -> Call:
+        """An outside party (``number``) calls device ``to``: a new ``Ringing`` leg there."""
+        if parse_number(number) is None or number in self._devices:
+            raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
+        device = self.device(to)
+        data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+        connection = Connection(self._ids.conn_id(), [number])
+        leg = self._add_leg(
+            connection, device, State.RINGING, CallType.INBOUND, to, number, data or ()
+        )
+        self._flush()
+        return leg
+
+    def external_answer(self, party: str | Call, *, to: str | None = None) -> Call:
+        """The outside party a leg is calling answers it."""
+        leg = self._far_end_leg(party, to, "Answer", unanswered=True)
+        self._answered(leg._connection, by=None)
+        self._flush()
+        return leg
+
+    def external_busy(self, party: str | Call, *, to: str | None = None) -> Call:
+        """The outside party a leg is calling is busy (or does not answer)."""
+        leg = self._far_end_leg(party, to, "Busy", unanswered=True)
+        self._fire(leg, NetworkEvent.FAR_END_BUSY)
+        self._flush()
+        return leg
+
+    def external_hangup(self, party: str | Call, *, to: str | None = None) -> Call:
+        """The outside party hangs up: it leaves its call (two-party calls end)."""
+        leg = self._far_end_leg(party, to, "Hangup", unanswered=False)
+        number = self._outside_party(leg, party)
+        assert number is not None
+        self._leave(leg._connection, number)
+        self._flush()
+        return leg
+
+    def _outside_party(self, leg: Call, party: str | Call) -> str | None:
+        wanted = normalize(party) if isinstance(party, str) else None
+        for p in leg._connection.parties:
+            if isinstance(p, str) and (wanted is None or normalize(p) == wanted):
+                return p
+        return None
+
+    def _far_end_leg(
+        self, party: str | Call, to: str | None, what: str, *, unanswered: bool
+    ) -> Call:
+        if isinstance(party, Call):
+            candidates: Iterable[Call] = (party,) if party.id in self._calls else ()
+        else:
+            pool = self.device(to)._calls if to is not None else self._calls
+            candidates = reversed(pool.values())
+        for leg in candidates:
+            if self._outside_party(leg, party) is not None and not (unanswered and leg._answered):
+                return leg
+        raise CallNotFoundError(f"no live call with outside party {party!r}", operation=what)
+
+    # -- building blocks used by the operations ---------------------------------------------------
+    def _now_duration(self, leg: Call) -> int:
+        return int(self._clock() - leg.started_at)
+
+    def _emit(self, event: CallEvent) -> None:
+        self._queue.append(event)
+
+    def _flush(self) -> None:
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            queue = self._queue
+            while queue:
+                event = queue.popleft()
+                for subscriber in self._subscribers:
+                    try:
+                        subscriber(event)
+                    except Exception as error:
+                        self._on_error(error, event)
+        finally:
+            self._delivering = False
+
+    def _snapshot_event(self, kind: type[CallEvent], leg: Call) -> None:
+        self._emit(kind(leg._snapshot(self._now_duration(leg))))
+
+    def _add_leg(
+        self,
+        connection: Connection,
+        device: Device,
+        state: State,
+        call_type: CallType,
+        dnis: str,
+        ani: str,
+        user_data: UserData,
+        parent: Call | None = None,
+        *,
+        announce: bool = True,
+    ) -> Call:
+        leg = Call(
+            call_id=self._ids.call_id(),
+            device=device,
+            state=state,
+            call_type=call_type,
+            connection=connection,
+            dnis=dnis,
+            ani=ani,
+            user_data=user_data,
+            started_at=self._clock(),
+            parent=parent,
+        )
+        connection.parties.append(leg)
+        leg._participants = leg._others()
+        leg._refresh()
+        self._calls[leg.id] = device._calls[leg.id] = leg
+        if announce:
+            self._announce(leg, None)
+        return leg
+
+    def _add_party(
+        self,
+        connection: Connection,
+        number: str,
+        call_type: CallType,
+        ani: str,
+        user_data: UserData,
+        *,
+        announce: bool = True,
+    ) -> Call | None:
+        """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number."""
+        device = self._devices.get(number)
+        if device is None:
+            connection.parties.append(number)
+            return None
+        return self._add_leg(
+            connection, device, State.RINGING, call_type, number, ani, user_data, announce=announce
+        )
+
+    def _check_destination(self, leg: Call, number: str, operation: Operation) -> None:
+        """Refuse calling oneself or someone already on the call (before anything changes)."""
+        digits = normalize(number)
+        if digits == leg.device.dn or digits in map(normalize, leg._participants):
+            raise InvalidParameterError(
+                f"{number} is already on this call",
+                call_id=leg.id,
+                state=leg._state,
+                operation=operation,
+            )
+
+    def _move(self, leg: Call, trigger: Operation | NetworkEvent) -> State:
+        """Fire one row of the table on ``leg``; return the state it left. Emits nothing."""
+        previous = leg._state
+        if not MACHINE.events[trigger].trigger(leg):
+            raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
+        if trigger in _ANSWERING:
+            leg._answered = True
+        if leg._state is _RELEASED and leg._recording is not None:
+            from .operations import stop_recording
+
+            stop_recording(leg)
+        leg._refresh()
+        return previous
+
+    def _announce(self, leg: Call, previous: State | None) -> None:
+        if previous is not leg._state:
+            self._emit(StateChanged(leg._snapshot(self._now_duration(leg)), previous))
+
+    def _move_and_announce(self, leg: Call, trigger: Operation | NetworkEvent) -> None:
+        """Move; tell the agent of a new state, or else of new capabilities."""
+        capabilities = leg._capabilities
+        previous = self._move(leg, trigger)
+        if previous is not leg._state:
+            self._announce(leg, previous)
+        elif leg._capabilities != capabilities:
+            self._snapshot_event(CapabilitiesChanged, leg)
+
+    def _touch(self, leg: Call | None) -> None:
+        """Tell a live leg's agent that its capabilities changed because of another leg."""
+        if leg is not None and leg._state is not _RELEASED and leg._refresh():
+            self._snapshot_event(CapabilitiesChanged, leg)
+
+    def _fire(self, leg: Call, trigger: Operation | NetworkEvent) -> None:
+        """Move, announce and, for a release, let the leg go and settle its connection."""
+        self._move_and_announce(leg, trigger)
+        if leg._state is _RELEASED:
+            self._finish(leg)
+
+    def _finish(self, leg: Call, *, leave: bool = True, touch: bool = True) -> None:
+        """After a release: drop the leg, dissolve its consult pair, optionally leave."""
+        del self._calls[leg.id], leg.device._calls[leg.id]
+        partner = leg._consult or leg._parent
+        if partner is not None:
+            partner._parent = partner._consult = None
+            leg._parent = leg._consult = None
+            if touch:
+                self._touch(partner)
+        if leave:
+            self._leave(leg._connection, leg)
+
+    def _leave(self, connection: Connection, party: Call | str) -> None:
+        connection.parties.remove(party)
+        self._settle(connection)
+
+    def _settle(self, connection: Connection, *, skip: Call | None = None) -> None:
+        """After parties changed: a lone party is released; otherwise participants resync."""
+        if len(connection.parties) < 3 or connection.owner not in connection.parties:
+            connection.owner = None
+        if len(connection.parties) < 2:
+            for leg in connection.legs():
+                if leg._state is not _RELEASED:
+                    self._fire(leg, NetworkEvent.FAR_END_RELEASED)
+            return
+        for leg in connection.legs():
+            if leg._state is _RELEASED:
+                continue
+            others = leg._others()
+            if others != leg._participants:
+                leg._participants = others
+                leg._refresh()
+                if leg is not skip:
+                    self._snapshot_event(ParticipantsChanged, leg)
+            elif leg is not skip:
+                self._touch(leg)
+
+    def _answered(self, connection: Connection, by: Call | None) -> None:
+        """Someone answered: every unanswered leg waiting on this connection is connected."""
+        for leg in connection.legs():
+            if leg is not by and not leg._answered and leg._state is not _RELEASED:
+                self._move_and_announce(leg, NetworkEvent.FAR_END_ANSWERED)
+                self._touch(leg._parent)
+
+    def _dial(self, device: Device, params: Params) -> Call:
+        number = params.destination
+        assert number is not None
+        if normalize(number) == device.dn:
+            raise InvalidParameterError(f"{number} is this device", operation=Operation.DIAL)
+        call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
+        connection = Connection(self._ids.conn_id(), [])
+        data = params.user_data or ()
+        leg = self._add_leg(
+            connection, device, State.DIALING, call_type, number, device.dn, data, announce=False
+        )
+        self._add_party(connection, number, call_type, device.dn, data, announce=False)
+        leg._participants = leg._others()
+        self._announce(leg, None)
+        for other in connection.legs()[1:]:
+            self._announce(other, None)
+        self._flush()
+        return leg
+
+
+def check_operation_name(name: str) -> Operation:
+    """The ``Operation`` called ``name``; ``UnknownOperationError`` (code 1) otherwise."""
+    op = _BY_NAME.get(name)
+    if op is None:
+        raise UnknownOperationError(
+            f"unknown operation; valid operations are {_VALID_NAMES}", operation=str(name)
+        )
+    return op

@@ -1,0 +1,296 @@
+"""The transition table: the one place that says how a call leg moves.
+
+Theory of operation
+-------------------
+A GWS call, as one agent sees it, is a *leg* on that agent's device. A leg is born
+``Dialing`` (the agent dialed) or ``Ringing`` (a call was offered to the device) and ends
+``Released``; in between it is ``Established`` or ``Held``. Every change of state is a row of
+``TRANSITIONS`` below: a trigger, the states it may fire from, the state it leads to (``None``:
+the leg stays where it is, as with ``SendDtmf``) and, optionally, guards on the leg's *context*.
+
+Triggers are either agent operations (``Operation``: what a user POSTs as ``operationName``) or
+network events (``NetworkEvent``: what the far end does). Capabilities are never written down
+by hand. A leg offers operation ``X`` exactly when some row with trigger ``X`` may fire from the
+leg's state and all of that row's guards hold in the leg's context, so "an operation succeeds if
+and only if it is in ``capabilities``" is true by construction.
+
+The context is what, besides its state, decides what a leg may do: its mute flag and recording
+state (``None`` when the device lacks that feature), its place in a consult pair and in a
+conference. Contexts are few, so ``CAPABILITIES`` is computed once for every (state, context)
+and a leg's capability lookup is one dictionary access.
+
+Rules in plain words (spec §4):
+
+* Ringing legs can only be answered (and carry user data); there is no Hangup before Answer.
+* Mute and unmute exist only while Established, and only on devices with the mute feature.
+* Recording exists while Established or Held, on devices with the recording feature:
+  start when stopped, pause or stop when recording, resume or stop when paused.
+* A consult pair is a parent leg and the consult leg that ``InitiateTransfer`` or
+  ``InitiateConference`` created on the same device. While the pair lives, neither leg offers
+  ``Retrieve``; the parent offers ``SwapCalls`` and ``CompleteTransfer`` at once, and once the
+  consult is answered both legs offer ``SwapCalls``, ``CompleteTransfer`` and
+  ``CompleteConference``. A consult does not start consults of its own.
+* A conference (a leg with two or more other parties) offers ``RemoveParticipantFromConference``
+  and ``ClearCall`` to its owner only: the leg that completed or single-step-added it.
+* ``Released`` is final: no row leaves it, so a released leg offers nothing.
+
+Operations that touch several legs (hangup, transfers, conferences, swaps) fire the operation's
+row on the leg it was posted on and a network row (``FarEndReleased``, ``SwitchHeld``,
+``SwitchRetrieved``, ...) on each other leg they move; the switch decides which, the table
+decides whether and where to.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, NamedTuple, TypedDict
+
+from transitions import Machine
+
+from .enums import (
+    ConferenceRole,
+    Mute,
+    NetworkEvent,
+    Operation,
+    PairRole,
+    RecordingState,
+    State,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "GUARDS",
+    "MACHINE",
+    "TRANSITIONS",
+    "Context",
+    "Row",
+    "capabilities_for",
+]
+
+DIALING, RINGING, ESTABLISHED, HELD, RELEASED = State
+LIVE: Final = [DIALING, RINGING, ESTABLISHED, HELD]
+TALKING: Final = [ESTABLISHED, HELD]
+
+
+class Context(NamedTuple):
+    """Everything besides its state that decides what a leg may do."""
+
+    mute: Mute | None = None
+    recording: RecordingState | None = None
+    pair: PairRole = PairRole.NONE
+    conference: ConferenceRole = ConferenceRole.NONE
+
+
+class _RowBase(TypedDict):
+    trigger: Operation | NetworkEvent
+    source: list[State]
+    dest: State | None
+
+
+class Row(_RowBase, total=False):
+    """One row of the table, keyed like the dicts ``transitions.Machine`` accepts."""
+
+    guards: list[str]
+
+
+#: Named predicates on a leg's context; rows refer to them by name.
+GUARDS: Final[Mapping[str, Callable[[Context], bool]]] = {
+    "mute_off": lambda c: c.mute is Mute.OFF,
+    "mute_on": lambda c: c.mute is Mute.ON,
+    "recording_stopped": lambda c: c.recording is RecordingState.STOPPED,
+    "recording_on": lambda c: c.recording is RecordingState.RECORDING,
+    "recording_paused": lambda c: c.recording is RecordingState.PAUSED,
+    "recording_live": lambda c: c.recording in (RecordingState.RECORDING, RecordingState.PAUSED),
+    "not_in_pair": lambda c: c.pair is PairRole.NONE,
+    "in_pair": lambda c: c.pair is not PairRole.NONE,
+    "not_consult": lambda c: c.pair not in (PairRole.CONSULT_PENDING, PairRole.CONSULT_PAIRED),
+    "consult_pending": lambda c: c.pair is PairRole.CONSULT_PENDING,
+    "not_consult_pending": lambda c: c.pair is not PairRole.CONSULT_PENDING,
+    "transfer_ready": lambda c: (
+        c.pair in (PairRole.PARENT_PENDING, PairRole.PARENT_PAIRED, PairRole.CONSULT_PAIRED)
+    ),
+    "parent_paired": lambda c: c.pair is PairRole.PARENT_PAIRED,
+    "consult_paired": lambda c: c.pair is PairRole.CONSULT_PAIRED,
+    "conference_owner": lambda c: c.conference is ConferenceRole.OWNER,
+}
+
+O, N = Operation, NetworkEvent
+
+#: Every way a leg changes state. Nothing else moves a leg.
+TRANSITIONS: Final[list[Row]] = [
+    # -- the far end ---------------------------------------------------------------------------
+    {"trigger": N.FAR_END_ANSWERED, "source": [DIALING], "dest": ESTABLISHED},
+    # a consult put on hold (by a swap) before it was answered stays on hold when answered
+    {"trigger": N.FAR_END_ANSWERED, "source": [HELD], "dest": None, "guards": ["consult_pending"]},
+    {"trigger": N.FAR_END_BUSY, "source": [DIALING], "dest": RELEASED},
+    {"trigger": N.FAR_END_BUSY, "source": [HELD], "dest": RELEASED, "guards": ["consult_pending"]},
+    {"trigger": N.FAR_END_RELEASED, "source": LIVE, "dest": RELEASED},
+    # -- the switch, moving the other leg of a pair ----------------------------------------------
+    {"trigger": N.SWITCH_HELD, "source": [DIALING, ESTABLISHED], "dest": HELD},
+    {
+        "trigger": N.SWITCH_RETRIEVED,
+        "source": [HELD],
+        "dest": DIALING,
+        "guards": ["consult_pending"],
+    },
+    {
+        "trigger": N.SWITCH_RETRIEVED,
+        "source": [HELD],
+        "dest": ESTABLISHED,
+        "guards": ["not_consult_pending"],
+    },
+    {"trigger": N.SWITCH_RETRIEVED, "source": [ESTABLISHED], "dest": None},
+    # -- the agent: the call itself -----------------------------------------------------------
+    {"trigger": O.ANSWER, "source": [RINGING], "dest": ESTABLISHED},
+    {"trigger": O.HANGUP, "source": [DIALING, *TALKING], "dest": RELEASED},
+    {"trigger": O.HOLD, "source": [ESTABLISHED], "dest": HELD},
+    {"trigger": O.RETRIEVE, "source": [HELD], "dest": ESTABLISHED, "guards": ["not_in_pair"]},
+    {"trigger": O.SEND_DTMF, "source": [DIALING, ESTABLISHED], "dest": None},
+    {"trigger": O.SINGLE_STEP_TRANSFER, "source": TALKING, "dest": RELEASED},
+    {"trigger": O.SINGLE_STEP_CONFERENCE, "source": TALKING, "dest": None},
+    {"trigger": O.INITIATE_TRANSFER, "source": TALKING, "dest": HELD, "guards": ["not_consult"]},
+    {"trigger": O.INITIATE_CONFERENCE, "source": TALKING, "dest": HELD, "guards": ["not_consult"]},
+    # -- the agent: the consult pair -----------------------------------------------------------
+    {"trigger": O.SWAP_CALLS, "source": [ESTABLISHED], "dest": HELD, "guards": ["in_pair"]},
+    {"trigger": O.SWAP_CALLS, "source": [HELD], "dest": DIALING, "guards": ["consult_pending"]},
+    {
+        "trigger": O.SWAP_CALLS,
+        "source": [HELD],
+        "dest": ESTABLISHED,
+        "guards": ["in_pair", "not_consult_pending"],
+    },
+    {
+        "trigger": O.COMPLETE_TRANSFER,
+        "source": TALKING,
+        "dest": RELEASED,
+        "guards": ["transfer_ready"],
+    },
+    {
+        "trigger": O.COMPLETE_CONFERENCE,
+        "source": [HELD],
+        "dest": ESTABLISHED,
+        "guards": ["parent_paired"],
+    },
+    {
+        "trigger": O.COMPLETE_CONFERENCE,
+        "source": [ESTABLISHED],
+        "dest": None,
+        "guards": ["parent_paired"],
+    },
+    {
+        "trigger": O.COMPLETE_CONFERENCE,
+        "source": TALKING,
+        "dest": RELEASED,
+        "guards": ["consult_paired"],
+    },
+    # -- the agent: conferences ----------------------------------------------------------------
+    {
+        "trigger": O.REMOVE_PARTICIPANT_FROM_CONFERENCE,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["conference_owner"],
+    },
+    {"trigger": O.CLEAR_CALL, "source": TALKING, "dest": RELEASED, "guards": ["conference_owner"]},
+    # -- the agent: flags ---------------------------------------------------------------------
+    {"trigger": O.MUTE_CALL, "source": [ESTABLISHED], "dest": None, "guards": ["mute_off"]},
+    {"trigger": O.UNMUTE_CALL, "source": [ESTABLISHED], "dest": None, "guards": ["mute_on"]},
+    {"trigger": O.ATTACH_USER_DATA, "source": LIVE, "dest": None},
+    {"trigger": O.UPDATE_USER_DATA, "source": LIVE, "dest": None},
+    {"trigger": O.DELETE_USER_DATA, "source": LIVE, "dest": None},
+    {"trigger": O.DELETE_USER_DATA_PAIR, "source": LIVE, "dest": None},
+    {
+        "trigger": O.START_CALL_RECORDING,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["recording_stopped"],
+    },
+    {
+        "trigger": O.PAUSE_CALL_RECORDING,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["recording_on"],
+    },
+    {
+        "trigger": O.RESUME_CALL_RECORDING,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["recording_paused"],
+    },
+    {
+        "trigger": O.STOP_CALL_RECORDING,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["recording_live"],
+    },
+]
+
+
+def _holds(row: Row, context: Context) -> bool:
+    return all(GUARDS[name](context) for name in row.get("guards", ()))
+
+
+def all_contexts() -> Iterator[Context]:
+    """Every context a leg can be in (feature flags absent or set, every pair/conference role)."""
+    for mute, recording, pair, conference in itertools.product(
+        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole
+    ):
+        yield Context(mute, recording, pair, conference)
+
+
+def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
+    """Derive the sorted capabilities of a leg from the table (slow; use ``CAPABILITIES``)."""
+    offered = {
+        row["trigger"]
+        for row in TRANSITIONS
+        if isinstance(row["trigger"], Operation) and state in row["source"] and _holds(row, context)
+    }
+    return tuple(sorted(offered, key=str))
+
+
+#: (state, context) -> sorted capabilities, computed once at import.
+CAPABILITIES: Final[Mapping[tuple[State, Context], tuple[Operation, ...]]] = {
+    (state, context): capabilities_for(state, context)
+    for state in State
+    for context in all_contexts()
+}
+
+
+def _condition(name: str) -> Callable[[object], bool]:
+    guard = GUARDS[name]
+
+    def check(event_data: object) -> bool:
+        return guard(event_data.model._context)  # type: ignore[attr-defined]
+
+    check.__name__ = name
+    return check
+
+
+def build_machine() -> Machine:
+    """A fresh ``transitions`` machine holding the table, with no models attached.
+
+    Legs are never registered with ``add_model`` (that binds a method per trigger on every leg
+    and scans a list on removal); they are driven through ``machine.events[trigger]``.
+    """
+    return Machine(
+        model=None,
+        states=State,
+        initial=None,
+        transitions=[
+            {
+                "trigger": str(row["trigger"]),
+                "source": row["source"],
+                "dest": row["dest"],
+                "conditions": [_condition(g) for g in row.get("guards", ())],
+            }
+            for row in TRANSITIONS
+        ],
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+        send_event=True,
+        model_attribute="_state",
+    )
+
+
+#: The one machine every leg of every switch shares.
+MACHINE: Final = build_machine()
