@@ -14,9 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from .enums import NetworkEvent, State
-from .table import build_machine
+from .table import CAPABILITIES, Context, all_contexts, build_machine
 
-__all__ = ["DIAGRAMS", "edges", "mermaid", "write"]
+__all__ = ["DIAGRAMS", "capabilities_table", "edges", "mermaid", "write"]
 
 #: guards that make a row part of the consult-pair diagram
 _PAIR_GUARDS = frozenset(
@@ -71,6 +71,33 @@ def dot(*, pair_only: bool = False) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def capabilities_table() -> str:
+    """Markdown: the capabilities of each state for a leg with no features, pair or conference,
+    then what each context rule adds or removes, all derived from ``CAPABILITIES``."""
+    plain = Context()
+    lines = [
+        "# Capabilities (generated from the table)",
+        "",
+        "| state | capabilities |",
+        "|---|---|",
+    ]
+    for state in State:
+        caps = ", ".join(CAPABILITIES[(state, plain)]) or "(none)"
+        lines.append(f"| {state} | {caps} |")
+    lines += ["", "| context | state | adds | removes |", "|---|---|---|---|"]
+    for context in all_contexts():
+        changed = [f for f in Context._fields if getattr(context, f) != getattr(plain, f)]
+        if len(changed) != 1:
+            continue
+        label = f"{changed[0]}={getattr(context, changed[0])}"
+        for state in State:
+            base, now = set(CAPABILITIES[(state, plain)]), set(CAPABILITIES[(state, context)])
+            if base != now:
+                adds, removes = ", ".join(sorted(now - base)), ", ".join(sorted(base - now))
+                lines.append(f"| {label} | {state} | {adds} | {removes} |")
+    return "\n".join(lines) + "\n"
+
+
 #: file stem -> whether it shows only the consult-pair rows
 DIAGRAMS = {"call": False, "pair": True}
 
@@ -78,7 +105,9 @@ DIAGRAMS = {"call": False, "pair": True}
 def write(directory: Path) -> list[Path]:
     """Write every diagram as ``.mmd`` (and ``.svg`` if ``dot`` is installed); return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    table = directory / "capabilities.md"
+    table.write_text(capabilities_table(), encoding="utf-8")
+    written = [table]
     graphviz = shutil.which("dot")
     for stem, pair_only in DIAGRAMS.items():
         path = directory / f"{stem}.mmd"

@@ -65,6 +65,8 @@ __all__ = [
     "TRANSITIONS",
     "Context",
     "Row",
+    "all_contexts",
+    "build_machine",
     "capabilities_for",
 ]
 
