@@ -11,7 +11,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from . import diagrams
-from .projection import FORMS
+from .log import LogError, LogReader, replay
+from .projection import FORMS, Form, User
 from .scenario import Scenario, run
 
 __all__ = ["main"]
@@ -24,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("scenario", type=Path)
     run_cmd.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     run_cmd.add_argument("--seed", type=int, default=None, help="make every id reproducible")
+    run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to LOG")
+    replay = commands.add_parser("replay", help="print GET /me/calls rebuilt from an event log")
+    replay.add_argument("log", type=Path)
+    replay.add_argument("--user", default="admin", help="a DN, or admin (the default)")
+    replay.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     draw = commands.add_parser("diagrams", help="write the state diagrams from the table")
     draw.add_argument("--out", type=Path, default=Path("diagrams"))
     return parser
@@ -35,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in diagrams.write(args.out):
             print(path)
         return 0
+    if args.command == "replay":
+        return _replay(args.log, User.parse(args.user), args.format)
     try:
         scenario = Scenario.model_validate_json(args.scenario.read_bytes())
     except OSError as error:
@@ -43,6 +51,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"callstate: {args.scenario} is not a valid scenario:\n{error}", file=sys.stderr)
         return 2
-    for line in run(scenario, form=args.format, seed=args.seed):
+    for line in run(scenario, form=args.format, seed=args.seed, log=args.log):
         print(json.dumps(line))
+    return 0
+
+
+def _replay(path: Path, user: User, form: Form) -> int:
+    try:
+        reader = LogReader.read(path)
+    except OSError as error:
+        print(f"callstate: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    except LogError as error:
+        print(f"callstate: {path}: {error}", file=sys.stderr)
+        return 2
+    if reader.cut_line is not None:
+        print(
+            f"callstate: {path}: line {reader.cut_line} is cut off ({reader.cut_bytes} bytes); "
+            f"replayed the {reader.cut_line - 1} complete lines before it",
+            file=sys.stderr,
+        )
+    print(json.dumps(replay(reader, form).get_calls(user)))
     return 0

@@ -28,6 +28,14 @@ class IdGenerator:
         self._calls = 0
         self._conns = 0
 
+    def state(self) -> dict[str, str]:
+        """What a log must keep to hand out the same ids again (counters replay themselves)."""
+        return {"call_prefix": self._call_prefix, "conn_prefix": self._conn_prefix}
+
+    def restore(self, state: dict[str, str]) -> None:
+        self._call_prefix = state["call_prefix"]
+        self._conn_prefix = state["conn_prefix"]
+
     def call_id(self) -> str:
         self._calls += 1
         n, digits = self._calls, []

@@ -19,6 +19,7 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +28,7 @@ from .call import Call
 from .errors import CallNotFoundError, CallStateError, MissingParameterError
 from .events import CallEvent
 from .projection import Form, Projection, User
-from .switch import Switch, check_operation_name
+from .switch import ManualClock, Switch, check_operation_name
 
 __all__ = ["Scenario", "run"]
 
@@ -73,16 +74,6 @@ class Scenario(_Strict):
     steps: list[AgentStep | ExternalStep | GetStep | WaitStep]
 
 
-class _Clock:
-    __slots__ = ("now",)
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _error(error: CallStateError) -> dict[str, Any]:
     return {"statusCode": error.status_code, "statusMessage": error.status_message}
 
@@ -93,12 +84,16 @@ def run(
     form: Form = "8.5.0",
     seed: int | None = None,
     base_uri: str = "http://127.0.0.1:8080/api/v2",
+    log: str | Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Run ``scenario`` on a fresh switch, yielding the output lines as they happen."""
+    """Run ``scenario`` on a fresh switch, yielding the output lines as they happen.
+
+    With ``log``, the switch writes its event log there as it runs (see ``callstate.log``).
+    """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.model_validate(scenario)
-    clock = _Clock()
-    switch = Switch(base_uri, seed, clock=clock)
+    clock = ManualClock()
+    switch = Switch(base_uri, seed, clock=clock, log=log)
     projection = Projection(base_uri, form)
     lines: list[dict[str, Any]] = []
 
@@ -140,6 +135,7 @@ def run(
                     labels[step.label] = leg.id
         yield from lines
         lines.clear()
+    switch.close_log()
 
 
 def _external(switch: Switch, step: ExternalStep) -> Call:

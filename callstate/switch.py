@@ -9,16 +9,19 @@ every subscriber once it is done; a subscriber may itself make requests, whose e
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from .call import Call, Connection
 from .enums import CallType, Feature, NetworkEvent, Operation, State
 from .errors import (
     CallNotFoundError,
+    CallStateError,
     DeviceNotFoundError,
     InvalidParameterError,
     OperationNotAvailableError,
@@ -32,11 +35,12 @@ from .events import (
     UserData,
 )
 from .ids import IdGenerator
+from .log import LogReader, LogWriter, check_replayed, refused
 from .numbers import normalize, parse_number
 from .params import Params, check_params
 from .table import MACHINE
 
-__all__ = ["Device", "Subscriber", "Subscription", "Switch", "check_operation_name"]
+__all__ = ["Device", "ManualClock", "Subscriber", "Subscription", "Switch", "check_operation_name"]
 
 Subscriber = Callable[[CallEvent], object]
 ErrorHandler = Callable[[Exception, CallEvent], object]
@@ -46,6 +50,18 @@ _BY_NAME: Final = {op.value: op for op in Operation}
 _VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
 _RELEASED: Final = State.RELEASED
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
+
+
+class ManualClock:
+    """A clock that reads ``now`` and moves only when told to (replays, scenarios, tests)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _log_subscriber_error(error: Exception, event: CallEvent) -> None:
@@ -105,13 +121,19 @@ class Device:
         """GWS ``Dial``: a new leg to ``destination`` (a number, or ``{"phoneNumber": ...}``)."""
         if isinstance(destination, str):
             destination = {"phoneNumber": destination}
-        checked = check_params(Operation.DIAL, {"destination": destination, **params})
-        return self._switch._dial(self, checked)
+        switch = self._switch
+        start = switch._begin()
+        request = {"destination": destination, **params}
+        leg = switch._dial(self, check_params(Operation.DIAL, request))
+        switch._commit(start, {"op": "dial", "device": self.dn, "params": request})
+        return leg
 
     def perform(self, call_id: str, operation: str, **params: Any) -> None:
         """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
         from .operations import OPERATIONS
 
+        switch = self._switch
+        start = switch._begin()
         op = _BY_NAME.get(operation)
         if op is None:
             known = self._calls.get(call_id)
@@ -130,10 +152,9 @@ class Device:
                 state=call._state,
                 operation=op,
             )
-        OPERATIONS[op](
-            self._switch, call, check_params(op, params, call_id=call_id, state=call._state)
-        )
-        self._switch._flush()
+        OPERATIONS[op](switch, call, check_params(op, params, call_id=call_id, state=call._state))
+        request = {"op": "perform", "device": self.dn, "call": call_id, "operation": op.value}
+        switch._commit(start, {**request, "params": params})
 
     def __repr__(self) -> str:
         return f"<Device {self.dn} {sorted(self.features)}>"
@@ -149,20 +170,100 @@ class Switch:
         *,
         clock: Callable[[], float] | None = None,
         on_subscriber_error: ErrorHandler | None = None,
+        log: str | Path | None = None,
     ) -> None:
         self.base_uri: Final = base_uri.rstrip("/")
         self.seed: Final = seed
         self._ids = IdGenerator(seed)
-        self._clock = clock or time.monotonic
+        self._clock = clock or time.time
+        self._now = 0.0
         self._on_error = on_subscriber_error or _log_subscriber_error
         self._devices: dict[str, Device] = {}
         self._calls: dict[str, Call] = {}
         self._subscribers: tuple[Subscriber, ...] = ()
         self._queue: deque[CallEvent] = deque()
         self._delivering = False
+        self._log: LogWriter | None = None
+        if log is not None:
+            self.write_log(log)
+
+    def write_log(self, path: str | Path, *, append: bool = False) -> None:
+        """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
+        self.close_log()
+        self._log = LogWriter(open(path, "a" if append else "w", encoding="utf-8"))  # noqa: SIM115
+        if not append:
+            self._log.header(self.base_uri, self.seed, self._ids.state())
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    @classmethod
+    def restore(
+        cls,
+        source: str | Path,
+        *,
+        clock: Callable[[], float] | None = None,
+        resume_log: bool = False,
+    ) -> tuple[Switch, LogReader]:
+        """Rebuild a switch from its log: same devices, calls, states and ids.
+
+        The requests are run again with the logged clock readings and must produce the logged
+        events (``LogError`` names the line otherwise). A last line cut mid-way is skipped and
+        reported by the returned reader (``cut_line``). With ``resume_log``, the switch goes on
+        appending to ``source`` (a cut last line is truncated away first).
+        """
+        reader = LogReader.read(source)
+        header = reader.header
+        replay_clock = ManualClock()
+        switch = cls(header["base_uri"], header["seed"], clock=replay_clock)
+        switch._ids.restore(header["ids"])
+        produced: list[CallEvent] = []
+        with switch.subscribe(produced.append):
+            for entry in reader.entries:
+                replay_clock.now = entry.at
+                produced.clear()
+                try:
+                    switch._apply(entry.request)
+                except CallStateError as error:
+                    raise refused(entry, error) from None
+                check_replayed(entry, produced)
+        switch._clock = clock or time.time
+        if resume_log:
+            if reader.cut_line is not None:
+                with open(source, "rb+") as file:
+                    file.truncate(file.seek(0, 2) - reader.cut_bytes)
+            switch.write_log(source, append=True)
+        return switch, reader
+
+    def _apply(self, request: Mapping[str, Any]) -> None:
+        """Run one logged request again."""
+        op = request["op"]
+        if op == "add_device":
+            self.add_device(request["dn"], features=request["features"], _device_id=request["id"])
+        elif op == "dial":
+            params = dict(request["params"])
+            self.device(request["device"]).dial(params.pop("destination"), **params)
+        elif op == "perform":
+            device = self.device(request["device"])
+            device.perform(request["call"], request["operation"], **request["params"])
+        elif op == "external_call":
+            self.external_call(request["number"], to=request["to"], user_data=request["userData"])
+        else:
+            party = request["party"]
+            target: str | Call = party if isinstance(party, str) else self.call(party["call"])
+            far_end = {
+                "external_answer": self.external_answer,
+                "external_busy": self.external_busy,
+                "external_hangup": self.external_hangup,
+            }[op]
+            far_end(target, to=request["to"])
 
     # -- setup and lookup -------------------------------------------------------------------------
-    def add_device(self, dn: str, *, features: Iterable[str] = ()) -> Device:
+    def add_device(
+        self, dn: str, *, features: Iterable[str] = (), _device_id: str | None = None
+    ) -> Device:
         """Register an agent device. ``features``: ``"mute"``, ``"recording"``."""
         if not (isinstance(dn, str) and dn.isdigit() and dn.isascii()):
             raise ValueError(f"a DN is digits only, not {dn!r}")
@@ -174,8 +275,12 @@ class Switch:
             raise ValueError(
                 f"features are {[str(f) for f in Feature]}, not {features!r}"
             ) from None
-        device = Device(self, dn, self._ids.device_id(), flags)
+        start = self._begin()
+        device_id = self._ids.device_id()  # drawn even when restoring, to keep later ids equal
+        device = Device(self, dn, _device_id or device_id, flags)
         self._devices[dn] = device
+        request = {"op": "add_device", "dn": dn, "features": sorted(flags), "id": device.id}
+        self._commit(start, request)
         return device
 
     def device(self, dn: str) -> Device:
@@ -213,25 +318,29 @@ class Switch:
             raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
         device = self.device(to)
         data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+        start = self._begin()
         connection = Connection(self._ids.conn_id(), [number])
         leg = self._add_leg(
             connection, device, State.RINGING, CallType.INBOUND, to, number, data or ()
         )
-        self._flush()
+        request = {"op": "external_call", "number": number, "to": to, "userData": user_data}
+        self._commit(start, request)
         return leg
 
     def external_answer(self, party: str | Call, *, to: str | None = None) -> Call:
         """The outside party a leg is calling answers it."""
         leg = self._far_end_leg(party, to, "Answer", unanswered=True)
+        start = self._begin()
         self._answered(leg._connection, by=None)
-        self._flush()
+        self._commit(start, self._far_end_request("external_answer", party, to))
         return leg
 
     def external_busy(self, party: str | Call, *, to: str | None = None) -> Call:
         """The outside party a leg is calling is busy (or does not answer)."""
         leg = self._far_end_leg(party, to, "Busy", unanswered=True)
+        start = self._begin()
         self._fire(leg, NetworkEvent.FAR_END_BUSY)
-        self._flush()
+        self._commit(start, self._far_end_request("external_busy", party, to))
         return leg
 
     def external_hangup(self, party: str | Call, *, to: str | None = None) -> Call:
@@ -239,9 +348,18 @@ class Switch:
         leg = self._far_end_leg(party, to, "Hangup", unanswered=False)
         number = self._outside_party(leg, party)
         assert number is not None
+        start = self._begin()
         self._leave(leg._connection, number)
-        self._flush()
+        self._commit(start, self._far_end_request("external_hangup", party, to))
         return leg
+
+    @staticmethod
+    def _far_end_request(op: str, party: str | Call, to: str | None) -> dict[str, Any]:
+        return {
+            "op": op,
+            "party": party if isinstance(party, str) else {"call": party.id},
+            "to": to,
+        }
 
     def _outside_party(self, leg: Call, party: str | Call) -> str | None:
         wanted = normalize(party) if isinstance(party, str) else None
@@ -265,7 +383,18 @@ class Switch:
 
     # -- building blocks used by the operations ---------------------------------------------------
     def _now_duration(self, leg: Call) -> int:
-        return int(self._clock() - leg.started_at)
+        return int(self._now - leg.started_at)
+
+    def _begin(self) -> int:
+        """A request starts: read the clock once; return where its events will start."""
+        self._now = self._clock()
+        return len(self._queue)
+
+    def _commit(self, start: int, request: dict[str, Any]) -> None:
+        """A request succeeded: log it with its events, then deliver what is queued."""
+        if self._log is not None:
+            self._log.request(self._now, request, itertools.islice(self._queue, start, None))
+        self._flush()
 
     def _emit(self, event: CallEvent) -> None:
         self._queue.append(event)
@@ -311,7 +440,7 @@ class Switch:
             dnis=dnis,
             ani=ani,
             user_data=user_data,
-            started_at=self._clock(),
+            started_at=self._now,
             parent=parent,
         )
         connection.parties.append(leg)
@@ -450,7 +579,6 @@ class Switch:
         self._announce(leg, None)
         for other in connection.legs()[1:]:
             self._announce(other, None)
-        self._flush()
         return leg
 
 
