@@ -1,0 +1,73 @@
+"""Diagram freshness: the committed diagrams are what the table gives today."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "diagrams"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("diagrams")
+    done = subprocess.run(
+        [sys.executable, "-m", "callstate", "diagrams", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = {Path(line).name for line in done.stdout.splitlines()}
+    assert {"call.mmd", "pair.mmd"} <= printed
+    return out
+
+
+@pytest.mark.parametrize("name", ["call.mmd", "pair.mmd"])
+def test_committed_diagram_is_current(generated: Path, name: str) -> None:
+    fresh = (generated / name).read_text(encoding="utf-8")
+    assert fresh.startswith("stateDiagram-v2\n")
+    assert (COMMITTED / name).read_text(encoding="utf-8") == fresh, (
+        f"diagrams/{name} is stale: run `python -m callstate diagrams`"
+    )
+
+
+def test_every_generated_text_file_that_is_committed_is_current(generated: Path) -> None:
+    compared = 0
+    for fresh in sorted(generated.iterdir()):
+        committed = COMMITTED / fresh.name
+        if fresh.suffix in {".mmd", ".md"} and committed.exists():
+            assert committed.read_text(encoding="utf-8") == fresh.read_text(encoding="utf-8"), (
+                fresh.name
+            )
+            compared += 1
+    assert compared >= 2
+
+
+def test_the_call_diagram_shows_every_state(generated: Path) -> None:
+    text = (generated / "call.mmd").read_text(encoding="utf-8")
+    for state in ("Dialing", "Ringing", "Established", "Held", "Released"):
+        assert f" {state} " in text or f"> {state}" in text, state
+    assert [line for line in text.splitlines() if line.strip().startswith("Released --> ")] == [
+        "    Released --> [*]"
+    ]
+
+
+def test_generating_twice_gives_the_same_bytes(generated: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "callstate", "diagrams", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("call.mmd", "pair.mmd"):
+        assert (tmp_path / name).read_bytes() == (generated / name).read_bytes()
