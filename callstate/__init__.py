@@ -37,11 +37,14 @@ from .events import (
     StateChanged,
     UserDataChanged,
 )
+from .log import LogError, LogReader, decode, encode, replay
 from .projection import Form, Projection, Role, User
 from .scenario import Scenario, run
-from .switch import Device, Subscription, Switch
+from .streams import AsyncSubscription, EventOverflowError, EventStream
+from .switch import Device, ManualClock, Subscription, Switch
 
 __all__ = [
+    "AsyncSubscription",
     "Call",
     "CallEvent",
     "CallNotFoundError",
@@ -54,9 +57,14 @@ __all__ = [
     "Device",
     "DeviceNotFoundError",
     "DtmfSent",
+    "EventOverflowError",
+    "EventStream",
     "Feature",
     "Form",
     "InvalidParameterError",
+    "LogError",
+    "LogReader",
+    "ManualClock",
     "MissingParameterError",
     "Mute",
     "MuteChanged",
@@ -78,6 +86,9 @@ __all__ = [
     "UnknownOperationError",
     "User",
     "UserDataChanged",
+    "decode",
+    "encode",
+    "replay",
     "run",
 ]
 

@@ -181,6 +181,7 @@ class Call:
                 self._recording,
                 self._pair_role(),
                 self._conference_role(),
+                self._answered,
             )
         )
         self._capabilities = CAPABILITIES[(self._state, self._context)]

@@ -22,8 +22,8 @@ __all__ = ["DIAGRAMS", "capabilities_table", "edges", "mermaid", "write"]
 _PAIR_GUARDS = frozenset(
     {
         "in_pair",
-        "consult_pending",
-        "not_consult_pending",
+        "answered",
+        "unanswered",
         "transfer_ready",
         "parent_paired",
         "consult_paired",

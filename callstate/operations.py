@@ -199,14 +199,14 @@ def _initiate(trigger: Operation) -> Handler:
     return handler
 
 
-def _pair(leg: Call, op: Operation, uri: str | None) -> tuple[Call, Call]:
+def _pair(leg: Call, op: Operation, uri: str | None, name: str) -> tuple[Call, Call]:
     """(parent, consult) of the pair ``leg`` is in; ``uri`` must name one of them if given."""
     parent = leg if leg._consult is not None else leg._parent
     assert parent is not None
     assert parent._consult is not None
     consult = parent._consult
     if uri is not None and not any(uri.rstrip("/").endswith(c.id) for c in (parent, consult)):
-        raise _refuse(leg, op, f"{uri} is not a call of this consult pair")
+        raise _refuse(leg, op, f"parameter {name!r}: {uri} is not a call of this consult pair")
     return parent, consult
 
 
@@ -221,7 +221,7 @@ def _merge(into: Connection, consult: Call) -> None:
 
 
 def _complete_transfer(switch: Switch, leg: Call, params: Params) -> None:
-    parent, consult = _pair(leg, O.COMPLETE_TRANSFER, params.consult_call_uri)
+    parent, consult = _pair(leg, O.COMPLETE_TRANSFER, params.consult_call_uri, "consultCallUri")
     for call in (parent, consult):  # the parent's Released comes first [doc]
         switch._move_and_announce(call, O.COMPLETE_TRANSFER if call is leg else N.FAR_END_RELEASED)
     for call in (parent, consult):
@@ -233,7 +233,7 @@ def _complete_transfer(switch: Switch, leg: Call, params: Params) -> None:
 
 
 def _complete_conference(switch: Switch, leg: Call, params: Params) -> None:
-    parent, consult = _pair(leg, O.COMPLETE_CONFERENCE, params.consult_call_uri)
+    parent, consult = _pair(leg, O.COMPLETE_CONFERENCE, params.consult_call_uri, "consultCallUri")
     own = O.COMPLETE_CONFERENCE
     previous = switch._move(parent, own if leg is parent else N.SWITCH_RETRIEVED)
     switch._move_and_announce(consult, own if leg is consult else N.FAR_END_RELEASED)
@@ -252,7 +252,7 @@ def _complete_conference(switch: Switch, leg: Call, params: Params) -> None:
 
 
 def _swap(switch: Switch, leg: Call, params: Params) -> None:
-    parent, consult = _pair(leg, O.SWAP_CALLS, params.other_call_uri)
+    parent, consult = _pair(leg, O.SWAP_CALLS, params.other_call_uri, "otherCallUri")
     other = consult if leg is parent else parent
     going_active = leg.state is State.HELD
     switch._move_and_announce(leg, O.SWAP_CALLS)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .call import Call
 from .errors import CallNotFoundError, CallStateError, MissingParameterError
@@ -38,7 +38,7 @@ class _Strict(BaseModel):
 
 
 class DeviceSpec(_Strict):
-    dn: str
+    dn: str = Field(pattern=r"^[0-9]+$")
     features: list[Literal["mute", "recording"]] = []
 
 
@@ -72,6 +72,13 @@ class Scenario(_Strict):
 
     devices: list[DeviceSpec]
     steps: list[AgentStep | ExternalStep | GetStep | WaitStep]
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Scenario:
+        dns = [d.dn for d in self.devices]
+        if len(set(dns)) != len(dns):
+            raise ValueError(f"device DNs must be unique: {dns}")
+        return self
 
 
 def _error(error: CallStateError) -> dict[str, Any]:

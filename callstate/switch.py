@@ -9,6 +9,7 @@ every subscriber once it is done; a subscriber may itself make requests, whose e
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -38,18 +39,21 @@ from .ids import IdGenerator
 from .log import LogReader, LogWriter, check_replayed, refused
 from .numbers import normalize, parse_number
 from .params import Params, check_params
+from .streams import AsyncSubscriber, AsyncSubscription, EventStream
 from .table import MACHINE
 
 __all__ = ["Device", "ManualClock", "Subscriber", "Subscription", "Switch", "check_operation_name"]
 
 Subscriber = Callable[[CallEvent], object]
-ErrorHandler = Callable[[Exception, CallEvent], object]
+ErrorHandler = Callable[[Exception, CallEvent | None], object]
 
 _LOG = logging.getLogger("callstate")
 _BY_NAME: Final = {op.value: op for op in Operation}
 _VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
 _RELEASED: Final = State.RELEASED
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
+#: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
+_AWAITING_FAR_END: Final = frozenset({State.DIALING, State.HELD})
 
 
 class ManualClock:
@@ -64,7 +68,7 @@ class ManualClock:
         return self.now
 
 
-def _log_subscriber_error(error: Exception, event: CallEvent) -> None:
+def _log_subscriber_error(error: Exception, event: CallEvent | None) -> None:
     _LOG.error("subscriber failed on %r", event, exc_info=error)
 
 
@@ -156,6 +160,24 @@ class Device:
         request = {"op": "perform", "device": self.dn, "call": call_id, "operation": op.value}
         switch._commit(start, {**request, "params": params})
 
+    async def aperform(self, call_id: str, operation: str, **params: Any) -> None:
+        """``perform`` for coroutines: serialised with the switch's other async requests, and
+        held back until every event stream has room (see ``callstate.streams``)."""
+        async with self._switch._async_lock():
+            self.perform(call_id, operation, **params)
+            await self._switch.drained()
+
+    async def adial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
+        """``dial`` for coroutines (serialised, with back-pressure)."""
+        async with self._switch._async_lock():
+            call = self.dial(destination, **params)
+            await self._switch.drained()
+            return call
+
+    def events(self, *, maxsize: int = 1024) -> EventStream:
+        """An async stream of this device's events, in order."""
+        return EventStream(self._switch, maxsize=maxsize, device=self.dn)
+
     def __repr__(self) -> str:
         return f"<Device {self.dn} {sorted(self.features)}>"
 
@@ -184,6 +206,8 @@ class Switch:
         self._queue: deque[CallEvent] = deque()
         self._delivering = False
         self._log: LogWriter | None = None
+        self._streams: set[EventStream] = set()
+        self._lock: asyncio.Lock | None = None
         if log is not None:
             self.write_log(log)
 
@@ -305,9 +329,34 @@ class Switch:
             raise CallNotFoundError("no such call", call_id=call_id) from None
 
     def subscribe(self, callback: Subscriber) -> Subscription:
-        """Deliver every future event to ``callback``, in order; returns the unsubscribe handle."""
+        """Deliver every future event to ``callback``, in order; returns the unsubscribe handle.
+
+        A callback that raises does not stop delivery to the others: the error goes, with the
+        event, to ``on_subscriber_error`` (by default the ``callstate`` logger).
+        """
         self._subscribers = (*self._subscribers, callback)
         return Subscription(self, callback)
+
+    def subscribe_async(
+        self, callback: AsyncSubscriber, *, maxsize: int = 1024
+    ) -> AsyncSubscription:
+        """Deliver every future event to coroutine function ``callback``, in order, from a task
+        of the running loop; errors go to ``on_subscriber_error`` like a sync subscriber's."""
+        return AsyncSubscription(self, callback, maxsize)
+
+    def events(self, *, maxsize: int = 1024) -> EventStream:
+        """An async stream of every event of the switch, in order."""
+        return EventStream(self, maxsize=maxsize)
+
+    async def drained(self) -> None:
+        """Wait until every event stream of the switch is at most half full."""
+        for stream in list(self._streams):
+            await stream.drained()
+
+    def _async_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     # -- the far end ------------------------------------------------------------------------------
     def external_call(
@@ -320,9 +369,8 @@ class Switch:
         data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
         start = self._begin()
         connection = Connection(self._ids.conn_id(), [number])
-        leg = self._add_leg(
-            connection, device, State.RINGING, CallType.INBOUND, to, number, data or ()
-        )
+        call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL
+        leg = self._add_leg(connection, device, State.RINGING, call_type, to, number, data or ())
         request = {"op": "external_call", "number": number, "to": to, "userData": user_data}
         self._commit(start, request)
         return leg
@@ -377,7 +425,8 @@ class Switch:
             pool = self.device(to)._calls if to is not None else self._calls
             candidates = reversed(pool.values())
         for leg in candidates:
-            if self._outside_party(leg, party) is not None and not (unanswered and leg._answered):
+            waiting = not leg._answered and leg._state in _AWAITING_FAR_END
+            if self._outside_party(leg, party) is not None and (waiting or not unanswered):
                 return leg
         raise CallNotFoundError(f"no live call with outside party {party!r}", operation=what)
 
@@ -559,7 +608,7 @@ class Switch:
     def _answered(self, connection: Connection, by: Call | None) -> None:
         """Someone answered: every unanswered leg waiting on this connection is connected."""
         for leg in connection.legs():
-            if leg is not by and not leg._answered and leg._state is not _RELEASED:
+            if leg is not by and not leg._answered and leg._state in _AWAITING_FAR_END:
                 self._move_and_announce(leg, NetworkEvent.FAR_END_ANSWERED)
                 self._touch(leg._parent)
 

@@ -22,6 +22,8 @@ and a leg's capability lookup is one dictionary access.
 Rules in plain words (spec §4):
 
 * Ringing legs can only be answered (and carry user data); there is no Hangup before Answer.
+* A leg can be held before it was answered (a consult swapped out while still dialing). Such a
+  leg stays held when the far end answers, and goes back to ``Dialing`` when retrieved.
 * Mute and unmute exist only while Established, and only on devices with the mute feature.
 * Recording exists while Established or Held, on devices with the recording feature:
   start when stopped, pause or stop when recording, resume or stop when paused.
@@ -82,6 +84,8 @@ class Context(NamedTuple):
     recording: RecordingState | None = None
     pair: PairRole = PairRole.NONE
     conference: ConferenceRole = ConferenceRole.NONE
+    #: whether the far end (or the agent, for a ringing leg) has answered
+    answered: bool = False
 
 
 class _RowBase(TypedDict):
@@ -107,8 +111,8 @@ GUARDS: Final[Mapping[str, Callable[[Context], bool]]] = {
     "not_in_pair": lambda c: c.pair is PairRole.NONE,
     "in_pair": lambda c: c.pair is not PairRole.NONE,
     "not_consult": lambda c: c.pair not in (PairRole.CONSULT_PENDING, PairRole.CONSULT_PAIRED),
-    "consult_pending": lambda c: c.pair is PairRole.CONSULT_PENDING,
-    "not_consult_pending": lambda c: c.pair is not PairRole.CONSULT_PENDING,
+    "answered": lambda c: c.answered,
+    "unanswered": lambda c: not c.answered,
     "transfer_ready": lambda c: (
         c.pair in (PairRole.PARENT_PENDING, PairRole.PARENT_PAIRED, PairRole.CONSULT_PAIRED)
     ),
@@ -124,9 +128,9 @@ TRANSITIONS: Final[list[Row]] = [
     # -- the far end ---------------------------------------------------------------------------
     {"trigger": N.FAR_END_ANSWERED, "source": [DIALING], "dest": ESTABLISHED},
     # a consult put on hold (by a swap) before it was answered stays on hold when answered
-    {"trigger": N.FAR_END_ANSWERED, "source": [HELD], "dest": None, "guards": ["consult_pending"]},
+    {"trigger": N.FAR_END_ANSWERED, "source": [HELD], "dest": None, "guards": ["unanswered"]},
     {"trigger": N.FAR_END_BUSY, "source": [DIALING], "dest": RELEASED},
-    {"trigger": N.FAR_END_BUSY, "source": [HELD], "dest": RELEASED, "guards": ["consult_pending"]},
+    {"trigger": N.FAR_END_BUSY, "source": [HELD], "dest": RELEASED, "guards": ["unanswered"]},
     {"trigger": N.FAR_END_RELEASED, "source": LIVE, "dest": RELEASED},
     # -- the switch, moving the other leg of a pair ----------------------------------------------
     {"trigger": N.SWITCH_HELD, "source": [DIALING, ESTABLISHED], "dest": HELD},
@@ -134,20 +138,32 @@ TRANSITIONS: Final[list[Row]] = [
         "trigger": N.SWITCH_RETRIEVED,
         "source": [HELD],
         "dest": DIALING,
-        "guards": ["consult_pending"],
+        "guards": ["unanswered"],
     },
     {
         "trigger": N.SWITCH_RETRIEVED,
         "source": [HELD],
         "dest": ESTABLISHED,
-        "guards": ["not_consult_pending"],
+        "guards": ["answered"],
     },
     {"trigger": N.SWITCH_RETRIEVED, "source": [ESTABLISHED], "dest": None},
     # -- the agent: the call itself -----------------------------------------------------------
     {"trigger": O.ANSWER, "source": [RINGING], "dest": ESTABLISHED},
     {"trigger": O.HANGUP, "source": [DIALING, *TALKING], "dest": RELEASED},
     {"trigger": O.HOLD, "source": [ESTABLISHED], "dest": HELD},
-    {"trigger": O.RETRIEVE, "source": [HELD], "dest": ESTABLISHED, "guards": ["not_in_pair"]},
+    {
+        "trigger": O.RETRIEVE,
+        "source": [HELD],
+        "dest": ESTABLISHED,
+        "guards": ["not_in_pair", "answered"],
+    },
+    # a call held before it was answered (a swapped-out consult whose parent has gone)
+    {
+        "trigger": O.RETRIEVE,
+        "source": [HELD],
+        "dest": DIALING,
+        "guards": ["not_in_pair", "unanswered"],
+    },
     {"trigger": O.SEND_DTMF, "source": [DIALING, ESTABLISHED], "dest": None},
     {"trigger": O.SINGLE_STEP_TRANSFER, "source": TALKING, "dest": RELEASED},
     {"trigger": O.SINGLE_STEP_CONFERENCE, "source": TALKING, "dest": None},
@@ -155,12 +171,17 @@ TRANSITIONS: Final[list[Row]] = [
     {"trigger": O.INITIATE_CONFERENCE, "source": TALKING, "dest": HELD, "guards": ["not_consult"]},
     # -- the agent: the consult pair -----------------------------------------------------------
     {"trigger": O.SWAP_CALLS, "source": [ESTABLISHED], "dest": HELD, "guards": ["in_pair"]},
-    {"trigger": O.SWAP_CALLS, "source": [HELD], "dest": DIALING, "guards": ["consult_pending"]},
+    {
+        "trigger": O.SWAP_CALLS,
+        "source": [HELD],
+        "dest": DIALING,
+        "guards": ["in_pair", "unanswered"],
+    },
     {
         "trigger": O.SWAP_CALLS,
         "source": [HELD],
         "dest": ESTABLISHED,
-        "guards": ["in_pair", "not_consult_pending"],
+        "guards": ["in_pair", "answered"],
     },
     {
         "trigger": O.COMPLETE_TRANSFER,
@@ -234,10 +255,10 @@ def _holds(row: Row, context: Context) -> bool:
 
 def all_contexts() -> Iterator[Context]:
     """Every context a leg can be in (feature flags absent or set, every pair/conference role)."""
-    for mute, recording, pair, conference in itertools.product(
-        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole
+    for mute, recording, pair, conference, answered in itertools.product(
+        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole, (False, True)
     ):
-        yield Context(mute, recording, pair, conference)
+        yield Context(mute, recording, pair, conference, answered)
 
 
 def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:

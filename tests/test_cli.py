@@ -215,11 +215,6 @@ def test_a_missing_scenario_file_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a scenario whose device DN is not digits, or is listed twice, passes validation "
-    "and then crashes with a ValueError traceback (exit 1) instead of exiting 2 with a message",
-)
 @pytest.mark.parametrize(
     "devices", [[{"dn": "15x"}], [{"dn": "15000"}, {"dn": "15000"}]], ids=["letters", "twice"]
 )

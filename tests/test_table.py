@@ -40,10 +40,10 @@ SPEC_BASE: dict[State, set[Operation]] = {
 
 def contexts() -> Iterator[Context]:
     """Every combination of the context's fields, built here rather than taken from the table."""
-    for mute, recording, pair, conference in itertools.product(
-        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole
+    for mute, recording, pair, conference, answered in itertools.product(
+        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole, (False, True)
     ):
-        yield Context(mute, recording, pair, conference)
+        yield Context(mute, recording, pair, conference, answered)
 
 
 ALL_CONTEXTS = list(contexts())

@@ -1,0 +1,160 @@
+"""asyncio delivery: awaitable event streams, async subscribers, and back-pressure.
+
+The switch itself is synchronous: a request runs to completion and queues its events, and the
+events are handed to every subscriber in order. An ``EventStream`` is such a subscriber that
+buffers events for ``async for`` (all of a switch's, or one device's), in the order they happened.
+
+Its buffer is bounded (``maxsize``). A slow consumer never loses an event silently:
+
+* requests made through the async API (``Device.aperform``, ``Device.adial``) wait, after
+  they ran, until every stream of the switch is at most half full — back-pressure;
+* a synchronous caller cannot be made to wait, so if it fills a stream, the stream stops
+  buffering, hands out what it holds, and then raises ``EventOverflowError`` naming how many
+  events were missed. The stream is then closed; re-read the calls with a GET to resynchronise.
+
+Async requests are serialised per switch, in arrival order: the second of two concurrent
+requests on one call is judged against the capabilities the first one left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from .errors import CallStateError
+from .events import CallEvent
+
+if TYPE_CHECKING:
+    from .switch import Switch
+
+__all__ = ["AsyncSubscriber", "EventOverflowError", "EventStream"]
+
+AsyncSubscriber = Callable[[CallEvent], Awaitable[object]]
+
+
+class EventOverflowError(CallStateError):
+    """A stream's consumer fell ``missed`` events behind a synchronous producer."""
+
+    status_code = 4
+
+    def __init__(self, missed: int) -> None:
+        self.missed = missed
+        super().__init__(f"{missed} events were missed")
+
+    @property
+    def status_message(self) -> str:
+        return f"event stream overflowed: {self.reason}"
+
+
+class EventStream:
+    """``async for event in stream``: the switch's (or one device's) events, in order."""
+
+    def __init__(self, switch: Switch, *, maxsize: int = 1024, device: str | None = None):
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self.device = device
+        self._switch = switch
+        self._events: deque[CallEvent] = deque()
+        self._missed = 0
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._space: asyncio.Future[None] | None = None
+        self._subscription = switch.subscribe(self._put)
+        switch._streams.add(self)
+
+    def _put(self, event: CallEvent) -> None:
+        if self._closed or (self.device is not None and event.call.device != self.device):
+            return
+        if self._missed or len(self._events) >= self.maxsize:
+            self._missed += 1
+        else:
+            self._events.append(event)
+        _wake(self._waiter)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> CallEvent:
+        while True:
+            if self._events:
+                event = self._events.popleft()
+                if len(self._events) <= self.maxsize // 2:
+                    _wake(self._space)
+                return event
+            if self._missed:
+                missed = self._missed
+                self.close()
+                raise EventOverflowError(missed)
+            if self._closed:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    @property
+    def pending(self) -> int:
+        """Events buffered and not yet consumed."""
+        return len(self._events)
+
+    async def drained(self) -> None:
+        """Wait until the buffer is at most half full (or the stream is closed)."""
+        while not self._closed and len(self._events) > self.maxsize // 2:
+            self._space = asyncio.get_running_loop().create_future()
+            try:
+                await self._space
+            finally:
+                self._space = None
+
+    def close(self) -> None:
+        """Stop receiving; ``async for`` ends once the buffered events are consumed."""
+        if not self._closed:
+            self._closed = True
+            self._subscription.close()
+            self._switch._streams.discard(self)
+            _wake(self._waiter)
+            _wake(self._space)
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+class AsyncSubscription:
+    """An async subscriber's pump task; ``close()`` stops it after the buffered events."""
+
+    def __init__(self, switch: Switch, callback: AsyncSubscriber, maxsize: int) -> None:
+        self._stream = EventStream(switch, maxsize=maxsize)
+        self._switch = switch
+        self._callback = callback
+        self.task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        event: CallEvent | None = None
+        try:
+            async for event in self._stream:
+                try:
+                    await self._callback(event)
+                except Exception as error:
+                    self._switch._on_error(error, event)
+        except EventOverflowError as error:
+            self._switch._on_error(error, event)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def wait_closed(self) -> None:
+        """Close and wait until every buffered event has been handled."""
+        self.close()
+        await self.task
