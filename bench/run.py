@@ -1,0 +1,578 @@
+"""callstate benchmark: throughput, creation, memory, lookups; one process, one table.
+
+Run from the repository root::
+
+    python bench/run.py            # full run, < 5 minutes on 2 cores
+    python bench/run.py --quick    # smoke run, < 60 s (memory measured at 10,000 calls)
+
+Every timing is the median of N repetitions (N is printed next to it). Comparisons (callstate
+against a bare ``transitions.Machine`` and against a plain dict) are interleaved repetition by
+repetition in this one process, and each ratio is the median of the per-repetition ratios, so
+machine noise hits both sides of a ratio alike. See docs/performance.md for the analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+import tracemalloc
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any
+
+from transitions import Machine
+
+import callstate
+from callstate import Projection, Switch, User
+
+CALLER_DN = "15000"
+FAR_END = "+14155550100"
+DEVICES = 100
+#: outside numbers dialed when creating many calls (a pool, so no number string is per call)
+NUMBERS = tuple(f"+1415555{i:04d}" for i in range(DEVICES))
+OPS_PER_CYCLE = 5
+#: CPU time of this process: other processes on a busy machine do not count against us
+CLOCK = time.process_time
+STATES = ("Dialing", "Ringing", "Established", "Held", "Released")
+TRIGGERS = ("answered", "hold", "retrieve", "hangup")
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    reps: int  # repetitions of each timing
+    rep_seconds: float  # target length of one throughput repetition
+    creation_reps: tuple[int, int]  # repetitions at 10k and at 100k
+    memory_calls: int
+    bare_cap_seconds: float  # cap for filling a bare machine with add_model (0: skip)
+
+
+QUICK = Config(True, 5, 0.08, (3, 1), 10_000, 0.0)
+FULL = Config(False, 15, 0.15, (5, 3), 100_000, 15.0)
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+# -- the three implementations of one call cycle ---------------------------------------------------
+def callstate_setup(*, sinks: bool = True) -> Callable[[], None]:
+    """A switch with one device; with ``sinks``: a no-op subscriber and a Projection."""
+    sw = Switch(seed=1)
+    dev = sw.add_device(CALLER_DN)
+    if sinks:
+        sw.subscribe(lambda event: None)
+        sw.subscribe(Projection())
+
+    def cycle() -> None:
+        c = dev.dial(FAR_END)
+        sw.external_answer(c)
+        dev.perform(c.id, "Hold")
+        dev.perform(c.id, "Retrieve")
+        dev.perform(c.id, "Hangup")
+
+    cycle()
+    assert not sw.calls
+    return cycle
+
+
+class BareLeg:
+    """A model for the bare machine (add_model binds trigger methods onto it)."""
+
+
+def bare_machine() -> Machine:
+    return Machine(
+        model=None,
+        states=list(STATES),
+        transitions=[
+            {"trigger": "answered", "source": "Dialing", "dest": "Established"},
+            {"trigger": "hold", "source": "Established", "dest": "Held"},
+            {"trigger": "retrieve", "source": "Held", "dest": "Established"},
+            {
+                "trigger": "hangup",
+                "source": ["Dialing", "Established", "Held"],
+                "dest": "Released",
+            },
+        ],
+        initial=None,
+        auto_transitions=False,
+    )
+
+
+def bare_setup() -> Callable[[], None]:
+    """One shared machine; each cycle adds a model (the dial), fires 4 triggers, removes it."""
+    machine = bare_machine()
+
+    def cycle() -> None:
+        leg = BareLeg()
+        machine.add_model(leg, initial="Dialing")
+        leg.answered()  # type: ignore[attr-defined]
+        leg.hold()  # type: ignore[attr-defined]
+        leg.retrieve()  # type: ignore[attr-defined]
+        leg.hangup()  # type: ignore[attr-defined]
+        machine.remove_model(leg)
+
+    cycle()
+    assert not machine.models
+    return cycle
+
+
+class DictLeg:
+    __slots__ = ("state",)
+
+
+def dict_setup() -> Callable[[], None]:
+    """A plain ``(state, trigger) -> state`` dict; the dial creates the leg object."""
+    table = {
+        ("Dialing", "answered"): "Established",
+        ("Established", "hold"): "Held",
+        ("Held", "retrieve"): "Established",
+        ("Established", "hangup"): "Released",
+    }
+
+    def cycle() -> None:
+        leg = DictLeg()
+        leg.state = "Dialing"
+        for trigger in TRIGGERS:
+            leg.state = table[(leg.state, trigger)]
+
+    return cycle
+
+
+def calibrate(fn: Callable[[], None], seconds: float) -> int:
+    """How many cycles make one repetition of about ``seconds``."""
+    n = 1
+    while True:
+        t0 = CLOCK()
+        for _ in range(n):
+            fn()
+        elapsed = CLOCK() - t0
+        if elapsed >= seconds / 4:
+            return max(1, int(n * seconds / elapsed))
+        n *= 4
+
+
+def time_cycles(fn: Callable[[], None], n: int) -> float:
+    t0 = CLOCK()
+    for _ in range(n):
+        fn()
+    return CLOCK() - t0
+
+
+# -- the table ---------------------------------------------------------------------------------
+@dataclass
+class Row:
+    label: str
+    value: str = ""
+    unit: str = ""
+    n: str = ""
+    target: str = ""
+    verdict: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def section(self, title: str) -> None:
+        self.rows.append(Row(f"-- {title}"))
+
+    def add(
+        self,
+        label: str,
+        value: float | str,
+        unit: str = "",
+        n: int | str = "",
+        target: str = "",
+        ok: bool | None = None,
+        digits: int = 0,
+    ) -> None:
+        text = value if isinstance(value, str) else f"{value:,.{digits}f}"
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        self.rows.append(Row(label, text, unit, str(n), target, verdict))
+        print(f"  .. {label}: {text} {unit}", file=sys.stderr, flush=True)
+
+    def render(self) -> str:
+        header = Row("metric", "median", "unit", "N", "target", "")
+        rows = [header, *self.rows]
+        body = [r for r in rows if not r.label.startswith("-- ")]
+        w = [max(len(getattr(r, a)) for r in body) for a in ("label", "value", "unit", "n")]
+        lines = []
+        for r in rows:
+            if r.label.startswith("-- "):
+                lines.append(r.label)
+                continue
+            lines.append(
+                f"{r.label:<{w[0]}}  {r.value:>{w[1]}}  {r.unit:<{w[2]}}  {r.n:>{w[3]}}"
+                f"  {r.target:<12} {r.verdict}".rstrip()
+            )
+        return "\n".join(lines)
+
+
+# -- 1. operation throughput --------------------------------------------------------------------
+def bench_throughput(cfg: Config, report: Report) -> None:
+    variants = {
+        "callstate": callstate_setup(),
+        "core": callstate_setup(sinks=False),
+        "bare": bare_setup(),
+        "dict": dict_setup(),
+    }
+    sizes = {name: calibrate(fn, cfg.rep_seconds) for name, fn in variants.items()}
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for i in range(cfg.reps):  # interleaved: every repetition runs every variant, order rotated
+        for name in order[i % len(order) :] + order[: i % len(order)]:
+            elapsed = time_cycles(variants[name], sizes[name])
+            rates[name].append(OPS_PER_CYCLE * sizes[name] / elapsed)
+    per_op = per_operation_times(cfg)
+
+    report.section("operation throughput: dial, answer, hold, retrieve, hangup = 5 ops/cycle")
+    m = {name: median(r) for name, r in rates.items()}
+    n = cfg.reps
+    report.add("callstate public API + no-op subscriber + Projection", m["callstate"], "ops/s", n)
+    for op, us in per_op.items():
+        report.add(f"  {op:<8} (one op, public API, both subscribers)", us, "us", n, digits=1)
+    report.add("callstate public API, no subscriber", m["core"], "ops/s", n)
+    report.add("bare transitions.Machine, add_model/remove_model", m["bare"], "ops/s", n)
+    report.add("plain dict (state, trigger) -> state", m["dict"], "ops/s", n)
+    for other, label in (("bare", "bare transitions"), ("dict", "dict")):
+        ratio = median(a / b for a, b in zip(rates["callstate"], rates[other], strict=True))
+        report.add(f"ratio callstate / {label} (throughput)", ratio, "x", n, digits=3)
+
+
+def clock_overhead() -> float:
+    """Seconds one CLOCK() call adds to an interval it ends (subtracted from per-op times)."""
+    samples = []
+    for _ in range(5):
+        t0 = CLOCK()
+        for _ in range(10_000):
+            CLOCK()
+        samples.append((CLOCK() - t0) / 10_000)
+    return median(samples)
+
+
+def per_operation_times(cfg: Config) -> dict[str, float]:
+    """Median microseconds of each operation of the public-API cycle (both subscribers)."""
+    sw = Switch(seed=1)
+    dev = sw.add_device(CALLER_DN)
+    sw.subscribe(lambda event: None)
+    sw.subscribe(Projection())
+    clock = CLOCK
+    overhead = clock_overhead()
+    names = ("dial", "answer", "hold", "retrieve", "hangup")
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    cycles = 300 if cfg.quick else 1000
+    for _ in range(cfg.reps):
+        acc = dict.fromkeys(names, 0.0)
+        for _ in range(cycles):
+            t0 = clock()
+            c = dev.dial(FAR_END)
+            t1 = clock()
+            sw.external_answer(c)
+            t2 = clock()
+            dev.perform(c.id, "Hold")
+            t3 = clock()
+            dev.perform(c.id, "Retrieve")
+            t4 = clock()
+            dev.perform(c.id, "Hangup")
+            t5 = clock()
+            for name, a, b in zip(names, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
+                acc[name] += b - a
+        for name in names:
+            samples[name].append((acc[name] / cycles - overhead) * 1e6)
+    return {name: median(s) for name, s in samples.items()}
+
+
+# -- 2. creation of many concurrent calls ------------------------------------------------------
+def new_switch(*, projection: bool = False) -> tuple[Switch, list[Any], Projection | None]:
+    sw = Switch(seed=1)
+    devices = [sw.add_device(str(16000 + i)) for i in range(DEVICES)]
+    proj = None
+    if projection:
+        proj = Projection()
+        sw.subscribe(proj)
+    return sw, devices, proj
+
+
+def create_calls(devices: list[Any], n: int) -> None:
+    """Dial ``n`` outside numbers, round-robin over the devices; the switch keeps them alive."""
+    k = len(devices)
+    for i in range(n):
+        devices[i % k].dial(NUMBERS[i % k])
+
+
+def timed_creation(n: int) -> float:
+    sw, devices, _ = new_switch()
+    gc.collect()
+    t0 = CLOCK()
+    create_calls(devices, n)
+    elapsed = CLOCK() - t0
+    assert len(sw.calls) == n
+    del sw, devices
+    gc.collect()
+    return elapsed
+
+
+def bench_creation(cfg: Config, report: Report) -> None:
+    sizes = (10_000, 100_000)
+    totals: dict[int, list[float]] = {s: [] for s in sizes}
+    for i in range(max(cfg.creation_reps)):  # interleaved
+        for size, reps in zip(sizes, cfg.creation_reps, strict=True):
+            if i < reps:
+                totals[size].append(timed_creation(size))
+    report.section("creation: concurrent calls dialed to outside numbers from 100 devices, no sub")
+    per_call = {}
+    for size, reps in zip(sizes, cfg.creation_reps, strict=True):
+        total = median(totals[size])
+        per_call[size] = total / size * 1e6
+        report.add(f"create {size:,} live calls (total)", total, "s", reps, digits=2)
+        report.add(f"  per call at {size:,}", per_call[size], "us", reps, digits=1)
+    ratio = per_call[100_000] / per_call[10_000]
+    report.add("per-call(100k) / per-call(10k)", ratio, "x", "", "<= 1.5", ratio <= 1.5, digits=2)
+
+
+def bench_bare_scaling(cfg: Config, report: Report) -> None:
+    """add_model checks ``model not in machine.models`` (a list scan); remove_model scans too."""
+    report.section("bare transitions: add_model/remove_model cost vs live models (list scans)")
+    batch = 100 if cfg.quick else 500
+    marginal: dict[int, tuple[float, float]] = {}
+    for live in (10_000, 100_000):
+        adds, removes = [], []
+        for _ in range(3 if cfg.quick else 5):
+            machine = bare_machine()
+            machine.models.extend(BareLeg() for _ in range(live))  # placeholders: only scanned
+            legs = [BareLeg() for _ in range(batch)]
+            t0 = CLOCK()
+            for leg in legs:
+                machine.add_model(leg, initial="Dialing")
+            t1 = CLOCK()
+            for leg in legs:
+                machine.remove_model(leg)
+            t2 = CLOCK()
+            adds.append((t1 - t0) / batch * 1e6)
+            removes.append((t2 - t1) / batch * 1e6)
+            del machine, legs
+        marginal[live] = (median(adds), median(removes))
+        reps = len(adds)
+        report.add(f"add_model with {live:,} live models", marginal[live][0], "us", reps, digits=1)
+        report.add(f"remove_model with {live:,} live", marginal[live][1], "us", reps, digits=1)
+    report.add(
+        "add_model per model 100k / 10k live", marginal[100_000][0] / marginal[10_000][0], "x", 1
+    )
+    if cfg.bare_cap_seconds <= 0:
+        return
+    fill = {}
+    for size in (10_000, 100_000):
+        machine = bare_machine()
+        gc.collect()
+        t0 = CLOCK()
+        done = 0
+        while done < size and CLOCK() - t0 < cfg.bare_cap_seconds:
+            for _ in range(1000):
+                machine.add_model(BareLeg(), initial="Dialing")
+            done += 1000
+        elapsed = CLOCK() - t0
+        del machine
+        gc.collect()
+        if done == size:
+            fill[size] = elapsed / size * 1e6
+            report.add(f"add_model {size:,} models from empty", elapsed, "s", 1, digits=2)
+            report.add(f"  per model at {size:,}", fill[size], "us", 1, digits=1)
+            continue
+        # each add scans the list: the time to fill grows with the square of the size
+        estimate = elapsed * (size / done) ** 2
+        report.add(f"add_model {size:,} models from empty", f"~{estimate:,.0f}", "s", 1)
+        report.add(
+            f"  (capped: {done:,} models in {elapsed:.0f} s; n^2 estimate)",
+            estimate / size * 1e6,
+            "us/model",
+            1,
+        )
+        fill[size] = estimate / size * 1e6
+    report.add("per model 100k / 10k (from empty)", fill[100_000] / fill[10_000], "x", 1, digits=1)
+
+
+# -- 3. memory --------------------------------------------------------------------------------
+def dict_tables(sw: Switch, proj: Projection | None) -> int:
+    """Bytes held by the id -> leg dicts (they keep their size after entries are deleted)."""
+    tables = [getattr(sw, "_calls", {})]
+    tables += [getattr(d, "_calls", {}) for d in sw.devices]
+    if proj is not None:
+        tables.append(getattr(proj, "_calls", {}))
+    return sum(sys.getsizeof(t) for t in tables)
+
+
+def measure_memory(n: int, *, projection: bool) -> dict[str, float]:
+    warm, devices, _ = new_switch(projection=projection)  # lazy imports, caches
+    create_calls(devices, 200)
+    for call in warm.calls:
+        call.device.perform(call.id, "Hangup")
+    del warm, devices
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sw, devices, proj = new_switch(projection=projection)
+        gc.collect()
+        start = tracemalloc.get_traced_memory()[0]
+        tables0 = dict_tables(sw, proj)
+        blocks0 = sys.getallocatedblocks()
+        create_calls(devices, n)
+        gc.collect()
+        live = tracemalloc.get_traced_memory()[0]
+        blocks_live = sys.getallocatedblocks()
+        for call in sw.calls:  # release every call through the public API
+            call.device.perform(call.id, "Hangup")
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tables1 = dict_tables(sw, proj)
+        blocks1 = sys.getallocatedblocks()
+        assert not sw.calls
+        assert proj is None or not proj.snapshots
+    finally:
+        tracemalloc.stop()
+    return {
+        "per_call": (live - start) / n,
+        "start": start,
+        "residual": after - start,
+        "tables": tables1 - tables0,
+        "blocks": blocks1 - blocks0,
+        "blocks_per_call": (blocks_live - blocks0) / n,
+    }
+
+
+def bench_memory(cfg: Config, report: Report) -> None:
+    n = cfg.memory_calls
+    core = measure_memory(n, projection=False)
+    proj = measure_memory(n, projection=True)
+    report.section(f"memory (tracemalloc) per live call at {n:,} concurrent calls")
+    c, p = core["per_call"], proj["per_call"]
+    report.add("core alone (no subscriber)", c, "B/call", 1, "<= 1024 B", c <= 1024)
+    report.add("core + Projection", p, "B/call", 1, "<= 4096 B", p <= 4096)
+    report.add("  allocations per live call (core)", core["blocks_per_call"], "blocks", 1, digits=1)
+    report.add(
+        "  allocations per live call (+ Projection)", proj["blocks_per_call"], "blocks", 1, digits=1
+    )
+    report.section(f"memory after creating and releasing {n:,} calls (Hangup each)")
+    for label, m in (("core", core), ("core + Projection", proj)):
+        residual, tables = m["residual"], m["tables"]
+        report.add(f"{label}: traced at start", m["start"], "B", 1)
+        report.add(
+            f"{label}: after release - start",
+            residual,
+            "B",
+            1,
+            "<= 10% start",
+            residual <= 0.1 * m["start"],
+        )
+        report.add("  of which emptied id->leg dict tables", tables, "B", 1)
+        objects = residual - tables
+        report.add(
+            "  the rest (objects kept)",
+            objects,
+            "B",
+            1,
+            "<= 10% start",
+            objects <= 0.1 * m["start"],
+        )
+        report.add("  allocations kept (<= 0: none)", m["blocks"], "blocks", 1)
+
+
+# -- 4. lookups and projection ---------------------------------------------------------------------
+def per_call_ns(stmt: str, env: dict[str, Any], reps: int, number: int) -> float:
+    timer = timeit.Timer(stmt, timer=CLOCK, globals=env)
+    return median(t / number * 1e9 for t in timer.repeat(repeat=reps, number=number))
+
+
+def bench_lookups(cfg: Config, report: Report) -> None:
+    sw = Switch(seed=1)
+    dev = sw.add_device(CALLER_DN)
+    proj = Projection()
+    sw.subscribe(proj)
+    events: list[Any] = []
+    sw.subscribe(events.append)
+    call = dev.dial(FAR_END)
+    sw.external_answer(call)
+    event = events[-1]
+    env = {"call": call, "proj": proj, "event": event, "admin": User.admin(), "cid": call.id}
+    reps = cfg.reps
+    report.section("lookups on an Established call, projection cost per call")
+    big = 200_000 if cfg.quick else 1_000_000
+    for label, stmt in (
+        ("call.capabilities", "call.capabilities"),
+        ('"Hold" in call.capabilities', '"Hold" in call.capabilities'),
+        ('"Answer" in call.capabilities (absent)', '"Answer" in call.capabilities'),
+    ):
+        ns = per_call_ns(stmt, env, reps, big)
+        report.add(label, ns, "ns", reps, "< 1000 ns", ns < 1000)
+    small = 1000 if cfg.quick else 3000
+    for label, stmt in (
+        ("projection.get_call(User.admin(), id)", "proj.get_call(admin, cid)"),
+        ("projection.notification(event)", "proj.notification(event)"),
+    ):
+        us = per_call_ns(stmt, env, reps, small) / 1000
+        report.add(label, us, "us", reps, "< 50 us", us < 50, digits=1)
+
+
+# -- main ----------------------------------------------------------------------------------------
+def describe_machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    packages = ", ".join(f"{p} {version(p)}" for p in ("transitions", "pydantic", "phonenumbers"))
+    return (
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs ({cpu}), load {load:.2f}; {packages}"
+    )
+
+
+def revision() -> str:
+    """Where ``callstate`` was imported from, and its git revision."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(callstate.__file__)))
+    try:
+        out = subprocess.run(
+            ["git", "-C", root, "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return root
+    return f"{root} {out.stdout.strip()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (< 60 s)")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    report = Report()
+    t0 = time.perf_counter()
+    bench_throughput(cfg, report)
+    bench_lookups(cfg, report)
+    bench_creation(cfg, report)
+    bench_memory(cfg, report)
+    bench_bare_scaling(cfg, report)
+    took = time.perf_counter() - t0
+    mode = "quick" if cfg.quick else "full"
+    print(f"callstate benchmark ({mode}, {took:.0f} s), callstate at {revision()}")
+    print(describe_machine())
+    print("times are process CPU time (time.process_time), medians of N repetitions")
+    print(report.render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
