@@ -1,0 +1,466 @@
+"""Consult pairs (spec §4 consult rules, §5 Initiate*/Complete*/SwapCalls), step by step.
+
+After each step every leg is checked: state, capabilities (as a set), participants, callType,
+the pair link and the projection's ``parentCallUri``/``parentCallPath``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from callstate import Call, CallStateError, Projection, Switch, User
+
+OUT, OUT2 = "+14155550100", "+442071234567"
+BASE_URI = "http://127.0.0.1:8080/api/v2"
+DATA = {"AttachUserData", "UpdateUserData", "DeleteUserData", "DeleteUserDataPair"}
+INITIATE = {"InitiateTransfer", "InitiateConference"}
+SINGLE = {"SingleStepTransfer", "SingleStepConference"}
+PAIR = {"SwapCalls", "CompleteTransfer", "CompleteConference"}
+DIALING = {"Hangup", "SendDtmf", *DATA}
+RINGING = {"Answer", *DATA}
+ESTABLISHED = {"Hangup", "Hold", "SendDtmf", *SINGLE, *INITIATE, *DATA}
+HELD = {"Retrieve", "Hangup", *SINGLE, *INITIATE, *DATA}
+PARENT_PENDING = HELD - {"Retrieve"} | {"SwapCalls", "CompleteTransfer"}
+PARENT_PENDING_ACTIVE = ESTABLISHED | {"SwapCalls", "CompleteTransfer"}
+PARENT_PAIRED = HELD - {"Retrieve"} | PAIR
+PARENT_PAIRED_ACTIVE = ESTABLISHED | PAIR
+CONSULT_PENDING_HELD = HELD - {"Retrieve"} - INITIATE | {"SwapCalls"}
+CONSULT_PAIRED = ESTABLISHED - INITIATE | PAIR
+CONSULT_PAIRED_HELD = HELD - {"Retrieve"} - INITIATE | PAIR
+OWNER = ESTABLISHED | {"RemoveParticipantFromConference", "ClearCall"}
+
+
+@dataclass(frozen=True)
+class Is:
+    """What one leg must look like: ``parent`` is the call its parentCallUri names, ``linked``
+    whether the pair is still live (``leg.parent is parent``)."""
+
+    state: str
+    caps: set[str] = field(default_factory=set)
+    participants: tuple[str, ...] = ()
+    call_type: str = ""
+    parent: Call | None = None
+    linked: bool = True
+
+
+GONE = Is("Released")
+
+
+@dataclass
+class World:
+    switch: Switch
+    projection: Projection
+    events: list[Any]
+    ignore: set[str] = field(default_factory=set)  # ids of unrelated live calls
+
+    def device(self, dn: str) -> Any:
+        return self.switch.device(dn)
+
+    def check(self, expected: dict[Call, Is]) -> None:
+        live = {leg.id for leg, e in expected.items() if e.state != "Released"}
+        assert {c.id for c in self.switch.calls} - self.ignore == live
+        admin = User.admin()
+        for leg, e in expected.items():
+            assert leg.state == e.state, leg
+            if e.state == "Released":
+                assert leg.capabilities == ()
+                assert self.projection.get_call(admin, leg.id)["statusCode"] == 6
+                continue
+            assert set(leg.capabilities) == e.caps, leg
+            assert leg.participants == e.participants, leg
+            assert leg.call_type == e.call_type, leg
+            assert leg.parent is (e.parent if e.linked else None), leg
+            if leg.parent is not None:
+                assert leg.parent.consult is leg
+            view = self.projection.get_call(admin, leg.id)["call"]
+            assert view["state"] == e.state
+            assert view["capabilities"] == sorted(e.caps)
+            assert [p["phoneNumber"] for p in view["participants"]] == list(e.participants)
+            assert view["callType"] == e.call_type
+            if e.parent is None:
+                assert "parentCallUri" not in view
+                assert "parentCallPath" not in view
+            else:
+                assert view["parentCallUri"] == f"{BASE_URI}/me/calls/{e.parent.id}"
+                assert view["parentCallPath"] == f"/calls/{e.parent.id}"
+
+    def observe(self) -> tuple[Any, ...]:
+        legs = [
+            (c.id, c.state, c.capabilities, c.participants, c.user_data) for c in self.switch.calls
+        ]
+        return legs, self.projection.get_calls(User.admin()), len(self.events)
+
+    def refused(self, leg: Call, op: str, code: int, **params: Any) -> None:
+        before = self.observe()
+        with pytest.raises(CallStateError) as raised:
+            leg.perform(op, **params)
+        assert raised.value.status_code == code
+        assert self.observe() == before
+
+    def log(self) -> list[tuple[str, str, str]]:
+        """The events since the last call, as (kind, call id, state)."""
+        seen = [(type(e).__name__, e.call.id, str(e.call.state)) for e in self.events]
+        self.events.clear()
+        return seen
+
+
+def world() -> World:
+    switch = Switch(seed=11, base_uri=BASE_URI)
+    for dn in ("15000", "15001", "15002"):
+        switch.add_device(dn)
+    w = World(switch, Projection(BASE_URI), [])
+    switch.subscribe(w.projection)
+    switch.subscribe(w.events.append)
+    return w
+
+
+def inbound(w: World) -> Call:
+    """An outside caller talking to 15000."""
+    call = w.switch.external_call(OUT, to="15000")
+    call.perform("Answer")
+    w.check({call: Is("Established", ESTABLISHED, (OUT,), "Inbound")})
+    w.events.clear()
+    return call
+
+
+def consult_to_15001(w: World, op: str = "InitiateTransfer") -> tuple[Call, Call, Call]:
+    """inbound(), then a consult from 15000 to 15001, not yet answered."""
+    parent = inbound(w)
+    parent.perform(op, destination={"phoneNumber": "15001"})
+    consult = parent.consult
+    ringing = w.device("15001").calls[-1]
+    w.check(
+        {
+            parent: Is("Held", PARENT_PENDING, (OUT,), "Inbound"),
+            consult: Is("Dialing", DIALING, ("15001",), "Consult", parent),
+            ringing: Is("Ringing", RINGING, ("15000",), "Consult"),
+        }
+    )
+    assert w.log() == [
+        ("StateChanged", parent.id, "Held"),
+        ("StateChanged", consult.id, "Dialing"),
+        ("StateChanged", ringing.id, "Ringing"),
+    ]
+    return parent, consult, ringing
+
+
+def answered_consult(w: World, op: str = "InitiateTransfer") -> tuple[Call, Call, Call]:
+    parent, consult, ringing = consult_to_15001(w, op)
+    ringing.perform("Answer")
+    w.check(
+        {
+            parent: Is("Held", PARENT_PAIRED, (OUT,), "Inbound"),
+            consult: Is("Established", CONSULT_PAIRED, ("15001",), "Consult", parent),
+            ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
+        }
+    )
+    w.events.clear()
+    return parent, consult, ringing
+
+
+def test_transfer_to_a_device_completed_on_the_consult() -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    consult.perform("CompleteTransfer")
+    w.check(
+        {parent: GONE, consult: GONE, ringing: Is("Established", ESTABLISHED, (OUT,), "Consult")}
+    )
+    assert w.log() == [
+        ("StateChanged", parent.id, "Released"),  # the parent's Released comes first
+        ("StateChanged", consult.id, "Released"),
+        ("ParticipantsChanged", ringing.id, "Established"),
+    ]
+
+
+@pytest.mark.parametrize("uri", [None, "full", "path"])
+def test_transfer_completed_on_the_parent(uri: str | None) -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    params = {
+        None: {},
+        "full": {"consultCallUri": f"{BASE_URI}/me/calls/{consult.id}"},
+        "path": {"consultCallUri": f"/calls/{consult.id}"},
+    }[uri]
+    parent.perform("CompleteTransfer", **params)
+    w.check(
+        {parent: GONE, consult: GONE, ringing: Is("Established", ESTABLISHED, (OUT,), "Consult")}
+    )
+    states = [entry for entry in w.log() if entry[0] == "StateChanged"]
+    assert states == [
+        ("StateChanged", parent.id, "Released"),
+        ("StateChanged", consult.id, "Released"),
+    ]
+
+
+def test_complete_transfer_with_a_wrong_consult_uri_is_refused() -> None:
+    w = world()
+    other = w.device("15002").dial("15001")  # an unrelated call
+    w.ignore = {other.id, *(c.id for c in w.device("15001").calls)}
+    w.events.clear()
+    parent, consult, _ = answered_consult(w)
+    for uri in (f"{BASE_URI}/me/calls/{other.id}", f"{BASE_URI}/me/calls/NOPE", "nope"):
+        w.refused(parent, "CompleteTransfer", 2, consultCallUri=uri)
+        w.refused(consult, "CompleteTransfer", 2, consultCallUri=uri)
+    w.refused(parent, "CompleteTransfer", 2, consultCallUri="")
+    assert parent.state == "Held"
+    assert consult.state == "Established"
+
+
+@pytest.mark.parametrize("posted_on", ["parent", "consult"])
+def test_conference_with_an_outside_number(posted_on: str) -> None:
+    w = world()
+    parent = inbound(w)
+    parent.perform("InitiateConference", destination={"phoneNumber": OUT2})
+    consult = parent.consult
+    w.check(
+        {
+            parent: Is("Held", PARENT_PENDING, (OUT,), "Inbound"),
+            consult: Is("Dialing", DIALING, (OUT2,), "Consult", parent),
+        }
+    )
+    w.refused(parent, "CompleteConference", 2)  # not before the consult is answered
+    w.refused(consult, "InitiateConference", 2, destination={"phoneNumber": "15002"})
+    assert w.switch.external_answer(OUT2) is consult
+    w.check(
+        {
+            parent: Is("Held", PARENT_PAIRED, (OUT,), "Inbound"),
+            consult: Is("Established", CONSULT_PAIRED, (OUT2,), "Consult", parent),
+        }
+    )
+    w.events.clear()
+    (parent if posted_on == "parent" else consult).perform("CompleteConference")
+    w.check({parent: Is("Established", OWNER, (OUT, OUT2), "Inbound"), consult: GONE})
+    assert w.log() == [
+        ("StateChanged", consult.id, "Released"),  # the consult's Released comes first
+        ("StateChanged", parent.id, "Established"),
+    ]
+
+
+@pytest.mark.parametrize("answered", [False, True])
+def test_consult_abandoned_by_hanging_it_up(answered: bool) -> None:
+    w = world()
+    parent, consult, ringing = (answered_consult if answered else consult_to_15001)(w)
+    consult.perform("Hangup")
+    w.check({parent: Is("Held", HELD, (OUT,), "Inbound"), consult: GONE, ringing: GONE})
+    assert parent.consult is None
+    assert ("CapabilitiesChanged", parent.id, "Held") in w.log()
+    parent.perform("Retrieve")
+    w.check({parent: Is("Established", ESTABLISHED, (OUT,), "Inbound")})
+
+
+def test_parent_hung_up_while_the_consult_talks() -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    parent.perform("Hangup")
+    w.check(
+        {
+            parent: GONE,
+            consult: Is("Established", ESTABLISHED, ("15001",), "Consult", parent, linked=False),
+            ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
+        }
+    )
+    assert w.log() == [
+        ("StateChanged", parent.id, "Released"),
+        ("CapabilitiesChanged", consult.id, "Established"),
+    ]
+    w.refused(consult, "CompleteTransfer", 2)
+    w.refused(consult, "SwapCalls", 2)
+
+
+def test_parent_hung_up_while_the_consult_dials() -> None:
+    w = world()
+    parent = inbound(w)
+    parent.perform("InitiateTransfer", destination={"phoneNumber": OUT2})
+    consult = parent.consult
+    parent.perform("Hangup")
+    w.check({parent: GONE, consult: Is("Dialing", DIALING, (OUT2,), "Consult", parent, False)})
+    w.switch.external_answer(OUT2)
+    w.check({consult: Is("Established", ESTABLISHED, (OUT2,), "Consult", parent, False)})
+
+
+def test_consult_far_end_busy() -> None:
+    w = world()
+    parent = inbound(w)
+    parent.perform("InitiateTransfer", destination={"phoneNumber": OUT2})
+    consult = parent.consult
+    w.events.clear()
+    assert w.switch.external_busy(OUT2) is consult
+    w.check({parent: Is("Held", HELD, (OUT,), "Inbound"), consult: GONE})
+    assert w.log() == [
+        ("StateChanged", consult.id, "Released"),
+        ("CapabilitiesChanged", parent.id, "Held"),
+    ]
+
+
+def test_swap_calls_both_ways_once_answered() -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    consult.perform("SwapCalls")
+    w.check(
+        {
+            parent: Is("Established", PARENT_PAIRED_ACTIVE, (OUT,), "Inbound"),
+            consult: Is("Held", CONSULT_PAIRED_HELD, ("15001",), "Consult", parent),
+            ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
+        }
+    )
+    assert w.log() == [
+        ("StateChanged", consult.id, "Held"),
+        ("StateChanged", parent.id, "Established"),
+    ]
+    parent.perform("SwapCalls", otherCallUri=f"{BASE_URI}/me/calls/{consult.id}")
+    w.check(
+        {
+            parent: Is("Held", PARENT_PAIRED, (OUT,), "Inbound"),
+            consult: Is("Established", CONSULT_PAIRED, ("15001",), "Consult", parent),
+            ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
+        }
+    )
+    assert w.log() == [
+        ("StateChanged", parent.id, "Held"),
+        ("StateChanged", consult.id, "Established"),
+    ]
+    w.refused(parent, "SwapCalls", 2, otherCallUri=f"{BASE_URI}/me/calls/NOPE")
+
+
+def test_swap_calls_while_the_consult_still_dials() -> None:
+    w = world()
+    parent, consult, ringing = consult_to_15001(w)
+    w.refused(consult, "SwapCalls", 2)  # a dialing consult offers no swap
+    parent.perform("SwapCalls")
+    expect_swapped = {
+        parent: Is("Established", PARENT_PENDING_ACTIVE, (OUT,), "Inbound"),
+        consult: Is("Held", CONSULT_PENDING_HELD, ("15001",), "Consult", parent),
+        ringing: Is("Ringing", RINGING, ("15000",), "Consult"),
+    }
+    w.check(expect_swapped)
+    consult.perform("SwapCalls")  # back to the dialing consult
+    w.check(
+        {
+            parent: Is("Held", PARENT_PENDING, (OUT,), "Inbound"),
+            consult: Is("Dialing", DIALING, ("15001",), "Consult", parent),
+            ringing: Is("Ringing", RINGING, ("15000",), "Consult"),
+        }
+    )
+    parent.perform("SwapCalls")
+    w.check(expect_swapped)
+    ringing.perform("Answer")  # the held consult stays held
+    w.check(
+        {
+            parent: Is("Established", PARENT_PAIRED_ACTIVE, (OUT,), "Inbound"),
+            consult: Is("Held", CONSULT_PAIRED_HELD, ("15001",), "Consult", parent),
+            ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
+        }
+    )
+
+
+def test_a_new_consult_replaces_the_live_one() -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    parent.perform("InitiateConference", destination={"phoneNumber": "15002"})
+    second = parent.consult
+    (third,) = w.device("15002").calls
+    w.check(
+        {
+            parent: Is("Held", PARENT_PENDING, (OUT,), "Inbound"),
+            consult: GONE,
+            ringing: GONE,
+            second: Is("Dialing", DIALING, ("15002",), "Consult", parent),
+            third: Is("Ringing", RINGING, ("15000",), "Consult"),
+        }
+    )
+    states = [entry for entry in w.log() if entry[0] == "StateChanged"]
+    assert states == [
+        ("StateChanged", consult.id, "Released"),
+        ("StateChanged", ringing.id, "Released"),
+        ("StateChanged", second.id, "Dialing"),
+        ("StateChanged", third.id, "Ringing"),
+    ]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: CompleteConference duplicates a party on both calls")
+def test_complete_conference_does_not_duplicate_a_party() -> None:
+    w = world()
+    parent, consult, ringing = answered_consult(w, "InitiateConference")
+    consult.perform("SingleStepConference", destination={"phoneNumber": OUT})
+    consult.perform("CompleteConference")
+    assert parent.participants == (OUT, "15001")
+    assert ringing.participants == (OUT, "15000")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: CompleteTransfer duplicates a party on the call")
+def test_complete_transfer_does_not_duplicate_a_party() -> None:
+    w = world()
+    _, consult, ringing = answered_consult(w)
+    consult.perform("SingleStepConference", destination={"phoneNumber": OUT})
+    consult.perform("CompleteTransfer")
+    assert ringing.participants == (OUT,)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="BUG: CompleteConference puts two legs of one device on a call"
+)
+def test_complete_conference_does_not_join_a_device_to_itself() -> None:
+    w = world()
+    first = w.device("15002").dial("15000")
+    (parent,) = w.device("15000").calls
+    parent.perform("Answer")
+    parent.perform("InitiateConference", destination={"phoneNumber": "15001"})
+    consult = parent.consult
+    w.device("15001").calls[0].perform("Answer")
+    consult.perform("SingleStepConference", destination={"phoneNumber": "15002"})
+    consult.perform("CompleteConference")
+    for leg in w.switch.calls:
+        assert leg.device.dn not in leg.participants
+    assert first.participants == ("15000", "15001")
+
+
+def orphaned_held_consult(w: World) -> tuple[Call, Call]:
+    """A consult to an outside number swapped out while dialing, whose parent then hangs up:
+    a held call that was never answered."""
+    parent = inbound(w)
+    parent.perform("InitiateTransfer", destination={"phoneNumber": OUT2})
+    consult = parent.consult
+    parent.perform("SwapCalls")
+    parent.perform("Hangup")
+    w.check({parent: GONE, consult: Is("Held", HELD, (OUT2,), "Consult", parent, False)})
+    w.events.clear()
+    return parent, consult
+
+
+def test_far_end_answers_a_held_call_it_had_not_answered() -> None:
+    w = world()
+    parent, consult = orphaned_held_consult(w)
+    w.switch.external_answer(OUT2)  # it stays held
+    w.check({parent: GONE, consult: Is("Held", HELD, (OUT2,), "Consult", parent, False)})
+    consult.perform("Retrieve")
+    w.check({consult: Is("Established", ESTABLISHED, (OUT2,), "Consult", parent, False)})
+
+
+def test_far_end_busy_on_a_held_call_it_had_not_answered() -> None:
+    w = world()
+    parent, consult = orphaned_held_consult(w)
+    w.switch.external_busy(OUT2)
+    w.check({parent: GONE, consult: GONE})
+
+
+def test_retrieving_a_call_nobody_answered_goes_back_to_dialing() -> None:
+    w = world()
+    parent, consult = orphaned_held_consult(w)
+    consult.perform("Retrieve")
+    w.check({consult: Is("Dialing", DIALING, (OUT2,), "Consult", parent, False)})
+    w.switch.external_answer(OUT2)
+    w.check({consult: Is("Established", ESTABLISHED, (OUT2,), "Consult", parent, False)})
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: CompleteTransfer joins a device to its own call")
+def test_parent_adding_the_consult_destination_then_transferring() -> None:
+    w = world()
+    parent, _, ringing = consult_to_15001(w)
+    parent.perform("SingleStepConference", destination={"phoneNumber": "15001"})  # allowed
+    parent.perform("CompleteTransfer")
+    for leg in w.switch.calls:
+        assert leg.device.dn not in leg.participants, leg
+    assert ringing.participants == (OUT,)
