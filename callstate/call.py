@@ -21,7 +21,7 @@ from .enums import (
     State,
 )
 from .events import CallSnapshot, UserData
-from .table import CAPABILITIES, Context
+from .table import CAPABILITIES, OFFERED, Context
 
 if TYPE_CHECKING:
     from .switch import Device
@@ -62,6 +62,7 @@ class Call:
         "_consult",
         "_context",
         "_mute",
+        "_offered",
         "_parent",
         "_participants",
         "_recording",
@@ -108,6 +109,7 @@ class Call:
         self._participants: tuple[str, ...] = ()
         self._context = Context()
         self._capabilities: tuple[Operation, ...] = ()
+        self._offered: frozenset[str] = frozenset()
 
     # -- what users read ------------------------------------------------------------------------
     @property
@@ -184,7 +186,9 @@ class Call:
                 self._answered,
             )
         )
-        self._capabilities = CAPABILITIES[(self._state, self._context)]
+        key = (self._state, self._context)
+        self._capabilities = CAPABILITIES[key]
+        self._offered = OFFERED[key]
         return self._capabilities != before
 
     def _others(self) -> tuple[str, ...]:

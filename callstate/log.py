@@ -111,6 +111,12 @@ def _optional(value: Any) -> str | None:
     return None if value is None else _str(value)
 
 
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {value!r}")
+    return value
+
+
 def event_from_json(data: Any) -> CallEvent:
     """The event ``event_to_json`` produced; ``ValueError`` for anything else."""
     try:
@@ -131,10 +137,10 @@ def event_from_json(data: Any) -> CallEvent:
             device_id=_str(c["device_id"]),
             state=State(c["state"]),
             call_type=CallType(c["call_type"]),
-            participants=tuple(_str(p) for p in c["participants"]),
+            participants=tuple(_str(p) for p in _list(c["participants"])),
             dnis=_str(c["dnis"]),
             ani=_str(c["ani"]),
-            capabilities=tuple(Operation(op) for op in c["capabilities"]),
+            capabilities=tuple(Operation(op) for op in _list(c["capabilities"])),
             user_data=tuple((_str(k), v) for k, v in user_data.items()),
             mute=Mute(c["mute"]),
             recording=RecordingState(c["recording"]) if c["recording"] is not None else None,
@@ -211,10 +217,15 @@ class LogReader:
 
     @classmethod
     def read(cls, source: str | Path | IO[str]) -> LogReader:
-        if isinstance(source, str | Path):
-            with open(source, encoding="utf-8", newline="") as file:
-                return cls._parse(file.read())
-        return cls._parse(source.read())
+        try:
+            if isinstance(source, str | Path):
+                with open(source, encoding="utf-8", newline="") as file:
+                    return cls._parse(file.read())
+            return cls._parse(source.read())
+        except UnicodeDecodeError as error:
+            text = error.object[: error.start]
+            line = (text.count(b"\n") if isinstance(text, bytes) else text.count("\n")) + 1
+            raise LogError(line, "not UTF-8 text") from None
 
     @classmethod
     def _parse(cls, text: str) -> LogReader:

@@ -45,8 +45,11 @@ def normalize(number: str) -> str:
 
 def parse_number(number: object) -> str | None:
     """Return the normalized number if ``number`` is a DN or a possible public number, else None."""
-    if not isinstance(number, str):
-        return None
+    return _parse(number) if isinstance(number, str) else None
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(number: str) -> str | None:
     if _DN.fullmatch(number):
         return number
     digits = normalize(number)

@@ -9,7 +9,7 @@ anything, so a refusal leaves everything as it was. State changes go through the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .call import Call, Connection
 from .enums import CallType, Mute, NetworkEvent, Operation, RecordingState, State
@@ -24,12 +24,14 @@ from .events import (
 )
 from .numbers import normalize
 from .params import Params
-from .switch import Switch
+
+if TYPE_CHECKING:
+    from .switch import Switch
 
 __all__ = ["OPERATIONS", "stop_recording"]
 
 O, N = Operation, NetworkEvent
-Handler = Callable[[Switch, Call, Params], None]
+Handler = Callable[["Switch", Call, Params], None]
 
 #: recordingState -> the GSIP_RECORD value GWS attaches with it
 _GSIP_RECORD: Final = {

@@ -118,6 +118,8 @@ class Projection:
         call = event.call
         if call.state is State.RELEASED:
             self._calls.pop(call.id, None)
+            if not self._calls:  # an emptied dict keeps its largest table; start afresh
+                self._calls = {}
         else:
             self._calls[call.id] = call
 

@@ -85,7 +85,7 @@ class EventStream:
                     _wake(self._space)
                 return event
             if self._missed:
-                missed = self._missed
+                missed, self._missed = self._missed, 0
                 self.close()
                 raise EventOverflowError(missed)
             if self._closed:

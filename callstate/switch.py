@@ -36,11 +36,13 @@ from .events import (
     UserData,
 )
 from .ids import IdGenerator
-from .log import LogReader, LogWriter, check_replayed, refused
+from .log import LogError, LogReader, LogWriter, check_replayed, refused
 from .numbers import normalize, parse_number
+from .operations import OPERATIONS, stop_recording
 from .params import Params, check_params
 from .streams import AsyncSubscriber, AsyncSubscription, EventStream
-from .table import MACHINE
+from .table import DECISIONS as _DECISIONS
+from .table import next_state
 
 __all__ = ["Device", "ManualClock", "Subscriber", "Subscription", "Switch", "check_operation_name"]
 
@@ -134,8 +136,6 @@ class Device:
 
     def perform(self, call_id: str, operation: str, **params: Any) -> None:
         """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
-        from .operations import OPERATIONS
-
         switch = self._switch
         start = switch._begin()
         op = _BY_NAME.get(operation)
@@ -148,7 +148,7 @@ class Device:
                 operation=str(operation),
             )
         call = self.call(call_id, op)
-        if op not in call._capabilities:
+        if op not in call._offered:
             offered = ", ".join(call._capabilities) or "nothing"
             raise OperationNotAvailableError(
                 f"not in capabilities (offered: {offered})",
@@ -252,6 +252,10 @@ class Switch:
                     switch._apply(entry.request)
                 except CallStateError as error:
                     raise refused(entry, error) from None
+                except (KeyError, TypeError, ValueError) as error:
+                    raise LogError(
+                        entry.line, f"not a request this switch knows: {error!r}"
+                    ) from None
                 check_replayed(entry, produced)
         switch._clock = clock or time.time
         if resume_log:
@@ -533,13 +537,15 @@ class Switch:
     def _move(self, leg: Call, trigger: Operation | NetworkEvent) -> State:
         """Fire one row of the table on ``leg``; return the state it left. Emits nothing."""
         previous = leg._state
-        if not MACHINE.events[trigger].trigger(leg):
-            raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
+        dest = _DECISIONS.get((trigger, previous, leg._context))
+        if dest is None:
+            dest = next_state(trigger, previous, leg._context)
+            if dest is None:
+                raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
+        leg._state = dest
         if trigger in _ANSWERING:
             leg._answered = True
         if leg._state is _RELEASED and leg._recording is not None:
-            from .operations import stop_recording
-
             stop_recording(leg)
         leg._refresh()
         return previous
@@ -571,6 +577,11 @@ class Switch:
     def _finish(self, leg: Call, *, leave: bool = True, touch: bool = True) -> None:
         """After a release: drop the leg, dissolve its consult pair, optionally leave."""
         del self._calls[leg.id], leg.device._calls[leg.id]
+        # an emptied dict keeps its largest table; a fresh one gives the memory back
+        if not self._calls:
+            self._calls = {}
+        if not leg.device._calls:
+            leg.device._calls = {}
         partner = leg._consult or leg._parent
         if partner is not None:
             partner._parent = partner._consult = None

@@ -48,7 +48,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, NamedTuple, TypedDict
 
-from transitions import Machine
+from transitions import Machine, MachineError
 
 from .enums import (
     ConferenceRole,
@@ -64,12 +64,15 @@ __all__ = [
     "CAPABILITIES",
     "GUARDS",
     "MACHINE",
+    "OFFERED",
     "TRANSITIONS",
     "Context",
     "Row",
     "all_contexts",
     "build_machine",
     "capabilities_for",
+    "decide",
+    "next_state",
 ]
 
 DIALING, RINGING, ESTABLISHED, HELD, RELEASED = State
@@ -279,6 +282,12 @@ CAPABILITIES: Final[Mapping[tuple[State, Context], tuple[Operation, ...]]] = {
 }
 
 
+#: The same as sets, for O(1) membership tests on the request path.
+OFFERED: Final[Mapping[tuple[State, Context], frozenset[str]]] = {
+    key: frozenset(capabilities) for key, capabilities in CAPABILITIES.items()
+}
+
+
 def _condition(name: str) -> Callable[[object], bool]:
     guard = GUARDS[name]
 
@@ -317,3 +326,39 @@ def build_machine() -> Machine:
 
 #: The one machine every leg of every switch shares.
 MACHINE: Final = build_machine()
+
+
+class _Probe:
+    """A stand-in leg: just what the machine reads (state) and the guards read (context)."""
+
+    __slots__ = ("_context", "_state")
+
+    def __init__(self, state: State, context: Context) -> None:
+        self._state = state
+        self._context = context
+
+
+def decide(trigger: str, state: State, context: Context) -> State | None:
+    """Ask ``MACHINE`` where ``trigger`` takes a leg in ``state`` and ``context``; None: refused."""
+    probe = _Probe(state, context)
+    try:
+        fired = MACHINE.events[trigger].trigger(probe)
+    except (KeyError, MachineError):
+        return None
+    return probe._state if fired else None
+
+
+#: (trigger, state, context) -> the machine's answer, filled in as the switch meets each case.
+#: Guards are pure functions of the context and rows have no callbacks, so one answer per key
+#: holds for ever; this keeps ``transitions``' per-event bookkeeping off the hot path.
+DECISIONS: Final[dict[tuple[str, State, Context], State | None]] = {}
+
+
+def next_state(trigger: str, state: State, context: Context) -> State | None:
+    """Where ``trigger`` takes a leg (memoised ``decide``)."""
+    key = (trigger, state, context)
+    try:
+        return DECISIONS[key]
+    except KeyError:
+        dest = DECISIONS[key] = decide(trigger, state, context)
+        return dest

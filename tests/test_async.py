@@ -497,11 +497,6 @@ async def test_an_async_subscriber_that_overflows_reports_it() -> None:
     assert error.missed == len(produced) - 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after EventOverflowError the stream does not end: every further __anext__ "
-    "raises EventOverflowError again instead of StopAsyncIteration",
-)
 @pytest.mark.asyncio
 async def test_after_the_overflow_error_the_stream_ends() -> None:
     switch, _ = make_switch()

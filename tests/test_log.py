@@ -264,11 +264,6 @@ def test_a_dtmf_event_without_digits_is_refused() -> None:
     assert isinstance(decode(json.dumps(data)), DtmfSent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: decode accepts a string (or an object) where a list is expected and "
-    "iterates it: participants '15001' becomes ('1', '5', '0', '0', '1')",
-)
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -462,10 +457,6 @@ def test_project_files_are_not_logs(name: str) -> None:
     assert raised.value.line == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a file that is not UTF-8 text raises UnicodeDecodeError, not LogError",
-)
 def test_a_binary_file_is_refused_with_log_error(tmp_path: Path) -> None:
     path = tmp_path / "binary.log"
     path.write_bytes(b"\xff\xfe\x00\x01garbage\n")
@@ -648,10 +639,6 @@ def test_replay_of_an_empty_or_missing_file_exits_2(
     assert (status, out) == (2, "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replay of a non-UTF-8 file dies with a UnicodeDecodeError traceback (exit 1)",
-)
 def test_replay_of_a_binary_file_exits_2_without_traceback(tmp_path: Path) -> None:
     path = tmp_path / "binary.log"
     path.write_bytes(b"\xff\xfe\x00\x01garbage\n")
