@@ -212,14 +212,39 @@ def _pair(leg: Call, op: Operation, uri: str | None, name: str) -> tuple[Call, C
     return parent, consult
 
 
-def _merge(into: Connection, consult: Call) -> None:
-    """Join the consult's other parties to ``into`` (the parent's call)."""
+def _number(party: Call | str) -> str:
+    return party.device.dn if isinstance(party, Call) else normalize(party)
+
+
+def _merge(switch: Switch, into: Connection, consult: Call) -> None:
+    """Join the consult's other parties to ``into`` (the parent's call).
+
+    A party on both calls is joined once [ours]: an outside number keeps one place, and a
+    device that would have two legs on the call keeps its older leg; the newer is released.
+    """
     moved = [p for p in consult._connection.parties if p is not consult]
     consult._connection.parties.clear()
-    for party in moved:
+    kept: dict[str, Call | str] = {}
+    redundant: list[Call] = []
+    for party in [*into.parties, *moved]:
+        number = _number(party)
+        other = kept.get(number)
+        if other is None:
+            kept[number] = party
+        elif isinstance(party, Call):
+            older, newer = party, other
+            if isinstance(other, Call) and other.id < party.id:  # ids grow with creation
+                older, newer = other, party
+            kept[number] = older
+            if isinstance(newer, Call):
+                redundant.append(newer)
+    into.parties[:] = kept.values()
+    for party in into.parties:
         if isinstance(party, Call):
             party._connection = into
-    into.parties.extend(moved)
+    for leg in redundant:
+        switch._move_and_announce(leg, N.FAR_END_RELEASED)
+        switch._finish(leg, leave=False)
 
 
 def _complete_transfer(switch: Switch, leg: Call, params: Params) -> None:
@@ -230,7 +255,7 @@ def _complete_transfer(switch: Switch, leg: Call, params: Params) -> None:
         switch._finish(call, leave=False, touch=False)
     connection = parent._connection
     connection.parties.remove(parent)
-    _merge(connection, consult)
+    _merge(switch, connection, consult)
     switch._settle(connection)
 
 
@@ -241,7 +266,7 @@ def _complete_conference(switch: Switch, leg: Call, params: Params) -> None:
     switch._move_and_announce(consult, own if leg is consult else N.FAR_END_RELEASED)
     switch._finish(consult, leave=False, touch=False)
     connection = parent._connection
-    _merge(connection, consult)
+    _merge(switch, connection, consult)
     if len(connection.parties) >= 3:
         connection.owner = parent
     parent._participants = parent._others()

@@ -380,7 +380,6 @@ def test_a_new_consult_replaces_the_live_one() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: CompleteConference duplicates a party on both calls")
 def test_complete_conference_does_not_duplicate_a_party() -> None:
     w = world()
     parent, consult, ringing = answered_consult(w, "InitiateConference")
@@ -390,7 +389,6 @@ def test_complete_conference_does_not_duplicate_a_party() -> None:
     assert ringing.participants == (OUT, "15000")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: CompleteTransfer duplicates a party on the call")
 def test_complete_transfer_does_not_duplicate_a_party() -> None:
     w = world()
     _, consult, ringing = answered_consult(w)
@@ -399,9 +397,6 @@ def test_complete_transfer_does_not_duplicate_a_party() -> None:
     assert ringing.participants == (OUT,)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: CompleteConference puts two legs of one device on a call"
-)
 def test_complete_conference_does_not_join_a_device_to_itself() -> None:
     w = world()
     first = w.device("15002").dial("15000")
@@ -455,7 +450,6 @@ def test_retrieving_a_call_nobody_answered_goes_back_to_dialing() -> None:
     w.check({consult: Is("Established", ESTABLISHED, (OUT2,), "Consult", parent, False)})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: CompleteTransfer joins a device to its own call")
 def test_parent_adding_the_consult_destination_then_transferring() -> None:
     w = world()
     parent, _, ringing = consult_to_15001(w)

@@ -5,10 +5,6 @@ library: which parties each connection holds (so every leg's participants are pr
 leg's state, pair links, conference owner, user data, mute and recording. Each step checks that
 an operation succeeds iff it was listed, that a refusal changes nothing and emits nothing, and
 that switch, model and projection (live and replayed) agree.
-
-Steps that would hit a known bug are skipped (``AVOID_KNOWN_BUGS``): CompleteTransfer and
-CompleteConference that would join a party already on the parent's call (strict xfails in
-test_consult.py). Set it to False to see hypothesis find it.
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ from callstate import (
     User,
 )
 
-AVOID_KNOWN_BUGS = True
 O = Operation
 DIALING, RINGING, ESTABLISHED, HELD, RELEASED = State
 DEVICES = {"15000": ("mute", "recording"), "15001": ("mute",), "15002": ()}
@@ -236,14 +231,6 @@ class Model:
         assert parent.consult is not None
         return parent, parent.consult
 
-    def merge_duplicates(self, leg: Leg, transfer: bool) -> bool:
-        """Known bug: Complete* merges parties without checking for ones already on the call."""
-        parent, consult = self.pair(leg)
-        kept = [p for p in parent.conn.parties if not (transfer and p is parent)]
-        moved = [p for p in consult.conn.parties if p is not consult]
-        numbers = [norm(p.dn if isinstance(p, Leg) else p) for p in kept + moved]
-        return len(numbers) != len(set(numbers))
-
     def apply(self, leg: Leg, op: Operation, p: dict[str, Any]) -> None:
         conn, data = leg.conn, {**leg.data, **(p.get("userData") or {})}
         if op is O.ANSWER:
@@ -293,10 +280,24 @@ class Model:
             self.release(consult)
             moved = [x for x in consult.conn.parties if x is not consult]
             consult.conn.parties.clear()
-            for x in moved:
+            # a party on both calls is joined once; a device keeps its older leg
+            merged: dict[str, Leg | str] = {}
+            for x in [*parent.conn.parties, *moved]:
+                key = norm(x.dn if isinstance(x, Leg) else x)
+                old = merged.get(key)
+                if old is None:
+                    merged[key] = x
+                elif isinstance(x, Leg):
+                    if isinstance(old, Leg) and old.id < x.id:
+                        self.release(x)
+                    else:
+                        merged[key] = x
+                        if isinstance(old, Leg):
+                            self.release(old)
+            parent.conn.parties[:] = merged.values()
+            for x in parent.conn.parties:
                 if isinstance(x, Leg):
                     x.conn = parent.conn
-            parent.conn.parties.extend(moved)
             if not transfer:
                 parent.state = ESTABLISHED
                 if len(parent.conn.parties) >= 3:
@@ -577,18 +578,11 @@ class SwitchMachine(RuleBasedStateMachine):
             refusal = OperationNotAvailableError
         else:
             refusal = self.model.refusal(leg, Operation(op), params)
-        if AVOID_KNOWN_BUGS and refusal is None and leg is not None and self.known_bug(leg, op):
-            return
         device = self.devices[dn]
         _, ok = self.attempt(lambda: device.perform(call_id, op, **params), refusal)
         if ok:
             assert leg is not None
             self.model.apply(leg, Operation(op), params)
-
-    def known_bug(self, leg: Leg, op: str) -> bool:
-        if op in (O.COMPLETE_TRANSFER, O.COMPLETE_CONFERENCE):
-            return self.model.merge_duplicates(leg, op is O.COMPLETE_TRANSFER)
-        return False
 
     # -- invariants --------------------------------------------------------------------------------
     @invariant()
