@@ -6,33 +6,13 @@ callType, and the same through the projection; refusals change nothing and emit 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from worlds import CONFERENCE, ESTABLISHED, HELD, OUT, OUT2, OWNER, RINGING
+from worlds import World as Base
 
-import pytest
-
-from callstate import Call, CallStateError, Projection, Switch, User
-
-OUT, OUT2 = "+14155550100", "+442071234567"
-DATA = {"AttachUserData", "UpdateUserData", "DeleteUserData", "DeleteUserDataPair"}
-TRANSFERS = {"SingleStepTransfer", "SingleStepConference", "InitiateTransfer", "InitiateConference"}
-RINGING = {"Answer", *DATA}
-ESTABLISHED = {"Hangup", "Hold", "SendDtmf", *TRANSFERS, *DATA}
-HELD = {"Retrieve", "Hangup", *TRANSFERS, *DATA}
-CONFERENCE = {"RemoveParticipantFromConference", "ClearCall"}
-OWNER = ESTABLISHED | CONFERENCE
+from callstate import Call, User
 
 
-@dataclass
-class World:
-    switch: Switch
-    projection: Projection
-    events: list[Any]
-
-    def leg(self, dn: str) -> Call:
-        """The newest live leg on device ``dn``."""
-        return self.switch.device(dn).calls[-1]
-
+class World(Base):
     def check(self, expected: dict[Call, tuple[str, set[str], tuple[str, ...], str]]) -> None:
         """``expected``: leg -> (state, capabilities, participants, callType); every live leg
         must be listed, a Released one with no capabilities."""
@@ -55,34 +35,12 @@ class World:
                 assert numbers == list(participants)
                 assert view["callType"] == call_type
 
-    def observe(self) -> tuple[Any, ...]:
-        legs = [(c.id, c.state, c.capabilities, c.participants) for c in self.switch.calls]
-        return legs, self.projection.get_calls(User.admin()), len(self.events)
-
-    def refused(self, leg: Call, op: str, code: int, **params: Any) -> None:
-        before = self.observe()
-        with pytest.raises(CallStateError) as raised:
-            leg.perform(op, **params)
-        assert raised.value.status_code == code
-        assert self.observe() == before
-
-    def log(self) -> list[tuple[str, str, str]]:
-        seen = [(type(e).__name__, e.call.device, str(e.call.state)) for e in self.events]
-        self.events.clear()
-        return seen
-
 
 GONE = ("Released", set(), (), "")
 
 
 def world() -> World:
-    switch = Switch(seed=3)
-    for dn in ("15000", "15001", "15002", "15003"):
-        switch.add_device(dn)
-    w = World(switch, Projection(), [])
-    switch.subscribe(w.projection)
-    switch.subscribe(w.events.append)
-    return w
+    return World.build(3, ("15000", "15001", "15002", "15003"))
 
 
 def three_party(w: World) -> tuple[Call, Call]:

@@ -7,22 +7,14 @@ the pair link and the projection's ``parentCallUri``/``parentCallPath``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
+from worlds import BASE_URI, DIALING, ESTABLISHED, HELD, INITIATE, OUT, OUT2, RINGING
+from worlds import World as Base
 
-from callstate import Call, CallStateError, Projection, Switch, User
+from callstate import Call, User
 
-OUT, OUT2 = "+14155550100", "+442071234567"
-BASE_URI = "http://127.0.0.1:8080/api/v2"
-DATA = {"AttachUserData", "UpdateUserData", "DeleteUserData", "DeleteUserDataPair"}
-INITIATE = {"InitiateTransfer", "InitiateConference"}
-SINGLE = {"SingleStepTransfer", "SingleStepConference"}
 PAIR = {"SwapCalls", "CompleteTransfer", "CompleteConference"}
-DIALING = {"Hangup", "SendDtmf", *DATA}
-RINGING = {"Answer", *DATA}
-ESTABLISHED = {"Hangup", "Hold", "SendDtmf", *SINGLE, *INITIATE, *DATA}
-HELD = {"Retrieve", "Hangup", *SINGLE, *INITIATE, *DATA}
 PARENT_PENDING = HELD - {"Retrieve"} | {"SwapCalls", "CompleteTransfer"}
 PARENT_PENDING_ACTIVE = ESTABLISHED | {"SwapCalls", "CompleteTransfer"}
 PARENT_PAIRED = HELD - {"Retrieve"} | PAIR
@@ -50,14 +42,8 @@ GONE = Is("Released")
 
 
 @dataclass
-class World:
-    switch: Switch
-    projection: Projection
-    events: list[Any]
+class World(Base):
     ignore: set[str] = field(default_factory=set)  # ids of unrelated live calls
-
-    def device(self, dn: str) -> Any:
-        return self.switch.device(dn)
 
     def check(self, expected: dict[Call, Is]) -> None:
         live = {leg.id for leg, e in expected.items() if e.state != "Released"}
@@ -87,34 +73,9 @@ class World:
                 assert view["parentCallUri"] == f"{BASE_URI}/me/calls/{e.parent.id}"
                 assert view["parentCallPath"] == f"/calls/{e.parent.id}"
 
-    def observe(self) -> tuple[Any, ...]:
-        legs = [
-            (c.id, c.state, c.capabilities, c.participants, c.user_data) for c in self.switch.calls
-        ]
-        return legs, self.projection.get_calls(User.admin()), len(self.events)
-
-    def refused(self, leg: Call, op: str, code: int, **params: Any) -> None:
-        before = self.observe()
-        with pytest.raises(CallStateError) as raised:
-            leg.perform(op, **params)
-        assert raised.value.status_code == code
-        assert self.observe() == before
-
-    def log(self) -> list[tuple[str, str, str]]:
-        """The events since the last call, as (kind, call id, state)."""
-        seen = [(type(e).__name__, e.call.id, str(e.call.state)) for e in self.events]
-        self.events.clear()
-        return seen
-
 
 def world() -> World:
-    switch = Switch(seed=11, base_uri=BASE_URI)
-    for dn in ("15000", "15001", "15002"):
-        switch.add_device(dn)
-    w = World(switch, Projection(BASE_URI), [])
-    switch.subscribe(w.projection)
-    switch.subscribe(w.events.append)
-    return w
+    return World.build(11, ("15000", "15001", "15002"))
 
 
 def inbound(w: World) -> Call:
@@ -139,7 +100,7 @@ def consult_to_15001(w: World, op: str = "InitiateTransfer") -> tuple[Call, Call
             ringing: Is("Ringing", RINGING, ("15000",), "Consult"),
         }
     )
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", parent.id, "Held"),
         ("StateChanged", consult.id, "Dialing"),
         ("StateChanged", ringing.id, "Ringing"),
@@ -168,7 +129,7 @@ def test_transfer_to_a_device_completed_on_the_consult() -> None:
     w.check(
         {parent: GONE, consult: GONE, ringing: Is("Established", ESTABLISHED, (OUT,), "Consult")}
     )
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", parent.id, "Released"),  # the parent's Released comes first
         ("StateChanged", consult.id, "Released"),
         ("ParticipantsChanged", ringing.id, "Established"),
@@ -188,7 +149,7 @@ def test_transfer_completed_on_the_parent(uri: str | None) -> None:
     w.check(
         {parent: GONE, consult: GONE, ringing: Is("Established", ESTABLISHED, (OUT,), "Consult")}
     )
-    states = [entry for entry in w.log() if entry[0] == "StateChanged"]
+    states = [entry for entry in w.log("id") if entry[0] == "StateChanged"]
     assert states == [
         ("StateChanged", parent.id, "Released"),
         ("StateChanged", consult.id, "Released"),
@@ -233,7 +194,7 @@ def test_conference_with_an_outside_number(posted_on: str) -> None:
     w.events.clear()
     (parent if posted_on == "parent" else consult).perform("CompleteConference")
     w.check({parent: Is("Established", OWNER, (OUT, OUT2), "Inbound"), consult: GONE})
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", consult.id, "Released"),  # the consult's Released comes first
         ("StateChanged", parent.id, "Established"),
     ]
@@ -246,7 +207,7 @@ def test_consult_abandoned_by_hanging_it_up(answered: bool) -> None:
     consult.perform("Hangup")
     w.check({parent: Is("Held", HELD, (OUT,), "Inbound"), consult: GONE, ringing: GONE})
     assert parent.consult is None
-    assert ("CapabilitiesChanged", parent.id, "Held") in w.log()
+    assert ("CapabilitiesChanged", parent.id, "Held") in w.log("id")
     parent.perform("Retrieve")
     w.check({parent: Is("Established", ESTABLISHED, (OUT,), "Inbound")})
 
@@ -262,7 +223,7 @@ def test_parent_hung_up_while_the_consult_talks() -> None:
             ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
         }
     )
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", parent.id, "Released"),
         ("CapabilitiesChanged", consult.id, "Established"),
     ]
@@ -289,7 +250,7 @@ def test_consult_far_end_busy() -> None:
     w.events.clear()
     assert w.switch.external_busy(OUT2) is consult
     w.check({parent: Is("Held", HELD, (OUT,), "Inbound"), consult: GONE})
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", consult.id, "Released"),
         ("CapabilitiesChanged", parent.id, "Held"),
     ]
@@ -306,7 +267,7 @@ def test_swap_calls_both_ways_once_answered() -> None:
             ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
         }
     )
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", consult.id, "Held"),
         ("StateChanged", parent.id, "Established"),
     ]
@@ -318,7 +279,7 @@ def test_swap_calls_both_ways_once_answered() -> None:
             ringing: Is("Established", ESTABLISHED, ("15000",), "Consult"),
         }
     )
-    assert w.log() == [
+    assert w.log("id") == [
         ("StateChanged", parent.id, "Held"),
         ("StateChanged", consult.id, "Established"),
     ]
@@ -371,7 +332,7 @@ def test_a_new_consult_replaces_the_live_one() -> None:
             third: Is("Ringing", RINGING, ("15000",), "Consult"),
         }
     )
-    states = [entry for entry in w.log() if entry[0] == "StateChanged"]
+    states = [entry for entry in w.log("id") if entry[0] == "StateChanged"]
     assert states == [
         ("StateChanged", consult.id, "Released"),
         ("StateChanged", ringing.id, "Released"),

@@ -3,30 +3,16 @@ which user data, and what is refused (and then changes nothing)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from worlds import ESTABLISHED, OUT, OUT2, OWNER, RINGING
+from worlds import World as Base
 
-from callstate import Call, CallNotFoundError, CallStateError, Projection, Switch, User
-
-OUT, OUT2 = "+14155550100", "+442071234567"
-DATA = {"AttachUserData", "UpdateUserData", "DeleteUserData", "DeleteUserDataPair"}
-TRANSFERS = {"SingleStepTransfer", "SingleStepConference", "InitiateTransfer", "InitiateConference"}
-RINGING = {"Answer", *DATA}
-ESTABLISHED = {"Hangup", "Hold", "SendDtmf", *TRANSFERS, *DATA}
-OWNER = ESTABLISHED | {"RemoveParticipantFromConference", "ClearCall"}
+from callstate import Call, CallNotFoundError, User
 
 
-@dataclass
-class World:
-    switch: Switch
-    projection: Projection
-    events: list[Any]
-
-    def leg(self, dn: str) -> Call:
-        return self.switch.device(dn).calls[-1]
-
+class World(Base):
     def check(self, expected: dict[Call, tuple[str, set[str], tuple[str, ...]]]) -> None:
         """leg -> (state, capabilities, participants); every live leg must be listed."""
         live = {leg.id for leg, (state, _, _) in expected.items() if state != "Released"}
@@ -42,33 +28,9 @@ class World:
             assert view["call"]["participants"] == list(participants)
             assert view["call"]["state"] == state
 
-    def observe(self) -> tuple[Any, ...]:
-        legs = [
-            (c.id, c.state, c.capabilities, c.participants, c.user_data) for c in self.switch.calls
-        ]
-        return legs, self.projection.get_calls(User.admin()), len(self.events)
-
-    def refused(self, leg: Call, op: str, code: int, **params: Any) -> None:
-        before = self.observe()
-        with pytest.raises(CallStateError) as raised:
-            leg.perform(op, **params)
-        assert raised.value.status_code == code
-        assert self.observe() == before
-
-    def log(self) -> list[tuple[str, str, str]]:
-        seen = [(type(e).__name__, e.call.device, str(e.call.state)) for e in self.events]
-        self.events.clear()
-        return seen
-
 
 def world() -> World:
-    switch = Switch(seed=5)
-    for dn in ("15000", "15001", "15002"):
-        switch.add_device(dn)
-    w = World(switch, Projection(), [])
-    switch.subscribe(w.projection)
-    switch.subscribe(w.events.append)
-    return w
+    return World.build(5, ("15000", "15001", "15002"))
 
 
 def inbound(w: World, user_data: dict[str, Any] | None = None) -> Call:
