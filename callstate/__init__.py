@@ -4,6 +4,7 @@ The public API is exactly what ``__all__`` lists.
 """
 
 from .call import Call
+from .device import Device
 from .enums import (
     CallType,
     Capability,
@@ -41,7 +42,7 @@ from .log import LogError, LogReader, decode, encode, replay
 from .projection import Form, Projection, Role, User
 from .scenario import Scenario, run
 from .streams import AsyncSubscription, EventOverflowError, EventStream
-from .switch import Device, ManualClock, Subscription, Switch
+from .switch import ManualClock, Subscription, Switch
 
 __all__ = [
     "AsyncSubscription",

@@ -24,7 +24,7 @@ from .events import CallSnapshot, UserData
 from .table import CAPABILITIES, OFFERED, Context
 
 if TYPE_CHECKING:
-    from .switch import Device
+    from .device import Device
 
 __all__ = ["Call", "Connection"]
 

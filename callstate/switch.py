@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from .call import Call, Connection
+from .device import Device
 from .enums import CallType, Feature, NetworkEvent, Operation, State
 from .errors import (
     CallNotFoundError,
-    CallStateError,
     DeviceNotFoundError,
     InvalidParameterError,
-    OperationNotAvailableError,
-    UnknownOperationError,
 )
 from .events import (
     CallEvent,
@@ -36,22 +34,20 @@ from .events import (
     UserData,
 )
 from .ids import IdGenerator
-from .log import LogError, LogReader, LogWriter, check_replayed, refused
+from .log import LogReader, LogWriter
 from .numbers import normalize, parse_number
-from .operations import OPERATIONS, stop_recording
+from .operations import stop_recording
 from .params import Params, check_params
 from .streams import AsyncSubscriber, AsyncSubscription, EventStream
 from .table import DECISIONS as _DECISIONS
 from .table import next_state
 
-__all__ = ["Device", "ManualClock", "Subscriber", "Subscription", "Switch", "check_operation_name"]
+__all__ = ["ManualClock", "Subscriber", "Subscription", "Switch"]
 
 Subscriber = Callable[[CallEvent], object]
 ErrorHandler = Callable[[Exception, CallEvent | None], object]
 
 _LOG = logging.getLogger("callstate")
-_BY_NAME: Final = {op.value: op for op in Operation}
-_VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
 _RELEASED: Final = State.RELEASED
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
@@ -95,91 +91,6 @@ class Subscription:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class Device:
-    """An agent's phone on the switch, known by its DN."""
-
-    __slots__ = ("_calls", "_switch", "dn", "features", "id")
-
-    def __init__(self, switch: Switch, dn: str, device_id: str, features: frozenset[Feature]):
-        self._switch = switch
-        self.dn: Final = dn
-        self.id: Final = device_id
-        self.features: Final = features
-        self._calls: dict[str, Call] = {}
-
-    @property
-    def calls(self) -> tuple[Call, ...]:
-        """This device's live legs, oldest first."""
-        return tuple(self._calls.values())
-
-    def call(self, call_id: str, operation: str | None = None) -> Call:
-        """This device's live leg ``call_id``; anything else is 'not found'."""
-        try:
-            return self._calls[call_id]
-        except KeyError:
-            raise CallNotFoundError(
-                "no such call on this device", call_id=call_id, operation=operation
-            ) from None
-
-    def dial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
-        """GWS ``Dial``: a new leg to ``destination`` (a number, or ``{"phoneNumber": ...}``)."""
-        if isinstance(destination, str):
-            destination = {"phoneNumber": destination}
-        switch = self._switch
-        start = switch._begin()
-        request = {"destination": destination, **params}
-        leg = switch._dial(self, check_params(Operation.DIAL, request))
-        switch._commit(start, {"op": "dial", "device": self.dn, "params": request})
-        return leg
-
-    def perform(self, call_id: str, operation: str, **params: Any) -> None:
-        """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
-        switch = self._switch
-        start = switch._begin()
-        op = _BY_NAME.get(operation)
-        if op is None:
-            known = self._calls.get(call_id)
-            raise UnknownOperationError(
-                f"unknown operation; valid operations are {_VALID_NAMES}",
-                call_id=call_id,
-                state=known.state if known is not None else None,
-                operation=str(operation),
-            )
-        call = self.call(call_id, op)
-        if op not in call._offered:
-            offered = ", ".join(call._capabilities) or "nothing"
-            raise OperationNotAvailableError(
-                f"not in capabilities (offered: {offered})",
-                call_id=call_id,
-                state=call._state,
-                operation=op,
-            )
-        OPERATIONS[op](switch, call, check_params(op, params, call_id=call_id, state=call._state))
-        request = {"op": "perform", "device": self.dn, "call": call_id, "operation": op.value}
-        switch._commit(start, {**request, "params": params})
-
-    async def aperform(self, call_id: str, operation: str, **params: Any) -> None:
-        """``perform`` for coroutines: serialised with the switch's other async requests, and
-        held back until every event stream has room (see ``callstate.streams``)."""
-        async with self._switch._async_lock():
-            self.perform(call_id, operation, **params)
-            await self._switch.drained()
-
-    async def adial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
-        """``dial`` for coroutines (serialised, with back-pressure)."""
-        async with self._switch._async_lock():
-            call = self.dial(destination, **params)
-            await self._switch.drained()
-            return call
-
-    def events(self, *, maxsize: int = 1024) -> EventStream:
-        """An async stream of this device's events, in order."""
-        return EventStream(self._switch, maxsize=maxsize, device=self.dn)
-
-    def __repr__(self) -> str:
-        return f"<Device {self.dn} {sorted(self.features)}>"
 
 
 class Switch:
@@ -238,55 +149,9 @@ class Switch:
         reported by the returned reader (``cut_line``). With ``resume_log``, the switch goes on
         appending to ``source`` (a cut last line is truncated away first).
         """
-        reader = LogReader.read(source)
-        header = reader.header
-        replay_clock = ManualClock()
-        switch = cls(header["base_uri"], header["seed"], clock=replay_clock)
-        switch._ids.restore(header["ids"])
-        produced: list[CallEvent] = []
-        with switch.subscribe(produced.append):
-            for entry in reader.entries:
-                replay_clock.now = entry.at
-                produced.clear()
-                try:
-                    switch._apply(entry.request)
-                except CallStateError as error:
-                    raise refused(entry, error) from None
-                except (KeyError, TypeError, ValueError) as error:
-                    raise LogError(
-                        entry.line, f"not a request this switch knows: {error!r}"
-                    ) from None
-                check_replayed(entry, produced)
-        switch._clock = clock or time.time
-        if resume_log:
-            if reader.cut_line is not None:
-                with open(source, "rb+") as file:
-                    file.truncate(file.seek(0, 2) - reader.cut_bytes)
-            switch.write_log(source, append=True)
-        return switch, reader
+        from .restore import restore
 
-    def _apply(self, request: Mapping[str, Any]) -> None:
-        """Run one logged request again."""
-        op = request["op"]
-        if op == "add_device":
-            self.add_device(request["dn"], features=request["features"], _device_id=request["id"])
-        elif op == "dial":
-            params = dict(request["params"])
-            self.device(request["device"]).dial(params.pop("destination"), **params)
-        elif op == "perform":
-            device = self.device(request["device"])
-            device.perform(request["call"], request["operation"], **request["params"])
-        elif op == "external_call":
-            self.external_call(request["number"], to=request["to"], user_data=request["userData"])
-        else:
-            party = request["party"]
-            target: str | Call = party if isinstance(party, str) else self.call(party["call"])
-            far_end = {
-                "external_answer": self.external_answer,
-                "external_busy": self.external_busy,
-                "external_hangup": self.external_hangup,
-            }[op]
-            far_end(target, to=request["to"])
+        return restore(cls, source, clock=clock, resume_log=resume_log)
 
     # -- setup and lookup -------------------------------------------------------------------------
     def add_device(
@@ -640,13 +505,3 @@ class Switch:
         for other in connection.legs()[1:]:
             self._announce(other, None)
         return leg
-
-
-def check_operation_name(name: str) -> Operation:
-    """The ``Operation`` called ``name``; ``UnknownOperationError`` (code 1) otherwise."""
-    op = _BY_NAME.get(name)
-    if op is None:
-        raise UnknownOperationError(
-            f"unknown operation; valid operations are {_VALID_NAMES}", operation=str(name)
-        )
-    return op
