@@ -3,7 +3,7 @@
 The diagrams are read back from a freshly built ``transitions`` machine, so they show what the
 machine will do, not what someone wrote about it. Edges are sorted and merged per (from, to),
 so the output is byte-for-byte reproducible. Rows that do not change state (``SendDtmf``, user
-data, ...) are left out: they are the capabilities table's business (docs/capabilities.md).
+data, ...) are left out: they are the capabilities table's business (``diagrams/capabilities.md``).
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ def dot(*, pair_only: bool = False) -> str:
 
 
 def capabilities_table() -> str:
-    """Markdown: the capabilities of each state for a leg with no features, pair or conference,
-    then what each context rule adds or removes, all derived from ``CAPABILITIES``."""
-    plain = Context()
+    """Markdown: the capabilities of each state for an answered leg with no features, pair or
+    conference, then what each context rule adds or removes, all derived from ``CAPABILITIES``."""
+    plain = Context(answered=True)
     lines = [
         "# Capabilities (generated from the table)",
         "",

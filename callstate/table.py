@@ -168,10 +168,31 @@ TRANSITIONS: Final[list[Row]] = [
         "guards": ["not_in_pair", "unanswered"],
     },
     {"trigger": O.SEND_DTMF, "source": [DIALING, ESTABLISHED], "dest": None},
-    {"trigger": O.SINGLE_STEP_TRANSFER, "source": TALKING, "dest": RELEASED},
-    {"trigger": O.SINGLE_STEP_CONFERENCE, "source": TALKING, "dest": None},
-    {"trigger": O.INITIATE_TRANSFER, "source": TALKING, "dest": HELD, "guards": ["not_consult"]},
-    {"trigger": O.INITIATE_CONFERENCE, "source": TALKING, "dest": HELD, "guards": ["not_consult"]},
+    # a held call that was never answered has nobody to pass on, conference in or record
+    {
+        "trigger": O.SINGLE_STEP_TRANSFER,
+        "source": TALKING,
+        "dest": RELEASED,
+        "guards": ["answered"],
+    },
+    {
+        "trigger": O.SINGLE_STEP_CONFERENCE,
+        "source": TALKING,
+        "dest": None,
+        "guards": ["answered"],
+    },
+    {
+        "trigger": O.INITIATE_TRANSFER,
+        "source": TALKING,
+        "dest": HELD,
+        "guards": ["answered", "not_consult"],
+    },
+    {
+        "trigger": O.INITIATE_CONFERENCE,
+        "source": TALKING,
+        "dest": HELD,
+        "guards": ["answered", "not_consult"],
+    },
     # -- the agent: the consult pair -----------------------------------------------------------
     {"trigger": O.SWAP_CALLS, "source": [ESTABLISHED], "dest": HELD, "guards": ["in_pair"]},
     {
@@ -229,25 +250,25 @@ TRANSITIONS: Final[list[Row]] = [
         "trigger": O.START_CALL_RECORDING,
         "source": TALKING,
         "dest": None,
-        "guards": ["recording_stopped"],
+        "guards": ["answered", "recording_stopped"],
     },
     {
         "trigger": O.PAUSE_CALL_RECORDING,
         "source": TALKING,
         "dest": None,
-        "guards": ["recording_on"],
+        "guards": ["answered", "recording_on"],
     },
     {
         "trigger": O.RESUME_CALL_RECORDING,
         "source": TALKING,
         "dest": None,
-        "guards": ["recording_paused"],
+        "guards": ["answered", "recording_paused"],
     },
     {
         "trigger": O.STOP_CALL_RECORDING,
         "source": TALKING,
         "dest": None,
-        "guards": ["recording_live"],
+        "guards": ["answered", "recording_live"],
     },
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from worlds import BASE_URI, DIALING, ESTABLISHED, HELD, INITIATE, OUT, OUT2, RINGING
+from worlds import BASE_URI, DIALING, ESTABLISHED, HELD, INITIATE, OUT, OUT2, RINGING, SINGLE
 from worlds import World as Base
 
 from callstate import Call, User
@@ -19,7 +19,8 @@ PARENT_PENDING = HELD - {"Retrieve"} | {"SwapCalls", "CompleteTransfer"}
 PARENT_PENDING_ACTIVE = ESTABLISHED | {"SwapCalls", "CompleteTransfer"}
 PARENT_PAIRED = HELD - {"Retrieve"} | PAIR
 PARENT_PAIRED_ACTIVE = ESTABLISHED | PAIR
-CONSULT_PENDING_HELD = HELD - {"Retrieve"} - INITIATE | {"SwapCalls"}
+HELD_UNANSWERED = HELD - SINGLE - INITIATE  # a held call nobody answered
+CONSULT_PENDING_HELD = HELD - {"Retrieve"} - INITIATE - SINGLE | {"SwapCalls"}
 CONSULT_PAIRED = ESTABLISHED - INITIATE | PAIR
 CONSULT_PAIRED_HELD = HELD - {"Retrieve"} - INITIATE | PAIR
 OWNER = ESTABLISHED | {"RemoveParticipantFromConference", "ClearCall"}
@@ -381,7 +382,7 @@ def orphaned_held_consult(w: World) -> tuple[Call, Call]:
     consult = parent.consult
     parent.perform("SwapCalls")
     parent.perform("Hangup")
-    w.check({parent: GONE, consult: Is("Held", HELD, (OUT2,), "Consult", parent, False)})
+    w.check({parent: GONE, consult: Is("Held", HELD_UNANSWERED, (OUT2,), "Consult", parent, False)})
     w.events.clear()
     return parent, consult
 
@@ -389,7 +390,7 @@ def orphaned_held_consult(w: World) -> tuple[Call, Call]:
 def test_far_end_answers_a_held_call_it_had_not_answered() -> None:
     w = world()
     parent, consult = orphaned_held_consult(w)
-    w.switch.external_answer(OUT2)  # it stays held
+    w.switch.external_answer(OUT2)  # it stays held, now answered
     w.check({parent: GONE, consult: Is("Held", HELD, (OUT2,), "Consult", parent, False)})
     consult.perform("Retrieve")
     w.check({consult: Is("Established", ESTABLISHED, (OUT2,), "Consult", parent, False)})

@@ -149,12 +149,15 @@ class Leg:
     def caps(self) -> set[Operation]:
         """Spec §4, written out independently of the library's table. Where the spec is
         silent the library's choice is taken: a parent is Dialing only when it was held before
-        it was answered and then swapped in; it offers the plain Dialing set."""
+        it was answered and then swapped in; it offers the plain Dialing set. A call held before
+        it was answered cannot be transferred, conferenced or recorded."""
         s, caps = self.state, set(BASE[self.state])
         talking = s in (ESTABLISHED, HELD)
         if s is ESTABLISHED and "mute" in DEVICES[self.dn]:
             caps.add(O.UNMUTE_CALL if self.mute else O.MUTE_CALL)
-        if talking and self.recording is not None:
+        if talking and not self.answered:  # held before anyone answered: nobody to pass on
+            caps -= SINGLE | INITIATE
+        elif talking and self.recording is not None:
             caps |= RECORDING[self.recording]
         if self.consult is not None and talking:  # (a dialing parent: see the docstring)
             caps = caps - {O.RETRIEVE} | {O.SWAP_CALLS, O.COMPLETE_TRANSFER}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from transitions.core import MachineError
@@ -47,6 +48,11 @@ def contexts() -> Iterator[Context]:
 
 
 ALL_CONTEXTS = list(contexts())
+
+
+def ctx(state: State, **fields: Any) -> Context:
+    """A context as a leg in ``state`` has it: talking legs have been answered."""
+    return Context(answered=state in (State.ESTABLISHED, State.HELD), **fields)
 
 
 def successors(state: State) -> set[State]:
@@ -143,7 +149,7 @@ def test_machine_fires_exactly_the_offered_operations(state: State) -> None:
 
 @pytest.mark.parametrize("state", list(State))
 def test_base_sets_equal_the_spec_table(state: State) -> None:
-    assert set(CAPABILITIES[(state, Context())]) == SPEC_BASE[state]
+    assert set(CAPABILITIES[(state, ctx(state))]) == SPEC_BASE[state]
 
 
 def test_no_hangup_before_answering() -> None:
@@ -154,7 +160,7 @@ def test_no_hangup_before_answering() -> None:
 @pytest.mark.parametrize("state", list(State))
 @pytest.mark.parametrize("mute", [None, *Mute])
 def test_mute_rules(state: State, mute: Mute | None) -> None:
-    caps = set(CAPABILITIES[(state, Context(mute=mute))])
+    caps = set(CAPABILITIES[(state, ctx(state, mute=mute))])
     established = state is State.ESTABLISHED
     assert (O.MUTE_CALL in caps) == (established and mute is Mute.OFF)
     assert (O.UNMUTE_CALL in caps) == (established and mute is Mute.ON)
@@ -164,7 +170,7 @@ def test_mute_rules(state: State, mute: Mute | None) -> None:
 @pytest.mark.parametrize("state", list(State))
 @pytest.mark.parametrize("recording", [None, *RecordingState])
 def test_recording_rules(state: State, recording: RecordingState | None) -> None:
-    caps = set(CAPABILITIES[(state, Context(recording=recording))])
+    caps = set(CAPABILITIES[(state, ctx(state, recording=recording))])
     talking = state in (State.ESTABLISHED, State.HELD)
     by_recording: dict[RecordingState | None, set[Operation]] = {
         None: set(),
@@ -184,14 +190,14 @@ def test_mute_and_recording_rules_combine_independently(
     mute: Mute | None, recording: RecordingState | None
 ) -> None:
     for state in State:
-        both = set(CAPABILITIES[(state, Context(mute=mute, recording=recording))])
-        only_mute = set(CAPABILITIES[(state, Context(mute=mute))])
-        only_recording = set(CAPABILITIES[(state, Context(recording=recording))])
+        both = set(CAPABILITIES[(state, ctx(state, mute=mute, recording=recording))])
+        only_mute = set(CAPABILITIES[(state, ctx(state, mute=mute))])
+        only_recording = set(CAPABILITIES[(state, ctx(state, recording=recording))])
         assert both == only_mute | only_recording, state
 
 
 def test_pending_consult_parent_swaps_and_transfers_but_does_not_retrieve() -> None:
-    caps = set(CAPABILITIES[(State.HELD, Context(pair=PairRole.PARENT_PENDING))])
+    caps = set(CAPABILITIES[(State.HELD, ctx(State.HELD, pair=PairRole.PARENT_PENDING))])
     assert {O.SWAP_CALLS, O.COMPLETE_TRANSFER} <= caps
     assert O.RETRIEVE not in caps
     assert O.COMPLETE_CONFERENCE not in caps
@@ -202,7 +208,7 @@ def test_pending_consult_parent_swaps_and_transfers_but_does_not_retrieve() -> N
 def test_answered_consult_pair_offers_swap_and_both_completions(
     role: PairRole, state: State
 ) -> None:
-    caps = set(CAPABILITIES[(state, Context(pair=role))])
+    caps = set(CAPABILITIES[(state, ctx(state, pair=role))])
     assert {O.SWAP_CALLS, O.COMPLETE_TRANSFER, O.COMPLETE_CONFERENCE} <= caps
     assert O.RETRIEVE not in caps
 
@@ -210,14 +216,14 @@ def test_answered_consult_pair_offers_swap_and_both_completions(
 @pytest.mark.parametrize("role", [PairRole.CONSULT_PENDING, PairRole.CONSULT_PAIRED])
 @pytest.mark.parametrize("state", [State.ESTABLISHED, State.HELD])
 def test_a_consult_starts_no_consult_of_its_own(role: PairRole, state: State) -> None:
-    caps = set(CAPABILITIES[(state, Context(pair=role))])
+    caps = set(CAPABILITIES[(state, ctx(state, pair=role))])
     assert not {O.INITIATE_TRANSFER, O.INITIATE_CONFERENCE} & caps
 
 
 @pytest.mark.parametrize("state", list(State))
 @pytest.mark.parametrize("role", list(ConferenceRole))
 def test_only_the_conference_owner_removes_and_clears(state: State, role: ConferenceRole) -> None:
-    caps = set(CAPABILITIES[(state, Context(conference=role))])
+    caps = set(CAPABILITIES[(state, ctx(state, conference=role))])
     owner_talking = role is ConferenceRole.OWNER and state in (State.ESTABLISHED, State.HELD)
     assert (O.REMOVE_PARTICIPANT_FROM_CONFERENCE in caps) == owner_talking
     assert (O.CLEAR_CALL in caps) == owner_talking
@@ -229,3 +235,15 @@ def test_outside_a_pair_no_pair_operation_is_offered() -> None:
     for state, context in itertools.product(State, ALL_CONTEXTS):
         if context.pair is PairRole.NONE:
             assert not pair_ops & set(CAPABILITIES[(state, context)]), (state, context)
+
+
+def test_a_held_call_nobody_answered_only_hangs_up_retrieves_and_keeps_data() -> None:
+    for context in ALL_CONTEXTS:
+        if (
+            context.answered
+            or context.pair is not PairRole.NONE
+            or context.conference.value != "None"
+        ):
+            continue
+        caps = set(CAPABILITIES[(State.HELD, context)])
+        assert caps - USER_DATA == {O.HANGUP, O.RETRIEVE}, context
