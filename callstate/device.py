@@ -90,18 +90,19 @@ class Device:
         switch._commit(start, {**request, "params": params})
 
     async def aperform(self, call_id: str, operation: str, **params: Any) -> None:
-        """``perform`` for coroutines: serialised with the switch's other async requests, and
-        held back until every event stream has room (see ``callstate.streams``)."""
-        async with self._switch._async_lock():
-            self.perform(call_id, operation, **params)
-            await self._switch.drained()
+        """``perform`` for coroutines: held back, before and after it runs, until every event
+        stream has room (see ``callstate.streams``); it runs whole, so concurrent requests are
+        judged one after the other."""
+        await self._switch.drained()
+        self.perform(call_id, operation, **params)
+        await self._switch.drained()
 
     async def adial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
-        """``dial`` for coroutines (serialised, with back-pressure)."""
-        async with self._switch._async_lock():
-            call = self.dial(destination, **params)
-            await self._switch.drained()
-            return call
+        """``dial`` for coroutines (with back-pressure, like ``aperform``)."""
+        await self._switch.drained()
+        call = self.dial(destination, **params)
+        await self._switch.drained()
+        return call
 
     def events(self, *, maxsize: int = 1024) -> EventStream:
         """An async stream of this device's events, in order."""

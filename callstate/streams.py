@@ -6,14 +6,18 @@ buffers events for ``async for`` (all of a switch's, or one device's), in the or
 
 Its buffer is bounded (``maxsize``). A slow consumer never loses an event silently:
 
-* requests made through the async API (``Device.aperform``, ``Device.adial``) wait, after
-  they ran, until every stream of the switch is at most half full — back-pressure;
+* requests made through the async API (``Device.aperform``, ``Device.adial``) wait, before
+  they run and again after, until every stream of the switch is at most half full —
+  back-pressure. A task never waits for a stream it reads itself (that would wait forever), so
+  a consumer may drive calls from inside its ``async for``;
 * a synchronous caller cannot be made to wait, so if it fills a stream, the stream stops
   buffering, hands out what it holds, and then raises ``EventOverflowError`` naming how many
   events were missed. The stream is then closed; re-read the calls with a GET to resynchronise.
+  (A consumer whose own requests outrun its reading gets the same error.)
 
-Async requests are serialised per switch, in arrival order: the second of two concurrent
-requests on one call is judged against the capabilities the first one left.
+A request runs whole, with no await between its checks and its changes, so concurrent requests
+are serialised in the order the event loop admits them: the second of two concurrent requests
+on one call is judged against the capabilities the first one left.
 """
 
 from __future__ import annotations
@@ -60,8 +64,9 @@ class EventStream:
         self._events: deque[CallEvent] = deque()
         self._missed = 0
         self._closed = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._space: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # readers waiting for an event
+        self._space: list[asyncio.Future[None]] = []  # requests waiting for room
+        self.reader: asyncio.Task[object] | None = None  # the task that last read
         self._subscription = switch.subscribe(self._put)
         switch._streams.add(self)
 
@@ -72,16 +77,17 @@ class EventStream:
             self._missed += 1
         else:
             self._events.append(event)
-        _wake(self._waiter)
+        _wake(self._waiters)
 
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> CallEvent:
+        self.reader = asyncio.current_task()
         while True:
             if self._events:
                 event = self._events.popleft()
-                if len(self._events) <= self.maxsize // 2:
+                if not self.full:
                     _wake(self._space)
                 return event
             if self._missed:
@@ -90,25 +96,22 @@ class EventStream:
                 raise EventOverflowError(missed)
             if self._closed:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await _wait(self._waiters)
 
     @property
     def pending(self) -> int:
         """Events buffered and not yet consumed."""
         return len(self._events)
 
+    @property
+    def full(self) -> bool:
+        """More than half of the buffer is in use: async requests wait (see the module doc)."""
+        return not self._closed and len(self._events) > self.maxsize // 2
+
     async def drained(self) -> None:
         """Wait until the buffer is at most half full (or the stream is closed)."""
-        while not self._closed and len(self._events) > self.maxsize // 2:
-            self._space = asyncio.get_running_loop().create_future()
-            try:
-                await self._space
-            finally:
-                self._space = None
+        while self.full:
+            await _wait(self._space)
 
     def close(self) -> None:
         """Stop receiving; ``async for`` ends once the buffered events are consumed."""
@@ -116,7 +119,7 @@ class EventStream:
             self._closed = True
             self._subscription.close()
             self._switch._streams.discard(self)
-            _wake(self._waiter)
+            _wake(self._waiters)
             _wake(self._space)
 
     async def __aenter__(self) -> EventStream:
@@ -126,19 +129,33 @@ class EventStream:
         self.close()
 
 
-def _wake(future: asyncio.Future[None] | None) -> None:
-    if future is not None and not future.done():
-        future.set_result(None)
+async def _wait(waiters: list[asyncio.Future[None]]) -> None:
+    """Wait until ``_wake(waiters)``; any number of tasks may wait on one list."""
+    future = asyncio.get_running_loop().create_future()
+    waiters.append(future)
+    try:
+        await future
+    finally:
+        if future in waiters:
+            waiters.remove(future)
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for future in waiters:
+        if not future.done():
+            future.set_result(None)
+    waiters.clear()
 
 
 class AsyncSubscription:
     """An async subscriber's pump task; ``close()`` stops it after the buffered events."""
 
     def __init__(self, switch: Switch, callback: AsyncSubscriber, maxsize: int) -> None:
+        loop = asyncio.get_running_loop()  # first: without a loop, nothing is subscribed
         self._stream = EventStream(switch, maxsize=maxsize)
         self._switch = switch
         self._callback = callback
-        self.task = asyncio.get_running_loop().create_task(self._pump())
+        self.task = loop.create_task(self._pump())
 
     async def _pump(self) -> None:
         event: CallEvent | None = None

@@ -118,7 +118,6 @@ class Switch:
         self._delivering = False
         self._log: LogWriter | None = None
         self._streams: set[EventStream] = set()
-        self._lock: asyncio.Lock | None = None
         if log is not None:
             self.write_log(log)
 
@@ -218,14 +217,11 @@ class Switch:
         return EventStream(self, maxsize=maxsize)
 
     async def drained(self) -> None:
-        """Wait until every event stream of the switch is at most half full."""
-        for stream in list(self._streams):
+        """Wait until every event stream of the switch is at most half full, except the streams
+        the calling task reads itself. When this returns, that holds (nothing ran in between)."""
+        me = asyncio.current_task()
+        while stream := next((s for s in self._streams if s.full and s.reader is not me), None):
             await stream.drained()
-
-    def _async_lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
 
     # -- the far end ------------------------------------------------------------------------------
     def external_call(

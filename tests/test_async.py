@@ -425,6 +425,111 @@ async def test_back_pressure_with_multi_event_requests() -> None:
     assert got == seen[start:]
 
 
+@pytest.mark.asyncio
+async def test_a_consumer_may_drive_calls_from_inside_its_own_async_for() -> None:
+    """A softphone that answers and hangs up in reaction to its own stream's events never
+    waits for that stream to drain (it could not: it is the one reading it)."""
+    switch, seen = make_switch()
+    agent = switch.device("15000")
+    stream = agent.events(maxsize=8)  # room for its own 6 requests; half of it is not
+    start = len(seen)
+
+    async def softphone() -> list[State]:
+        states = []
+        async for event in stream:
+            states.append(event.call.state)
+            call = event.call
+            if call.state is State.RINGING:
+                await agent.aperform(call.id, "Answer")
+                for op in ("Hold", "Retrieve", "Hold", "Retrieve"):
+                    await agent.aperform(call.id, op)
+                await agent.aperform(call.id, "Hangup")
+            elif call.state is State.RELEASED:
+                stream.close()
+        return states
+
+    task = asyncio.create_task(softphone())
+    switch.external_call(CUSTOMER, to="15000")
+    states = await bounded(task)
+    assert states == [e.call.state for e in seen[start:]]
+    assert states[0] is State.RINGING
+    assert states[-1] is State.RELEASED
+    assert len(states) == 7
+
+
+@pytest.mark.asyncio
+async def test_a_request_waiting_on_a_stream_does_not_block_that_streams_reader() -> None:
+    """Task A's request waits for stream S; S's reader (task B) makes requests of its own,
+    which do not queue behind A's: B goes on reading, and A's request then runs."""
+    switch, seen = make_switch()
+    call = await answered_call(switch)
+    agent = switch.device("15000")
+    stream = switch.events(maxsize=2)
+    call.perform("UpdateUserData", userData={"x": 1})
+    call.perform("UpdateUserData", userData={"x": 2})
+    assert stream.full
+    got: list[CallEvent] = []
+
+    async def reader() -> None:
+        async for event in stream:
+            got.append(event)
+            if len(got) == 1:  # while A waits: a request of the reader's own
+                await agent.aperform(call.id, "UpdateUserData", userData={"x": 3})
+                assert call.state is State.ESTABLISHED  # A's Hold has not run yet
+            if len(got) == 4:
+                stream.close()
+
+    waiting = asyncio.create_task(agent.aperform(call.id, "Hold"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert call.state is State.ESTABLISHED
+    await bounded(asyncio.gather(waiting, reader()))
+    assert call.state is State.HELD
+    assert got == seen[-4:]
+
+
+@pytest.mark.asyncio
+async def test_every_request_waiting_on_one_stream_is_woken() -> None:
+    switch, _ = make_switch()
+    first = await answered_call(switch)
+    second = switch.external_call(OTHER, to="15001")
+    stream = switch.events(maxsize=2)
+    first.perform("UpdateUserData", userData={"x": 1})
+    first.perform("UpdateUserData", userData={"x": 2})
+    waiting = [
+        asyncio.create_task(switch.device("15000").aperform(first.id, "Hold")),
+        asyncio.create_task(switch.device("15001").aperform(second.id, "Answer")),
+    ]
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in waiting)
+    await bounded(asyncio.gather(*waiting, collect_until(stream, 4)))
+    assert (first.state, second.state) == (State.HELD, State.ESTABLISHED)
+
+
+async def collect_until(stream: EventStream, count: int) -> list[CallEvent]:
+    got = [event async for event in islice(stream, count)]
+    stream.close()
+    return got
+
+
+async def islice(stream: EventStream, count: int) -> AsyncIterator[CallEvent]:
+    for _ in range(count):
+        yield await stream.__anext__()
+
+
+def test_subscribe_async_without_a_running_loop_subscribes_nothing() -> None:
+    switch, seen = make_switch()
+
+    async def subscriber(event: CallEvent) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(RuntimeError):
+        switch.subscribe_async(subscriber)
+    assert switch._streams == set()
+    switch.external_call(CUSTOMER, to="15000")
+    assert len(seen) == 1
+
+
 # -- overflow -----------------------------------------------------------------------------------
 @pytest.mark.asyncio
 @pytest.mark.parametrize("maxsize", [1, 3, 10])
