@@ -49,6 +49,13 @@ def _merged(base: UserData, extra: UserData | None) -> UserData:
     return tuple(merged.items())
 
 
+def _carried(leg: Call, extra: UserData | None) -> UserData:
+    """The user data a new leg gets from ``leg``: its own, without its recording flag (the
+    new leg is not recorded), updated with the request's ``userData``."""
+    own = tuple(item for item in leg._user_data if item[0] != "GSIP_RECORD")
+    return _merged(own, extra)
+
+
 def _refuse(leg: Call, op: Operation, reason: str) -> InvalidParameterError:
     return InvalidParameterError(reason, call_id=leg.id, state=leg.state, operation=op)
 
@@ -143,7 +150,7 @@ def _single_step_transfer(switch: Switch, leg: Call, params: Params) -> None:
     first = remaining[0]
     caller = first.device.dn if isinstance(first, Call) else first
     external = isinstance(first, str) and first.startswith("+")
-    data = _merged(leg._user_data, params.user_data)
+    data = _carried(leg, params.user_data)
     switch._move_and_announce(leg, O.SINGLE_STEP_TRANSFER)
     switch._finish(leg, leave=False)
     connection.parties.remove(leg)
@@ -158,7 +165,7 @@ def _single_step_conference(switch: Switch, leg: Call, params: Params) -> None:
     switch._check_destination(leg, number, O.SINGLE_STEP_CONFERENCE)
     connection = leg._connection
     switch._fire(leg, O.SINGLE_STEP_CONFERENCE)
-    data = _merged(leg._user_data, params.user_data)
+    data = _carried(leg, params.user_data)
     switch._add_party(connection, number, CallType.INTERNAL, leg.device.dn, data)
     if connection.owner is None and len(connection.parties) >= 3:
         connection.owner = leg
@@ -171,10 +178,12 @@ def _initiate(trigger: Operation) -> Handler:
         number = params.destination
         assert number is not None
         switch._check_destination(leg, number, trigger)
-        if leg._consult is not None:  # [ours] a new consult replaces the one still live
-            switch._fire(leg._consult, N.FAR_END_RELEASED)
+        old = leg._consult
+        if old is not None:  # [ours] a new consult replaces the one still live
+            switch._move_and_announce(old, N.FAR_END_RELEASED)
+            switch._finish(old, touch=False)  # the parent is told once, below
         device = leg.device
-        data = _merged(leg._user_data, params.user_data)
+        data = _carried(leg, params.user_data)
         connection = Connection(switch._ids.conn_id(), [])
         consult = switch._add_leg(
             connection,

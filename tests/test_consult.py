@@ -12,7 +12,7 @@ import pytest
 from worlds import BASE_URI, DIALING, ESTABLISHED, HELD, INITIATE, OUT, OUT2, RINGING, SINGLE
 from worlds import World as Base
 
-from callstate import Call, User
+from callstate import Call, RecordingState, Switch, User
 
 PAIR = {"SwapCalls", "CompleteTransfer", "CompleteConference"}
 PARENT_PENDING = HELD - {"Retrieve"} | {"SwapCalls", "CompleteTransfer"}
@@ -333,13 +333,36 @@ def test_a_new_consult_replaces_the_live_one() -> None:
             third: Is("Ringing", RINGING, ("15000",), "Consult"),
         }
     )
-    states = [entry for entry in w.log("id") if entry[0] == "StateChanged"]
-    assert states == [
+    # the parent is told once, of its capabilities with the new consult
+    assert w.log("id") == [
         ("StateChanged", consult.id, "Released"),
         ("StateChanged", ringing.id, "Released"),
+        ("CapabilitiesChanged", parent.id, "Held"),
         ("StateChanged", second.id, "Dialing"),
         ("StateChanged", third.id, "Ringing"),
     ]
+
+
+def test_a_recording_call_passes_on_its_data_but_not_its_recording() -> None:
+    switch = Switch(BASE_URI, 3)
+    switch.add_device("15000", features=["recording"])
+    for dn in ("15001", "15002"):
+        switch.add_device(dn)
+    call = switch.external_call(OUT, to="15000", user_data={"k": "v"})
+    call.perform("Answer")
+    call.perform("StartCallRecording")
+    call.perform("InitiateTransfer", destination={"phoneNumber": "15001"}, userData={"x": 1})
+    assert call.consult is not None
+    (ringing,) = switch.device("15001").calls
+    for leg in (call.consult, ringing):  # a new leg is not recorded
+        assert leg.user_data == {"k": "v", "x": 1}
+    assert call.consult.recording_state is RecordingState.STOPPED
+    ringing.perform("Answer")
+    call.perform("SwapCalls")
+    call.perform("SingleStepConference", destination={"phoneNumber": "15002"})
+    (third,) = switch.device("15002").calls
+    assert third.user_data == {"k": "v"}
+    assert call.user_data == {"k": "v", "GSIP_RECORD": "ON"}
 
 
 def test_complete_conference_does_not_duplicate_a_party() -> None:

@@ -235,7 +235,8 @@ class Model:
         return parent, parent.consult
 
     def apply(self, leg: Leg, op: Operation, p: dict[str, Any]) -> None:
-        conn, data = leg.conn, {**leg.data, **(p.get("userData") or {})}
+        carried = {k: v for k, v in leg.data.items() if k != "GSIP_RECORD"}
+        conn, data = leg.conn, {**carried, **(p.get("userData") or {})}
         if op is O.ANSWER:
             leg.state, leg.answered = ESTABLISHED, True
             self.answer(conn, by=leg)
