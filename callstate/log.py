@@ -187,7 +187,7 @@ class LogWriter:
         )
 
     def _line(self, data: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(data, separators=(",", ":")) + "\n")
+        self._file.write(json.dumps(data, separators=(",", ":"), default=_plain) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -289,3 +289,10 @@ def check_replayed(entry: Entry, produced: list[CallEvent]) -> None:
 
 def refused(entry: Entry, error: CallStateError) -> LogError:
     return LogError(entry.line, f"the logged request is refused now: {error.status_message}")
+
+
+def _plain(value: object) -> dict[Any, Any]:
+    """Requests may carry any ``Mapping`` (the checks accept them); JSON needs a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -164,9 +164,9 @@ class AsyncSubscription:
                 try:
                     await self._callback(event)
                 except Exception as error:
-                    self._switch._on_error(error, event)
+                    self._switch._report(error, event)
         except EventOverflowError as error:
-            self._switch._on_error(error, event)
+            self._switch._report(error, event)
 
     def close(self) -> None:
         self._stream.close()

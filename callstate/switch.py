@@ -325,9 +325,17 @@ class Switch:
                     try:
                         subscriber(event)
                     except Exception as error:
-                        self._on_error(error, event)
+                        self._report(error, event)
         finally:
             self._delivering = False
+
+    def _report(self, error: Exception, event: CallEvent | None) -> None:
+        """Hand a subscriber's error to ``on_subscriber_error``; if that fails too, log both."""
+        try:
+            self._on_error(error, event)
+        except Exception as handler_error:
+            _LOG.error("on_subscriber_error failed on %r", error, exc_info=handler_error)
+            _log_subscriber_error(error, event)
 
     def _snapshot_event(self, kind: type[CallEvent], leg: Call) -> None:
         self._emit(kind(leg._snapshot(self._now_duration(leg))))

@@ -237,6 +237,37 @@ def test_a_raising_sync_subscriber_stops_nothing_and_corrupts_nothing() -> None:
     assert projection.get_calls(User.admin())["calls"][0]["state"] == "Held"
 
 
+@pytest.mark.asyncio
+async def test_an_error_handler_that_raises_stops_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    def broken_handler(error: Exception, event: CallEvent | None) -> None:
+        raise KeyError("handler bug")
+
+    switch, seen = make_switch(on_subscriber_error=broken_handler)
+    after: list[CallEvent] = []
+    handled: list[CallEvent] = []
+
+    def failing(event: CallEvent) -> None:
+        raise ValueError("subscriber bug")
+
+    async def failing_async(event: CallEvent) -> None:
+        handled.append(event)
+        raise ValueError("async subscriber bug")
+
+    switch.subscribe(failing)
+    switch.subscribe(after.append)
+    subscription = switch.subscribe_async(failing_async)
+    start = len(seen)
+    call = switch.external_call(CUSTOMER, to="15000")
+    call.perform("Answer")
+    await bounded(subscription.wait_closed())
+    assert after == seen[start:]
+    assert handled == seen[start:]
+    assert call.state is State.ESTABLISHED
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("on_subscriber_error failed" in m for m in messages) == 4
+    assert sum(m.startswith("subscriber failed on") for m in messages) == 4
+
+
 def test_a_raising_subscriber_that_made_a_request_keeps_the_order() -> None:
     errors: list[tuple[Exception, CallEvent | None]] = []
     switch = Switch(seed=8, on_subscriber_error=lambda e, ev: errors.append((e, ev)))

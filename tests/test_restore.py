@@ -14,6 +14,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -455,6 +456,27 @@ def test_restore_then_carry_on_with_fresh_ids(
     same = original.device("15002").dial("+14155550100")
     assert same.id == fresh.id
     assert same.conn_id == fresh.conn_id
+
+
+def test_requests_with_read_only_mappings_are_logged_and_restored(
+    tmp_path: Path, opened: list[Switch]
+) -> None:
+    """Parameters may be any Mapping, not only dicts; the log still holds them as JSON."""
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=5, log=path)
+    opened.append(switch)
+    switch.add_device("15000")
+    switch.add_device("15001")
+    data = MappingProxyType({"k": "v"})
+    call = switch.external_call("+14155550100", to="15000", user_data=data)
+    call.perform("Answer")
+    call.perform("AttachUserData", userData=MappingProxyType({"x": 1}))
+    call.perform(
+        "InitiateTransfer", destination=MappingProxyType({"phoneNumber": "15001"}), userData=data
+    )
+    restored, _ = Switch.restore(path)
+    opened.append(restored)
+    assert state_of(restored) == state_of(switch)
 
 
 def test_restore_equals_and_continues_like_the_original(
