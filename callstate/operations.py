@@ -276,7 +276,7 @@ def _complete_conference(switch: Switch, leg: Call, params: Params) -> None:
     switch._finish(consult, leave=False, touch=False)
     connection = parent._connection
     _merge(switch, connection, consult)
-    if len(connection.parties) >= 3:
+    if connection.owner is None and len(connection.parties) >= 3:  # [ours] an owner stays
         connection.owner = parent
     parent._participants = parent._others()
     parent._refresh()

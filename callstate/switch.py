@@ -49,6 +49,7 @@ ErrorHandler = Callable[[Exception, CallEvent | None], object]
 
 _LOG = logging.getLogger("callstate")
 _RELEASED: Final = State.RELEASED
+_RINGING: Final = State.RINGING
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
 _AWAITING_FAR_END: Final = frozenset({State.DIALING, State.HELD})
@@ -285,7 +286,8 @@ class Switch:
         self, party: str | Call, to: str | None, what: str, *, unanswered: bool
     ) -> Call:
         if isinstance(party, Call):
-            candidates: Iterable[Call] = (party,) if party.id in self._calls else ()
+            # the leg itself, not a leg of another switch that happens to share its id
+            candidates: Iterable[Call] = (party,) if self._calls.get(party.id) is party else ()
         else:
             pool = self.device(to)._calls if to is not None else self._calls
             candidates = reversed(pool.values())
@@ -465,10 +467,12 @@ class Switch:
         self._settle(connection)
 
     def _settle(self, connection: Connection, *, skip: Call | None = None) -> None:
-        """After parties changed: a lone party is released; otherwise participants resync."""
-        if len(connection.parties) < 3 or connection.owner not in connection.parties:
+        """After parties changed: a lone party is released, and so are legs left ringing with
+        nobody who placed or answered the call [ours]; otherwise participants resync."""
+        parties = connection.parties
+        if len(parties) < 3 or connection.owner not in parties:
             connection.owner = None
-        if len(connection.parties) < 2:
+        if len(parties) < 2 or all(isinstance(p, Call) and p._state is _RINGING for p in parties):
             for leg in connection.legs():
                 if leg._state is not _RELEASED:
                     self._fire(leg, NetworkEvent.FAR_END_RELEASED)

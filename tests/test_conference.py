@@ -233,3 +233,47 @@ def test_answering_one_of_two_ringing_parties_leaves_the_other_ringing() -> None
             d: ("Ringing", RINGING, ("15000", "15001", "15002"), "Internal"),
         }
     )
+
+
+def test_a_member_completing_a_conference_leaves_the_owner_in_charge() -> None:
+    w = world()
+    a, b = three_party(w)
+    b.perform("InitiateConference", destination={"phoneNumber": "15002"})
+    consult = b.consult
+    c = w.leg("15002")
+    c.perform("Answer")
+    consult.perform("CompleteConference")
+    w.check(
+        {
+            a: ("Established", OWNER, (OUT, "15001", "15002"), "Inbound"),
+            b: ("Established", ESTABLISHED, (OUT, "15000", "15002"), "Consult"),
+            c: ("Established", ESTABLISHED, (OUT, "15000", "15001"), "Consult"),
+            consult: GONE,
+        }
+    )
+    w.refused(b, "ClearCall", 2)
+    a.perform("ClearCall")
+    w.check({a: GONE, b: GONE, c: GONE})
+
+
+def test_legs_left_ringing_with_nobody_who_placed_or_answered_the_call_are_released() -> None:
+    w = world()
+    a = w.switch.device("15000").dial("15001")
+    b = w.leg("15001")
+    b.perform("Answer")
+    a.perform("SingleStepConference", destination={"phoneNumber": "15002"})
+    a.perform("SingleStepConference", destination={"phoneNumber": "15003"})
+    c, d = w.leg("15002"), w.leg("15003")
+    a.perform("Hangup")
+    w.check(
+        {
+            a: GONE,
+            b: ("Established", ESTABLISHED, ("15002", "15003"), "Internal"),
+            c: ("Ringing", RINGING, ("15001", "15003"), "Internal"),
+            d: ("Ringing", RINGING, ("15001", "15002"), "Internal"),
+        }
+    )
+    w.events.clear()
+    b.perform("Hangup")
+    w.check({a: GONE, b: GONE, c: GONE, d: GONE})
+    assert w.log() == [("StateChanged", dn, "Released") for dn in ("15001", "15002", "15003")]

@@ -366,6 +366,16 @@ def test_far_end_events_without_a_matching_call_are_not_found(world: World, even
     refuse(world, CallNotFoundError, 6, lambda: getattr(world.switch, event)(OUTSIDE))
 
 
+@pytest.mark.parametrize("event", ["external_answer", "external_busy", "external_hangup"])
+def test_far_end_events_on_another_switchs_leg_are_not_found(world: World, event: str) -> None:
+    """Two switches with one seed give the same ids: a leg of the other one is not ours."""
+    mine = world.c.dial(OUTSIDE)
+    theirs = World().c.dial(OUTSIDE)
+    assert theirs.id == mine.id
+    world.events.clear()
+    refuse(world, CallNotFoundError, 6, lambda: getattr(world.switch, event)(theirs))
+
+
 def test_far_end_answer_of_an_answered_call_is_not_found(world: World) -> None:
     call = world.c.dial(OUTSIDE)
     world.switch.external_answer(OUTSIDE)

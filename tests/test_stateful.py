@@ -214,7 +214,8 @@ class Model:
     def settle(self, conn: Conn) -> None:
         if len(conn.parties) < 3 or conn.owner not in conn.parties:
             conn.owner = None
-        if len(conn.parties) < 2:
+        ringing = all(isinstance(p, Leg) and p.state is RINGING for p in conn.parties)
+        if len(conn.parties) < 2 or ringing:  # nobody left who placed or answered the call
             for leg in [p for p in conn.parties if isinstance(p, Leg)]:
                 self.release(leg)
                 conn.parties.remove(leg)
@@ -304,7 +305,7 @@ class Model:
                     x.conn = parent.conn
             if not transfer:
                 parent.state = ESTABLISHED
-                if len(parent.conn.parties) >= 3:
+                if parent.conn.owner is None and len(parent.conn.parties) >= 3:
                     parent.conn.owner = parent
             self.settle(parent.conn)
         elif op is O.SWAP_CALLS:
