@@ -8,7 +8,8 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
   ``statusCode`` 1 first). ``as`` labels the call the step created (the new call of ``Dial``, the
   consult of ``InitiateTransfer``/``InitiateConference``) or else the call it acted on.
 * ``{"external": NUMBER, "event": "Call"|"Answer"|"Hangup"|"Busy", "to": DN?, "as": LABEL?}`` —
-  the far end. ``Call`` needs ``to``; ``params.userData`` is attached to the offered call.
+  the far end. ``Call`` needs ``to``; its ``params.userData`` (the only parameter a far-end
+  step takes) is attached to the offered call.
 * ``{"get": "/me/calls" | "/me/calls/LABEL", "user": DN | "admin"}`` — a GET as that user.
 * ``{"wait": SECONDS}`` — let time pass (durations count scenario seconds, from 0).
 
@@ -51,16 +52,28 @@ class AgentStep(_Strict):
     label: str | None = Field(None, alias="as")
 
 
+class ExternalParams(_Strict):
+    user_data: dict[str, Any] | None = Field(None, alias="userData")  # checked by the switch
+
+
 class ExternalStep(_Strict):
     external: str
     event: Literal["Call", "Answer", "Hangup", "Busy"]
     to: str | None = None
-    params: dict[str, Any] = {}
+    params: ExternalParams = Field(default_factory=lambda: ExternalParams.model_validate({}))
     label: str | None = Field(None, alias="as")
+
+    @model_validator(mode="after")
+    def _call_needs_to(self) -> ExternalStep:
+        if self.event == "Call" and self.to is None:
+            raise ValueError("a far-end Call needs 'to': the DN it calls")
+        if self.event != "Call" and self.params.user_data is not None:
+            raise ValueError("only a far-end Call carries userData")
+        return self
 
 
 class GetStep(_Strict):
-    get: str
+    get: str = Field(pattern=r"^/me/calls(/[^/]+)?/?$")
     user: str
 
 
@@ -148,11 +161,8 @@ def run(
 
 def _external(switch: Switch, step: ExternalStep) -> Call:
     if step.event == "Call":
-        if step.to is None:
-            raise CallNotFoundError("a far-end Call needs 'to'", operation="Call")
-        return switch.external_call(
-            step.external, to=step.to, user_data=step.params.get("userData")
-        )
+        assert step.to is not None  # checked on load
+        return switch.external_call(step.external, to=step.to, user_data=step.params.user_data)
     if step.event == "Answer":
         return switch.external_answer(step.external, to=step.to)
     if step.event == "Busy":

@@ -196,6 +196,17 @@ def test_current_form_formats_an_outside_number() -> None:
         {"devices": [], "steps": [{"wait": -1}]},
         {"devices": [], "steps": [{"device": "15000"}]},
         {"devices": [], "steps": [{"external": "+14155550100", "event": "Ring"}]},
+        {"devices": [], "steps": [{"external": "+14155550100", "event": "Call"}]},
+        {
+            "devices": [],
+            "steps": [{"external": "+1415555", "event": "Call", "to": "1", "params": {"x": 1}}],
+        },
+        {
+            "devices": [],
+            "steps": [{"external": "+1", "event": "Hangup", "params": {"userData": {"a": "b"}}}],
+        },
+        {"devices": [], "steps": [{"get": "/me/devices", "user": "admin"}]},
+        {"devices": [], "steps": [{"get": "/me/calls/a/b", "user": "admin"}]},
     ],
     ids=repr,
 )
