@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from .enums import CallType, Mute, Operation, RecordingState, State
 from .errors import CallStateError
@@ -37,6 +37,9 @@ from .events import (
     StateChanged,
     UserDataChanged,
 )
+
+if TYPE_CHECKING:
+    from .projection import Form, Projection
 
 __all__ = [
     "LogError",
@@ -271,7 +274,7 @@ class LogReader:
         return [event for entry in self.entries for event in entry.events]
 
 
-def replay(reader: LogReader, form: Any = "8.5.2") -> Any:
+def replay(reader: LogReader, form: Form = "8.5.2") -> Projection:
     """A ``Projection`` rebuilt from the logged events alone."""
     from .projection import Projection
 

@@ -39,7 +39,12 @@ AsyncSubscriber = Callable[[CallEvent], Awaitable[object]]
 
 
 class EventOverflowError(CallStateError):
-    """A stream's consumer fell ``missed`` events behind a synchronous producer."""
+    """A stream's consumer fell ``missed`` events behind a synchronous producer.
+
+    Not a refused request (nothing was refused, and the switch is unharmed): the stream raises it
+    to its consumer. It is a ``CallStateError`` so that one ``except`` covers the library, with
+    ``statusCode`` 4 (GWS "internal error") for a front end that must answer something.
+    """
 
     status_code = 4
 

@@ -1,10 +1,11 @@
 """The switch: devices, their legs, the far end, and in-order event delivery.
 
-``Switch`` owns every live leg and the moves that involve several legs; ``operations`` holds
-what each agent operation does. Every request is checked completely (operation name, call,
-capabilities, parameters, destination) before anything changes, so a refused request changes
-nothing and emits nothing. Events are queued while a request runs and delivered, in order, to
-every subscriber once it is done; a subscriber may itself make requests, whose events follow.
+``Switch`` owns every live leg and the moves that involve several legs; ``Device`` checks an
+agent's request completely (operation name, call, capabilities, parameters) and ``operations``
+carries it out, checking what only the operation can know (a destination) before anything
+changes, so a refused request changes nothing and emits nothing. Events are queued while a
+request runs and delivered, in order, to every subscriber once it is done; a subscriber may itself
+make requests, whose events follow.
 """
 
 from __future__ import annotations

@@ -71,3 +71,11 @@ def test_generating_twice_gives_the_same_bytes(generated: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     for name in ("call.mmd", "pair.mmd"):
         assert (tmp_path / name).read_bytes() == (generated / name).read_bytes()
+
+
+def test_the_readme_shows_the_generated_call_diagram() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block == (COMMITTED / "call.mmd").read_text(encoding="utf-8"), (
+        "README.md: paste diagrams/call.mmd into the mermaid block"
+    )
