@@ -28,11 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to LOG")
     replay = commands.add_parser("replay", help="print GET /me/calls rebuilt from an event log")
     replay.add_argument("log", type=Path)
-    replay.add_argument("--user", default="admin", help="a DN, or admin (the default)")
+    replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin (the default)")
     replay.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     draw = commands.add_parser("diagrams", help="write the state diagrams from the table")
     draw.add_argument("--out", type=Path, default=Path("diagrams"))
     return parser
+
+
+def _user(text: str) -> User:
+    try:
+        return User.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
         return 0
     if args.command == "replay":
-        return _replay(args.log, User.parse(args.user), args.format)
+        return _replay(args.log, args.user, args.format)
     try:
         scenario = Scenario.model_validate_json(args.scenario.read_bytes())
     except OSError as error:
@@ -51,8 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"callstate: {args.scenario} is not a valid scenario:\n{error}", file=sys.stderr)
         return 2
-    for line in run(scenario, form=args.format, seed=args.seed, log=args.log):
-        print(json.dumps(line))
+    try:
+        for line in run(scenario, form=args.format, seed=args.seed, log=args.log):
+            print(json.dumps(line))
+    except OSError as error:
+        if args.log is None or error.filename != str(args.log):
+            raise
+        print(f"callstate: cannot write {args.log}: {error.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -68,8 +68,12 @@ class User:
 
     @classmethod
     def parse(cls, text: str) -> User:
-        """``"admin"`` or an agent's DN, as the CLI and scenarios write them."""
-        return cls.admin() if text == Role.ADMIN else cls.agent(text)
+        """``"admin"`` or an agent's DN (digits), as the CLI and scenarios write them."""
+        if text == Role.ADMIN:
+            return cls.admin()
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(f"user {text!r} is neither 'admin' nor a DN (digits only)")
+        return cls.agent(text)
 
     def sees(self, call: CallSnapshot) -> bool:
         return self.role is Role.ADMIN or call.device == self.dn

@@ -74,7 +74,7 @@ class ExternalStep(_Strict):
 
 class GetStep(_Strict):
     get: str = Field(pattern=r"^/me/calls(/[^/]+)?/?$")
-    user: str
+    user: str = Field(pattern=r"^(admin|[0-9]+)$")
 
 
 class WaitStep(_Strict):

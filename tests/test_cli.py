@@ -207,6 +207,7 @@ def test_current_form_formats_an_outside_number() -> None:
         },
         {"devices": [], "steps": [{"get": "/me/devices", "user": "admin"}]},
         {"devices": [], "steps": [{"get": "/me/calls/a/b", "user": "admin"}]},
+        {"devices": [], "steps": [{"get": "/me/calls", "user": "supervisor"}]},
     ],
     ids=repr,
 )

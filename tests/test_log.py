@@ -624,6 +624,25 @@ def test_replay_of_a_malformed_middle_line_exits_2_without_traceback(tmp_path: P
     assert "Traceback" not in done.stderr
 
 
+def test_replay_refuses_a_user_that_is_neither_admin_nor_a_dn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "run.log"
+    assert run_cli(capsys, "run", ROOT / "examples" / "inbound.json", "--log", log)[0] == 0
+    status, out, err = run_cli(capsys, "replay", log, "--user", "agent7")
+    assert (status, out) == (2, "")
+    assert "'agent7' is neither 'admin' nor a DN" in err
+
+
+def test_run_with_an_unwritable_log_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-dir" / "run.log"
+    status, out, err = run_cli(capsys, "run", ROOT / "examples" / "inbound.json", "--log", missing)
+    assert (status, out) == (2, "")
+    assert f"cannot write {missing}" in err
+
+
 def test_replay_of_an_empty_or_missing_file_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

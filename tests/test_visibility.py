@@ -161,3 +161,11 @@ def test_users_parse_from_their_cli_spelling(world: World, text: str) -> None:
     user = User.parse(text)
     expected = {c.id for c in world.switch.calls} if text == "admin" else world.ids_of(text)
     assert {c["id"] for c in world.projection.get_calls(user)["calls"]} == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["Admin", "abc", "", "15 000", "\u0661\u0665\u0660\u0660\u0660", "/me/calls"]
+)
+def test_a_user_that_is_neither_admin_nor_a_dn_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="neither 'admin' nor a DN"):
+        User.parse(text)
