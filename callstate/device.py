@@ -90,19 +90,14 @@ class Device:
         switch._commit(start, {**request, "params": params})
 
     async def aperform(self, call_id: str, operation: str, **params: Any) -> None:
-        """``perform`` for coroutines: held back, before and after it runs, until every event
-        stream has room (see ``callstate.streams``); it runs whole, so concurrent requests are
-        judged one after the other."""
-        await self._switch.drained()
-        self.perform(call_id, operation, **params)
-        await self._switch.drained()
+        """``perform`` for coroutines, with back-pressure: concurrent requests are admitted one
+        at a time, first come first served, once every event stream has room (see
+        ``callstate.streams``); each runs whole, judged against what the one before left."""
+        await self._switch._admit(lambda: self.perform(call_id, operation, **params))
 
     async def adial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
-        """``dial`` for coroutines (with back-pressure, like ``aperform``)."""
-        await self._switch.drained()
-        call = self.dial(destination, **params)
-        await self._switch.drained()
-        return call
+        """``dial`` for coroutines (admitted like ``aperform``)."""
+        return await self._switch._admit(lambda: self.dial(destination, **params))
 
     def events(self, *, maxsize: int = 1024) -> EventStream:
         """An async stream of this device's events, in order."""

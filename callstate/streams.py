@@ -6,18 +6,22 @@ buffers events for ``async for`` (all of a switch's, or one device's), in the or
 
 Its buffer is bounded (``maxsize``). A slow consumer never loses an event silently:
 
-* requests made through the async API (``Device.aperform``, ``Device.adial``) wait, before
-  they run and again after, until every stream of the switch is at most half full —
-  back-pressure. A task never waits for a stream it reads itself (that would wait forever), so
-  a consumer may drive calls from inside its ``async for``;
-* a synchronous caller cannot be made to wait, so if it fills a stream, the stream stops
-  buffering, hands out what it holds, and then raises ``EventOverflowError`` naming how many
-  events were missed. The stream is then closed; re-read the calls with a GET to resynchronise.
-  (A consumer whose own requests outrun its reading gets the same error.)
+* requests made through the async API (``Device.aperform``, ``Device.adial``) are admitted one
+  at a time, first come first served, each once every stream that a live task reads is at most
+  half full; after it runs, the next is admitted once there is room again — back-pressure.
+* a **consumer** — a task reading a stream of this switch (an ``async for`` loop, an async
+  subscriber's task) — is admitted at once and never waits: it could be waiting for itself, or
+  for another consumer waiting for it. Its requests, like a synchronous caller's, can fill a
+  stream; a stream nobody has read yet (or whose reader has finished) holds nobody back either.
+* a synchronous caller cannot be made to wait, so if it (or a consumer) fills a stream, the
+  stream stops buffering, hands out what it holds, and then raises ``EventOverflowError`` naming
+  how many events were missed. The stream is then closed; re-read the calls with a GET to
+  resynchronise. Give streams read by busy consumers room (``maxsize``) for the bursts they see.
 
 A request runs whole, with no await between its checks and its changes, so concurrent requests
-are serialised in the order the event loop admits them: the second of two concurrent requests
-on one call is judged against the capabilities the first one left.
+are judged one after the other: the second of two requests on one call is judged against the
+capabilities the first one left. Requests that wait keep their order; a consumer's request,
+admitted at once, may come before them.
 """
 
 from __future__ import annotations
@@ -172,6 +176,8 @@ class AsyncSubscription:
                     self._switch._report(error, event)
         except EventOverflowError as error:
             self._switch._report(error, event)
+        finally:  # also when the task is cancelled: a dead subscriber holds nothing back
+            self._stream.close()
 
     def close(self) -> None:
         self._stream.close()

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .call import Call, Connection
 from .device import Device
@@ -49,6 +49,7 @@ Subscriber = Callable[[CallEvent], object]
 ErrorHandler = Callable[[Exception, CallEvent | None], object]
 
 _LOG = logging.getLogger("callstate")
+_T = TypeVar("_T")
 _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
@@ -120,6 +121,7 @@ class Switch:
         self._delivering = False
         self._log: LogWriter | None = None
         self._streams: set[EventStream] = set()
+        self._admission: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         if log is not None:
             self.write_log(log)
 
@@ -219,11 +221,49 @@ class Switch:
         return EventStream(self, maxsize=maxsize)
 
     async def drained(self) -> None:
-        """Wait until every event stream of the switch is at most half full, except the streams
-        the calling task reads itself. When this returns, that holds (nothing ran in between)."""
+        """Wait until every event stream that a live task reads, other than the calling task,
+        is at most half full. A full stream nobody has read yet gets one turn of the loop for
+        its reader to start; if none has, it is not waited for (it may overflow instead).
+        When this returns, that holds (nothing ran in between)."""
         me = asyncio.current_task()
-        while stream := next((s for s in self._streams if s.full and s.reader is not me), None):
-            await stream.drained()
+        yielded = False
+        while True:
+            unread, blocking = False, None
+            for stream in self._streams:
+                if stream.full:
+                    reader = stream.reader
+                    if reader is None or reader.done():
+                        unread = True
+                    elif reader is not me:
+                        blocking = stream
+                        break
+            if blocking is not None:
+                await blocking.drained()
+            elif unread and not yielded:
+                yielded = True
+                await asyncio.sleep(0)
+            else:
+                return
+
+    async def _admit(self, request: Callable[[], _T]) -> _T:
+        """Run ``request`` for a coroutine, with back-pressure (see ``callstate.streams``).
+
+        A consumer (a task reading a stream of this switch) runs it at once: it must never wait
+        for streams, or two consumers could wait for each other. Other tasks are admitted one at
+        a time, first come first served, each once every read stream has room; the next waits
+        until the one before has run and the streams have room again.
+        """
+        me = asyncio.current_task()
+        if any(stream.reader is me for stream in self._streams):
+            return request()
+        loop = asyncio.get_running_loop()
+        if self._admission is None or self._admission[0] is not loop:  # a lock serves one loop
+            self._admission = (loop, asyncio.Lock())
+        async with self._admission[1]:
+            await self.drained()
+            result = request()
+            await self.drained()
+            return result
 
     # -- the far end ------------------------------------------------------------------------------
     def external_call(

@@ -7,7 +7,7 @@ Every await that could hang is bounded by ``asyncio.wait_for``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -490,62 +490,191 @@ async def test_a_consumer_may_drive_calls_from_inside_its_own_async_for() -> Non
 
 @pytest.mark.asyncio
 async def test_a_request_waiting_on_a_stream_does_not_block_that_streams_reader() -> None:
-    """Task A's request waits for stream S; S's reader (task B) makes requests of its own,
-    which do not queue behind A's: B goes on reading, and A's request then runs."""
+    """Task A's request waits for stream S; S's reader (task B) makes a request of its own,
+    which does not queue behind A's: B goes on reading, and A's request then runs."""
     switch, seen = make_switch()
     call = await answered_call(switch)
     agent = switch.device("15000")
-    stream = switch.events(maxsize=2)
-    call.perform("UpdateUserData", userData={"x": 1})
-    call.perform("UpdateUserData", userData={"x": 2})
-    assert stream.full
+    stream = switch.events(maxsize=4)
+    gate = asyncio.Event()
     got: list[CallEvent] = []
 
     async def reader() -> None:
         async for event in stream:
             got.append(event)
-            if len(got) == 1:  # while A waits: a request of the reader's own
-                await agent.aperform(call.id, "UpdateUserData", userData={"x": 3})
-                assert call.state is State.ESTABLISHED  # A's Hold has not run yet
-            if len(got) == 4:
+            if len(got) == 1:
+                await gate.wait()
+                await agent.aperform(call.id, "UpdateUserData", userData={"x": 4})
+                assert call.state is State.ESTABLISHED  # A's Hold is still waiting
+            if len(got) == 6:
                 stream.close()
 
+    reading = asyncio.create_task(reader())
+    call.perform("UpdateUserData", userData={"x": 0})
+    await asyncio.sleep(0.01)  # B holds the first event and waits at the gate
+    for i in (1, 2, 3):
+        call.perform("UpdateUserData", userData={"x": i})
+    assert stream.full
     waiting = asyncio.create_task(agent.aperform(call.id, "Hold"))
     await asyncio.sleep(0.01)
     assert not waiting.done()
     assert call.state is State.ESTABLISHED
-    await bounded(asyncio.gather(waiting, reader()))
+    gate.set()
+    await bounded(asyncio.gather(waiting, reading))
     assert call.state is State.HELD
-    assert got == seen[-4:]
+    assert got == seen[-6:]
+    assert [dict(e.call.user_data)["x"] for e in got[:5]] == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.asyncio
-async def test_every_request_waiting_on_one_stream_is_woken() -> None:
+async def test_requests_that_wait_for_room_keep_their_order() -> None:
+    """T1 asks first and waits for room; T2 asks later: T1 is judged first even if room
+    appears before T2 asks."""
     switch, _ = make_switch()
-    first = await answered_call(switch)
-    second = switch.external_call(OTHER, to="15001")
+    call = await answered_call(switch)
+    agent = switch.device("15000")
     stream = switch.events(maxsize=2)
-    first.perform("UpdateUserData", userData={"x": 1})
-    first.perform("UpdateUserData", userData={"x": 2})
-    waiting = [
-        asyncio.create_task(switch.device("15000").aperform(first.id, "Hold")),
-        asyncio.create_task(switch.device("15001").aperform(second.id, "Answer")),
-    ]
+    reading = asyncio.Event()
+
+    async def slow_reader() -> None:
+        async for _ in stream:
+            await reading.wait()
+
+    consumer = asyncio.create_task(slow_reader())
+    call.perform("UpdateUserData", userData={"x": 0})
+    await asyncio.sleep(0.01)  # the reader holds the first event and stops
+    call.perform("UpdateUserData", userData={"x": 1})
+    call.perform("UpdateUserData", userData={"x": 2})  # two buffered: full
+    assert stream.full
+    order: list[tuple[str, str]] = []
+
+    async def request(op: str) -> None:
+        try:
+            await agent.aperform(call.id, op)
+        except OperationNotAvailableError:
+            order.append((op, "refused"))
+        else:
+            order.append((op, "ok"))
+
+    first = asyncio.create_task(request("Hold"))
+    await asyncio.sleep(0.01)
+    reading.set()  # room appears ...
+    second = asyncio.create_task(request("Hangup"))  # ... as a later request arrives
+    await bounded(asyncio.gather(first, second))
+    assert order == [("Hold", "ok"), ("Hangup", "ok")]
+    stream.close()
+    await bounded(consumer)
+
+
+def test_one_switch_serves_requests_from_one_event_loop_after_another() -> None:
+    """Waiting requests queue on a lock bound to the loop; a later ``asyncio.run`` gets its own."""
+    switch, _ = make_switch()
+    call = switch.external_call(CUSTOMER, to="15000")
+    call.perform("Answer")
+
+    async def crowded(round_: int) -> list[object]:
+        stream = switch.events(maxsize=4)
+
+        async def slow_reader() -> None:
+            async for _ in stream:
+                await asyncio.sleep(0.001)
+
+        reader = asyncio.create_task(slow_reader())
+        for i in range(3):
+            call.perform("UpdateUserData", userData={"fill": i})
+        assert stream.full
+        agent = switch.device("15000")
+        writes = [
+            agent.aperform(call.id, "UpdateUserData", userData={f"r{round_}": i}) for i in range(4)
+        ]
+        done = await bounded(asyncio.gather(*writes))
+        stream.close()
+        await bounded(reader)
+        return done
+
+    for round_ in range(2):
+        assert asyncio.run(crowded(round_)) == [None] * 4
+    assert call.user_data["r1"] == 3
+
+
+@pytest.mark.asyncio
+async def test_two_softphones_driving_calls_from_their_subscribers_do_not_wait_for_each_other() -> (
+    None
+):
+    """Each async subscriber answers, holds, retrieves and hangs up its own device's call; a
+    consumer never waits for streams, so neither waits for the other."""
+    switch, seen = make_switch()
+
+    def softphone(dn: str) -> Callable[[CallEvent], Awaitable[None]]:
+        async def on_event(event: CallEvent) -> None:
+            if event.call.device == dn and event.call.state is State.RINGING:
+                for op in ("Answer", "Hold", "Retrieve", "Hangup"):
+                    await switch.device(dn).aperform(event.call.id, op)
+
+        return on_event
+
+    # 8: room for all 10 events, but each stream is past half while its phone works
+    phones = [switch.subscribe_async(softphone(dn), maxsize=8) for dn in ("15000", "15001")]
+    start = len(seen)
+    switch.external_call(CUSTOMER, to="15000")
+    switch.external_call(OTHER, to="15001")
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if not switch.calls:
+            break
+    assert switch.calls == ()
+    await bounded(asyncio.gather(*(phone.wait_closed() for phone in phones)))
+    assert len(seen) - start == 10
+
+
+@pytest.mark.asyncio
+async def test_a_task_may_make_requests_before_it_reads_the_stream_it_opened() -> None:
+    switch, seen = make_switch()
+    agent = switch.device("15000")
+    start = len(seen)
+    async with agent.events(maxsize=4) as stream:
+        call = await bounded(agent.adial("15001"))
+        for i in range(3):
+            await bounded(agent.aperform(call.id, "UpdateUserData", userData={"k": i}))
+        stream.close()
+        got = await bounded(collect(stream))
+    assert got == [e for e in seen[start:] if e.call.device == "15000"]
+    assert len(got) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_async_subscriber_holds_nothing_back() -> None:
+    switch, _ = make_switch()
+    call = await answered_call(switch)
+    blocked = asyncio.Event()
+
+    async def stuck(event: CallEvent) -> None:
+        await blocked.wait()
+
+    subscription = switch.subscribe_async(stuck, maxsize=2)
+    for i in range(3):
+        call.perform("UpdateUserData", userData={"x": i})
+    await asyncio.sleep(0.01)
+    subscription.task.cancel()
+    await asyncio.sleep(0.01)
+    assert switch._streams == set()
+    for op in ["Hold", "Retrieve"] * 5:
+        await bounded(switch.device("15000").aperform(call.id, op), timeout=1)
+
+
+@pytest.mark.asyncio
+async def test_every_task_waiting_on_one_stream_is_woken() -> None:
+    switch, _ = make_switch()
+    call = await answered_call(switch)
+    stream = switch.events(maxsize=4)
+    for i in range(3):
+        call.perform("UpdateUserData", userData={"x": i})
+    waiting = [asyncio.create_task(stream.drained()) for _ in range(3)]
     await asyncio.sleep(0.01)
     assert not any(task.done() for task in waiting)
-    await bounded(asyncio.gather(*waiting, collect_until(stream, 4)))
-    assert (first.state, second.state) == (State.HELD, State.ESTABLISHED)
-
-
-async def collect_until(stream: EventStream, count: int) -> list[CallEvent]:
-    got = [event async for event in islice(stream, count)]
-    stream.close()
-    return got
-
-
-async def islice(stream: EventStream, count: int) -> AsyncIterator[CallEvent]:
-    for _ in range(count):
-        yield await stream.__anext__()
+    await bounded(stream.__anext__())
+    await bounded(asyncio.gather(*waiting))
+    assert stream.pending == 2
 
 
 def test_subscribe_async_without_a_running_loop_subscribes_nothing() -> None:

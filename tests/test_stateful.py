@@ -419,7 +419,9 @@ class SwitchMachine(RuleBasedStateMachine):
         assert refusal is None, f"succeeded although {refusal.__name__} was expected"
         if len(self.log) == events:  # only a request that changed nothing visible may be silent
             assert self.observe() == before, "a successful request changed calls silently"
-        self.model.new_ids = [(c.id, c.device.dn) for c in self.switch.calls if c.id not in known]
+        # legs this request created, in order; a leg may be created and released at once
+        fresh = {e.call.id: e.call.device for e in self.log[events:] if e.call.id not in known}
+        self.model.new_ids = list(fresh.items())
         return result, True
 
     @staticmethod
