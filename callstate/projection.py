@@ -107,7 +107,12 @@ def _participant_info(number: str) -> ParticipantInfo:
 
 
 class Projection:
-    """Calls API views of a switch, rebuilt from its events alone."""
+    """Calls API views of a switch, rebuilt from its events alone.
+
+    It knows only what its events told it: subscribe it before the switch's first request (or
+    rebuild one from a log with ``callstate.log.replay``). A leg that was live before it
+    subscribed appears with its next event.
+    """
 
     def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = "8.5.2"):
         if form not in FORMS:
