@@ -487,6 +487,98 @@ def bench_memory(cfg: Config, report: Report) -> None:
         report.add("  allocations kept (<= 0: none)", m["blocks"], "blocks", 1)
 
 
+def distinct_numbers(n: int) -> list[str]:
+    """``n`` public numbers no other section dials (each is parsed and geocoded once)."""
+    return [f"+1212{2_000_000 + i:07d}" for i in range(n)]
+
+
+def measure_number_caches(n: int, *, notify: bool) -> dict[str, float]:
+    """Calls to ``n`` distinct numbers, released: what the per-number caches keep, and after
+    ``clear_caches()``. With ``notify``, every event's CometD message is built (as a server would),
+    which fills the projection's per-number caches too."""
+    numbers = distinct_numbers(n)
+    # warm up: lazy imports, phonenumbers metadata
+    warm, devices, proj = new_switch(projection=True)
+    assert proj is not None
+    warm.subscribe(proj.notification)
+    for i in range(800):
+        devices[i % len(devices)].dial(f"+1212{9_000_000 + i:07d}")  # same area as measured
+    for call in warm.calls:
+        call.device.perform(call.id, "Hangup")
+    del warm, devices, proj
+    callstate.numbers.clear_caches()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sw, devices, proj = new_switch(projection=True)
+        assert proj is not None
+        if notify:
+            sw.subscribe(proj.notification)
+        gc.collect()
+        start = tracemalloc.get_traced_memory()[0]
+        k = len(devices)
+        for i, number in enumerate(numbers):
+            devices[i % k].dial(number)
+        for call in sw.calls:
+            call.device.perform(call.id, "Hangup")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - start
+        callstate.numbers.clear_caches()
+        gc.collect()
+        cleared = tracemalloc.get_traced_memory()[0] - start
+        assert not sw.calls
+        assert not proj.snapshots
+    finally:
+        tracemalloc.stop()
+    return {"start": start, "kept": kept, "cleared": cleared}
+
+
+def first_sight_us(n: int) -> tuple[float, float]:
+    """Median ``get_call`` (8.5.0 form, with ``participantsInfo``) of a call to a number never
+    seen before, and of the same call asked again."""
+    callstate.numbers.clear_caches()
+    _, devices, proj = new_switch(projection=True)
+    assert proj is not None
+    admin, first, again = User.admin(), [], []
+    for i, number in enumerate(distinct_numbers(n)):
+        call = devices[i % len(devices)].dial(number)
+        for times in (first, again):
+            t0 = CLOCK()
+            proj.get_call(admin, call.id, "8.5.0")
+            times.append(CLOCK() - t0)
+        call.device.perform(call.id, "Hangup")
+    callstate.numbers.clear_caches()
+    return median(first) * 1e6, median(again) * 1e6
+
+
+def bench_number_caches(cfg: Config, report: Report) -> None:
+    n, notified = cfg.memory_calls, cfg.memory_calls // 5
+    report.section("phone-number caches: calls to distinct numbers, released")
+    report.add("numbers each cache keeps at most (CACHE_SIZE)", callstate.numbers.CACHE_SIZE)
+    core = measure_number_caches(n, notify=False)
+    half = measure_number_caches(notified // 2, notify=True)
+    full = measure_number_caches(notified, notify=True)
+    for label, m, calls in (
+        ("core + Projection", core, n),
+        ("  + every notification built", full, notified),
+    ):
+        report.add(f"{label}: {calls:,} numbers, kept", m["kept"], "B", 1)
+        report.add("  per number kept (cached, bounded)", m["kept"] / calls, "B", 1)
+        report.add("  after clear_caches() - start", m["cleared"], "B", 1)
+    ok = core["cleared"] <= 0.1 * core["start"]
+    report.add("core + Projection: cleared - start", core["cleared"], "B", 1, "<= 10% start", ok)
+    # building notifications leaves a fixed residue (lazily loaded data): it must not grow
+    grown = full["cleared"] - half["cleared"]
+    ok = grown <= 0.1 * full["start"]
+    label = f"+ notifications: residue growth {notified // 2:,} -> {notified:,} numbers"
+    report.add(label, grown, "B", 1, "<= 10% start", ok)
+    samples = 200 if cfg.quick else 2000
+    first, again = first_sight_us(samples)
+    report.add("get_call (8.5.0), first sight of a number", first, "us", samples, digits=1)
+    ok = again < 50
+    report.add("get_call (8.5.0), same call again", again, "us", samples, "< 50 us", ok, digits=1)
+
+
 # -- 4. lookups and projection ---------------------------------------------------------------------
 def per_call_ns(stmt: str, env: dict[str, Any], reps: int, number: int) -> float:
     timer = timeit.Timer(stmt, timer=CLOCK, globals=env)
@@ -566,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_lookups(cfg, report)
     bench_creation(cfg, report)
     bench_memory(cfg, report)
+    bench_number_caches(cfg, report)
     bench_bare_scaling(cfg, report)
     took = time.perf_counter() - t0
     mode = "quick" if cfg.quick else "full"

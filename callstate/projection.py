@@ -11,7 +11,6 @@ so other agents' call ids cannot be probed.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -31,7 +30,7 @@ from .models import (
     ParticipantInfo,
     dump,
 )
-from .numbers import facts
+from .numbers import cached, facts
 
 __all__ = ["FORMS", "Form", "Projection", "Role", "User"]
 
@@ -79,7 +78,7 @@ class User:
         return self.role is Role.ADMIN or call.device == self.dn
 
 
-@functools.lru_cache(maxsize=65536)
+@cached
 def _participant(number: str) -> Participant:
     f = facts(number)
     return Participant(
@@ -90,7 +89,7 @@ def _participant(number: str) -> Participant:
     )
 
 
-@functools.lru_cache(maxsize=65536)
+@cached
 def _participant_info(number: str) -> ParticipantInfo:
     f = facts(number)
     country = Country(name=f.country_name, code=f.country_code, callingCode=f.calling_code)
