@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +44,15 @@ def _user(text: str) -> User:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit flush does not fail again
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diagrams":
         for path in diagrams.write(args.out):
@@ -81,7 +91,7 @@ def _replay(path: Path, user: User, form: Form) -> int:
     if reader.cut_line is not None:
         print(
             f"callstate: {path}: line {reader.cut_line} is cut off ({reader.cut_bytes} bytes); "
-            f"replayed the {reader.cut_line - 1} complete lines before it",
+            f"replayed the {len(reader.entries)} complete requests before it",
             file=sys.stderr,
         )
     print(json.dumps(replay(reader, form).get_calls(user)))

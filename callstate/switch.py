@@ -273,7 +273,10 @@ class Switch:
         if parse_number(number) is None or number in self._devices:
             raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
         device = self.device(to)
-        data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+        try:
+            data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+        except InvalidParameterError as error:  # name the request that was made
+            raise InvalidParameterError(error.reason, operation="Call") from None
         start = self._begin()
         connection = Connection(self._ids.conn_id(), [number])
         call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL

@@ -177,12 +177,13 @@ def test_dial_refuses_bad_user_data(world: World, data: Any) -> None:
 
 @pytest.mark.parametrize("data", [d for d in BAD_USER_DATA if d is not None], ids=repr)
 def test_an_inbound_call_refuses_bad_user_data(world: World, data: Any) -> None:
-    refuse(
+    refusal = refuse(
         world,
         InvalidParameterError,
         2,
         lambda: world.switch.external_call(OUTSIDE, to="15002", user_data=data),
     )
+    assert refusal.operation == "Call"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ replay`` prints what a final ``GET /me/calls`` of the run would have printed.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -578,6 +579,7 @@ def test_replay_of_a_cut_log_reports_the_cut_and_replays_the_rest(
         assert f"line {line_count + 1}" in err
         assert str(cut) in err
         assert "cut" in err
+        assert f"replayed the {line_count - 1} complete requests" in err  # the header is no request
         status2, expected, err2 = run_cli(capsys, "replay", complete, "--user", user)
         assert (status2, err2) == (0, "")
         assert out == expected
@@ -608,6 +610,25 @@ def test_run_and_replay_as_processes(tmp_path: Path) -> None:
     replayed = cli_process("replay", log)
     assert (replayed.returncode, replayed.stderr) == (0, "")
     assert json.loads(replayed.stdout) == expected
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """``callstate run ... | head -1``: the closed pipe ends the run quietly."""
+    scenario = load(ROOT / "examples" / "inbound.json")
+    gets = [{"get": "/me/calls", "user": "admin"}] * 2000  # far more than a pipe buffer holds
+    path = write_json(tmp_path / "long.json", {**scenario, "steps": [*scenario["steps"], *gets]})
+    done = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m callstate run {shlex.quote(str(path))} | head -1",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 1
+    assert done.stderr == ""
 
 
 def test_replay_of_a_malformed_middle_line_exits_2_without_traceback(tmp_path: Path) -> None:
