@@ -11,9 +11,12 @@ the switch clock when it ran, and the events it produced::
 
 Lines are written and flushed as the switch runs, so a crash loses at most the line being
 written. ``read`` returns every complete line and reports a cut last line; a malformed line
-anywhere else is refused with its line number. ``replay`` rebuilds a projection from the events;
-``restore`` rebuilds a switch by running the requests again on the same ids and clock readings,
-checking that they produce the logged events.
+anywhere else is refused with its line number. A file holding only the beginning of a header
+(the crash came while the header was written) is a log with an empty ``header`` and no request;
+an empty file or a first line that is not the start of a header is not a log.
+
+``replay`` rebuilds a projection from the events; ``restore`` rebuilds a switch by running the
+requests again on the same ids and clock readings, checking that they produce the logged events.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION: Final = 1
+_HEADER_START: Final = f'{{"callstate_log":{FORMAT_VERSION},'  # as LogWriter writes it
 _KINDS: Final[Mapping[str, type[CallEvent]]] = {
     kind.__name__: kind
     for kind in (
@@ -245,8 +249,11 @@ class LogReader:
                 reader = cls(header=data)
                 continue
             reader.entries.append(cls._entry(number, data))
-        if reader is None:
-            raise LogError(1, "log header cut off")
+        if reader is None:  # no complete line: the header itself was being written
+            start = last[: len(_HEADER_START)]
+            if not _HEADER_START.startswith(start):
+                raise LogError(1, "not a callstate log header")
+            reader = cls(header={})
         if last:
             reader.cut_line = len(lines) + 1
             reader.cut_bytes = len(last.encode())

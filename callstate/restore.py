@@ -30,8 +30,11 @@ def restore(
     reader = LogReader.read(source)
     header = reader.header
     replay_clock = ManualClock()
-    switch = switch_class(header["base_uri"], header["seed"], clock=replay_clock)
-    switch._ids.restore(header["ids"])
+    if header:
+        switch = switch_class(header["base_uri"], header["seed"], clock=replay_clock)
+        switch._ids.restore(header["ids"])
+    else:  # cut inside its header: nothing had happened yet
+        switch = switch_class(clock=replay_clock)
     produced: list[CallEvent] = []
     with switch.subscribe(produced.append):
         for entry in reader.entries:
@@ -49,7 +52,7 @@ def restore(
         if reader.cut_line is not None:
             with open(source, "rb+") as file:
                 file.truncate(file.seek(0, 2) - reader.cut_bytes)
-        switch.write_log(source, append=True)
+        switch.write_log(source, append=bool(header))
     return switch, reader
 
 

@@ -435,7 +435,9 @@ def test_a_cut_last_line_is_skipped_and_reported(tmp_path: Path) -> None:
     [
         "",
         "\n",
-        '{"callstate_log": 1, "base_uri": "x", "seed": nul',
+        '{"callstate_log": 1, "base_uri": "x", "seed": nul',  # not as the writer writes it
+        '{"callstate_log":2,"base_uri":"x","se',  # another format
+        '{"callstate-log',
         '{"callstate_log": 2, "base_uri": "x", "seed": null, "ids": {}}\n',
         '{"at": 0.0, "request": {"op": "add_device"}, "events": []}\n',
         "[1]\n",
@@ -584,6 +586,18 @@ def test_replay_of_a_cut_log_reports_the_cut_and_replays_the_rest(
         assert (status2, err2) == (0, "")
         assert out == expected
         assert json.loads(out)["calls"]
+
+
+@pytest.mark.parametrize("keep", [1, 18, 40])
+def test_replay_of_a_log_cut_inside_its_header_is_an_empty_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keep: int
+) -> None:
+    cut = tmp_path / "cut.log"
+    cut.write_bytes(consult_log(tmp_path).read_bytes()[:keep])
+    status, out, err = run_cli(capsys, "replay", cut)
+    assert status == 0
+    assert json.loads(out) == {"statusCode": 0, "calls": []}
+    assert f"line 1 is cut off ({keep} bytes); replayed the 0 complete requests" in err
 
 
 def cli_process(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -143,12 +143,19 @@ def check_cut(data: bytes, offset: int, workdir: Path, full: LogReader) -> None:
     ends = line_ends(data)
     cut = workdir / "cut.log"
     cut.write_bytes(data[:offset])
-    if offset < ends[0]:  # the header itself is cut: not a log
+    if offset == 0:  # an empty file says nothing of being a log
         with pytest.raises(LogError) as raised:
             LogReader.read(cut)
         assert raised.value.line == 1
         with pytest.raises(LogError):
             Switch.restore(cut)
+        return
+    if offset < ends[0]:  # cut inside the header: a log of nothing yet
+        reader = LogReader.read(cut)
+        assert (reader.header, reader.entries) == ({}, [])
+        assert (reader.cut_line, reader.cut_bytes) == (1, offset)
+        restored, _ = Switch.restore(cut)
+        assert (list(restored.devices), list(restored.calls)) == ([], [])
         return
     complete = [e for e in ends if e <= offset]
     entries = len(complete) - 1
@@ -538,6 +545,26 @@ def test_resume_log_drops_a_cut_last_line_first(tmp_path: Path, opened: list[Swi
     restored.close_log()
     again, again_reader = Switch.restore(path, clock=clock)
     assert again_reader.cut_line is None
+    assert state_of(again) == state_of(restored)
+
+
+@pytest.mark.parametrize("keep", [1, 17, 30])
+def test_a_log_cut_inside_its_header_restores_an_empty_switch_and_resumes(
+    tmp_path: Path, opened: list[Switch], keep: int
+) -> None:
+    path = tmp_path / "switch.log"
+    original, clock = busy_switch(path, opened)
+    original.close_log()
+    path.write_bytes(path.read_bytes()[:keep])  # the crash came while the header was written
+    restored, reader = Switch.restore(path, clock=clock, resume_log=True)
+    opened.append(restored)
+    assert (reader.header, reader.entries, reader.cut_line, reader.cut_bytes) == ({}, [], 1, keep)
+    assert (list(restored.devices), list(restored.calls)) == ([], [])
+    restored.add_device("15000").dial("+14155550100")
+    restored.close_log()
+    again, again_reader = Switch.restore(path, clock=clock)  # a whole log again: a new header
+    assert again_reader.cut_line is None
+    assert again_reader.header["callstate_log"] == 1
     assert state_of(again) == state_of(restored)
 
 
