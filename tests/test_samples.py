@@ -6,13 +6,15 @@ and compares the agent's notifications, field by field, with the sample's. A not
 ``"uncertain": true`` is incomplete in the known text: only the fields it shows are compared.
 
 The entries used here are also committed in ``tests/data/samples_subset.json`` so the golden tests
-run on a clean clone; when the shared spec is present, the same tests run against it as well and
+run on a clean clone; when the shared spec is present (beside the repository, or where the
+``CALLSTATE_SAMPLES`` environment variable points), the same tests run against it as well and
 the copy is checked against the original.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -23,7 +25,10 @@ import pytest
 
 from callstate import CallEvent, Device, Form, Projection, Switch
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "spec" / "samples.json"
+SHARED = Path(
+    os.environ.get("CALLSTATE_SAMPLES")
+    or Path(__file__).resolve().parents[2] / "shared" / "spec" / "samples.json"
+)
 SUBSET = Path(__file__).resolve().parent / "data" / "samples_subset.json"
 
 #: fields of the flattened sample that belong to the CometD envelope, not to the call
