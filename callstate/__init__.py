@@ -3,8 +3,7 @@
 The public API is exactly what ``__all__`` lists.
 """
 
-from .call import Call
-from .device import Device
+from .device import Call, Device
 from .enums import (
     CallType,
     Capability,

@@ -7,7 +7,7 @@ the GWS call resource that the core knows (URIs and phone-number facts are the p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, NamedTuple, TypeAlias
 
 from .enums import CallType, Mute, NotificationType, Operation, RecordingState, State
 
@@ -28,9 +28,8 @@ __all__ = [
 UserData: TypeAlias = tuple[tuple[str, "str | int"], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CallSnapshot:
-    """One leg as it stands right after a change."""
+class CallSnapshot(NamedTuple):
+    """One leg as it stands right after a change (an immutable named tuple: cheap to make)."""
 
     id: str
     conn_id: str

@@ -1,44 +1,55 @@
-"""Restoring a switch from its log (see ``callstate.log`` for the format)."""
+"""Running a log's requests again on a new switch (see ``callstate.log`` for the format).
+
+``Switch.restore`` builds the switch; this module drives it through its public requests, one
+logged request at a time, at the logged clock reading, and checks that each produces exactly
+the logged events.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
-from .call import Call
+from .bus import Subscriber, Subscription
+from .device import Call, Device
+from .engine import ManualClock
 from .errors import CallStateError
 from .events import CallEvent
 from .log import LogError, LogReader, check_replayed, refused
-from .switch import ManualClock
 
-if TYPE_CHECKING:
-    from .switch import Switch
-
-__all__ = ["restore"]
+__all__ = ["SwitchLike", "replay_requests"]
 
 
-def restore(
-    switch_class: type[Switch],
-    source: str | Path,
-    *,
-    clock: Callable[[], float] | None = None,
-    resume_log: bool = False,
-) -> tuple[Switch, LogReader]:
-    """See ``Switch.restore``."""
-    reader = LogReader.read(source)
-    header = reader.header
-    replay_clock = ManualClock()
-    if header:
-        switch = switch_class(header["base_uri"], header["seed"], clock=replay_clock)
-        switch._ids.restore(header["ids"])
-    else:  # cut inside its header: nothing had happened yet
-        switch = switch_class(clock=replay_clock)
+class SwitchLike(Protocol):
+    """What restoring needs of a switch: its public requests."""
+
+    def add_device(
+        self, dn: str, *, features: Iterable[str] = (), _device_id: str | None = None
+    ) -> Device: ...
+
+    def device(self, dn: str) -> Device: ...
+
+    def call(self, call_id: str) -> Call: ...
+
+    def subscribe(self, callback: Subscriber) -> Subscription: ...
+
+    def external_call(
+        self, number: str, *, to: str, user_data: Mapping[str, Any] | None = None
+    ) -> Call: ...
+
+    def external_answer(self, party: str | Call, *, to: str | None = None) -> Call: ...
+
+    def external_busy(self, party: str | Call, *, to: str | None = None) -> Call: ...
+
+    def external_hangup(self, party: str | Call, *, to: str | None = None) -> Call: ...
+
+
+def replay_requests(switch: SwitchLike, reader: LogReader, clock: ManualClock) -> None:
+    """Run every request of ``reader`` again on ``switch`` (whose clock is ``clock``)."""
     produced: list[CallEvent] = []
     with switch.subscribe(produced.append):
         for entry in reader.entries:
-            replay_clock.now = entry.at
+            clock.now = entry.at
             produced.clear()
             try:
                 _apply(switch, entry.request)
@@ -47,16 +58,9 @@ def restore(
             except (KeyError, TypeError, ValueError) as error:
                 raise LogError(entry.line, f"not a request this switch knows: {error!r}") from None
             check_replayed(entry, produced)
-    switch._clock = clock or time.time
-    if resume_log:
-        if reader.cut_line is not None:
-            with open(source, "rb+") as file:
-                file.truncate(file.seek(0, 2) - reader.cut_bytes)
-        switch.write_log(source, append=bool(header))
-    return switch, reader
 
 
-def _apply(switch: Switch, request: Mapping[str, Any]) -> None:
+def _apply(switch: SwitchLike, request: Mapping[str, Any]) -> None:
     """Run one logged request again."""
     op = request["op"]
     if op == "add_device":
@@ -72,9 +76,9 @@ def _apply(switch: Switch, request: Mapping[str, Any]) -> None:
     else:
         party = request["party"]
         target: str | Call = party if isinstance(party, str) else switch.call(party["call"])
-        far_end = {
+        far_end: dict[str, Callable[..., Call]] = {
             "external_answer": switch.external_answer,
             "external_busy": switch.external_busy,
             "external_hangup": switch.external_hangup,
-        }[op]
-        far_end(target, to=request["to"])
+        }
+        far_end[op](target, to=request["to"])

@@ -25,11 +25,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .call import Call
-from .device import check_operation_name
+from .device import Call
 from .errors import CallNotFoundError, CallStateError, MissingParameterError
 from .events import CallEvent
 from .projection import Form, Projection, User
+from .requests import check_operation_name
 from .switch import ManualClock, Switch
 
 __all__ = ["Scenario", "run"]

@@ -29,17 +29,70 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
+from .bus import Bus
 from .errors import CallStateError
 from .events import CallEvent
 
-if TYPE_CHECKING:
-    from .switch import Switch
-
-__all__ = ["AsyncSubscriber", "EventOverflowError", "EventStream"]
+__all__ = ["AsyncSubscriber", "AsyncSubscription", "EventOverflowError", "EventStream", "Streams"]
 
 AsyncSubscriber = Callable[[CallEvent], Awaitable[object]]
+_T = TypeVar("_T")
+
+
+class Streams:
+    """The open event streams of one switch, and the admission of async requests to it."""
+
+    __slots__ = ("_admission", "bus", "open")
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        #: streams that receive events (a closed stream leaves this set)
+        self.open: set[EventStream] = set()
+        self._admission: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def drained(self) -> None:
+        """See ``Switch.drained``."""
+        me = asyncio.current_task()
+        yielded = False
+        while True:
+            unread, blocking = False, None
+            for stream in self.open:
+                if stream.full:
+                    reader = stream.reader
+                    if reader is None or reader.done():
+                        unread = True
+                    elif reader is not me:
+                        blocking = stream
+                        break
+            if blocking is not None:
+                await blocking.drained()
+            elif unread and not yielded:
+                yielded = True
+                await asyncio.sleep(0)
+            else:
+                return
+
+    async def admit(self, request: Callable[[], _T]) -> _T:
+        """Run ``request`` for a coroutine, with back-pressure (see the module doc).
+
+        A consumer (a task reading a stream of this switch) runs it at once: it must never wait
+        for streams, or two consumers could wait for each other. Other tasks are admitted one at
+        a time, first come first served, each once every read stream has room; the next waits
+        until the one before has run and the streams have room again.
+        """
+        me = asyncio.current_task()
+        if any(stream.reader is me for stream in self.open):
+            return request()
+        loop = asyncio.get_running_loop()
+        if self._admission is None or self._admission[0] is not loop:  # a lock serves one loop
+            self._admission = (loop, asyncio.Lock())
+        async with self._admission[1]:
+            await self.drained()
+            result = request()
+            await self.drained()
+            return result
 
 
 class EventOverflowError(CallStateError):
@@ -64,23 +117,23 @@ class EventOverflowError(CallStateError):
 class EventStream:
     """``async for event in stream``: the switch's (or one device's) events, in order."""
 
-    def __init__(self, switch: Switch, *, maxsize: int = 1024, device: str | None = None):
+    def __init__(self, streams: Streams, *, maxsize: int = 1024, device: str | None = None):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
         self.device = device
-        self._switch = switch
+        self._streams = streams
         self._events: deque[CallEvent] = deque()
         self._missed = 0
         self._closed = False
         self._waiters: list[asyncio.Future[None]] = []  # readers waiting for an event
         self._space: list[asyncio.Future[None]] = []  # requests waiting for room
         self.reader: asyncio.Task[object] | None = None  # the task that last read
-        self._subscription = switch.subscribe(self._put)
-        switch._streams.add(self)
+        self._subscription = streams.bus.subscribe(self._put, device)
+        streams.open.add(self)
 
     def _put(self, event: CallEvent) -> None:
-        if self._closed or (self.device is not None and event.call.device != self.device):
+        if self._closed:
             return
         if self._missed or len(self._events) >= self.maxsize:
             self._missed += 1
@@ -127,7 +180,7 @@ class EventStream:
         if not self._closed:
             self._closed = True
             self._subscription.close()
-            self._switch._streams.discard(self)
+            self._streams.open.discard(self)
             _wake(self._waiters)
             _wake(self._space)
 
@@ -159,10 +212,10 @@ def _wake(waiters: list[asyncio.Future[None]]) -> None:
 class AsyncSubscription:
     """An async subscriber's pump task; ``close()`` stops it after the buffered events."""
 
-    def __init__(self, switch: Switch, callback: AsyncSubscriber, maxsize: int) -> None:
+    def __init__(self, streams: Streams, callback: AsyncSubscriber, maxsize: int) -> None:
         loop = asyncio.get_running_loop()  # first: without a loop, nothing is subscribed
-        self._stream = EventStream(switch, maxsize=maxsize)
-        self._switch = switch
+        self._stream = EventStream(streams, maxsize=maxsize)
+        self._bus = streams.bus
         self._callback = callback
         self.task = loop.create_task(self._pump())
 
@@ -173,9 +226,9 @@ class AsyncSubscription:
                 try:
                     await self._callback(event)
                 except Exception as error:
-                    self._switch._report(error, event)
+                    self._bus.report(error, event)
         except EventOverflowError as error:
-            self._switch._report(error, event)
+            self._bus.report(error, event)
         finally:  # also when the task is cancelled: a dead subscriber holds nothing back
             self._stream.close()
 

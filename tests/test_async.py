@@ -657,7 +657,7 @@ async def test_a_cancelled_async_subscriber_holds_nothing_back() -> None:
     await asyncio.sleep(0.01)
     subscription.task.cancel()
     await asyncio.sleep(0.01)
-    assert switch._streams == set()
+    assert switch.streams == frozenset()
     for op in ["Hold", "Retrieve"] * 5:
         await bounded(switch.device("15000").aperform(call.id, op), timeout=1)
 
@@ -685,7 +685,7 @@ def test_subscribe_async_without_a_running_loop_subscribes_nothing() -> None:
 
     with pytest.raises(RuntimeError):
         switch.subscribe_async(subscriber)
-    assert switch._streams == set()
+    assert switch.streams == frozenset()
     switch.external_call(CUSTOMER, to="15000")
     assert len(seen) == 1
 
@@ -707,7 +707,7 @@ async def test_a_sync_flood_overflows_with_the_count_of_missed_events(maxsize: i
     assert str(len(produced) - maxsize) in str(error)
     # the stream no longer listens: later events are not counted
     switch.external_call(CUSTOMER, to="15000")
-    assert stream not in switch._streams
+    assert stream not in switch.streams
     assert stream.pending == 0
 
 
@@ -797,7 +797,7 @@ async def test_close_keeps_the_buffered_events_and_stops_listening() -> None:
     stream.close()
     switch.external_call(CUSTOMER, to="15000")  # after close: not in the stream
     assert await bounded(collect(stream)) == seen[start:-1]
-    assert stream not in switch._streams
+    assert stream not in switch.streams
 
 
 @pytest.mark.asyncio
@@ -828,7 +828,7 @@ async def test_break_out_of_async_with_ends_cleanly() -> None:
             break
     assert stream.pending == 1
     assert [e.call.device for e in await bounded(collect(stream))] == ["15001"]
-    assert switch._streams == set()
+    assert switch.streams == frozenset()
 
 
 def test_maxsize_must_be_positive() -> None:

@@ -1,0 +1,614 @@
+"""The engine: every leg, every connection, and every move that changes them.
+
+Theory of operation
+-------------------
+A *leg* (``Leg``) is one call as one agent sees it: a state, a context, and the capabilities
+the table derives from both. A *connection* is the call in the switch's sense: the parties
+talking to each other, each a leg on a device of the switch (a ``Line``) or an outside number.
+A leg's participants are the other parties of its connection.
+
+The engine is the only code that changes legs and connections. Its methods are the package's
+moves: fire one table row on a leg (``fire``), add a leg or an outside party, let a party leave
+and settle what that means for the others (``leave``, ``settle``), connect everyone waiting on
+an answered call (``answered``), join a consult call into its parent (``merge``), and set a leg's
+flags. Each move queues the events it causes: one ``StateChanged`` when a leg's state changes,
+else one event naming what did change. The table (``callstate.table``) says whether and where
+a leg moves; the engine says which legs a move touches.
+
+The engine checks nothing a user sent: ``callstate.requests`` does that before any move, so a
+refused request changes nothing. A request is ``begin()`` (read the clock once), moves, then
+``commit()``: the queued events go to the recorder (the log), then to the bus.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
+
+from .bus import Bus
+from .enums import (
+    CallType,
+    ConferenceRole,
+    Feature,
+    Mute,
+    NetworkEvent,
+    Operation,
+    PairRole,
+    RecordingState,
+    State,
+)
+from .errors import CallNotFoundError, DeviceNotFoundError
+from .events import (
+    CallEvent,
+    CallSnapshot,
+    CapabilitiesChanged,
+    ParticipantsChanged,
+    StateChanged,
+    UserData,
+)
+from .ids import IdGenerator
+from .numbers import normalize
+from .table import CAPABILITIES, DECISIONS, OFFERED, Context, next_state
+
+__all__ = ["Connection", "Engine", "Leg", "Line", "ManualClock", "Recorder", "Trigger"]
+
+Trigger = Operation | NetworkEvent
+
+_RELEASED: Final = State.RELEASED
+_RINGING: Final = State.RINGING
+_RECORDING: Final = Feature.RECORDING
+_ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
+#: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
+AWAITING_FAR_END: Final = frozenset({State.DIALING, State.HELD})
+_NONE, _PARENT_PENDING, _PARENT_PAIRED, _CONSULT_PENDING, _CONSULT_PAIRED = (
+    PairRole.NONE,
+    PairRole.PARENT_PENDING,
+    PairRole.PARENT_PAIRED,
+    PairRole.CONSULT_PENDING,
+    PairRole.CONSULT_PAIRED,
+)
+_NOT_CONFERENCE, _OWNER, _MEMBER = ConferenceRole.NONE, ConferenceRole.OWNER, ConferenceRole.MEMBER
+#: recordingState -> the GSIP_RECORD value GWS attaches with it
+_GSIP_RECORD: Final = {
+    RecordingState.RECORDING: "ON",
+    RecordingState.PAUSED: "PAUSED",
+    RecordingState.STOPPED: "OFF",
+}
+
+_new: Final = tuple.__new__
+_Derived = tuple[Context, tuple[Operation, ...], frozenset[str]]
+#: (state, mute, recording, pair, conference, answered) -> context and what it offers.
+#: A handful of distinct keys exist; each is worked out once and shared by every leg.
+_DERIVED: Final[dict[tuple[Any, ...], _Derived]] = {}
+
+
+def _derive(key: tuple[Any, ...]) -> _Derived:
+    state, *flags = key
+    context = Context(*flags)
+    derived = _DERIVED[key] = (context, CAPABILITIES[state, context], OFFERED[state, context])
+    return derived
+
+
+class ManualClock:
+    """A clock that reads ``now`` and moves only when told to (replays, scenarios, tests)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recorder(Protocol):
+    """Where a committed request goes before its events are delivered (the event log)."""
+
+    def request(
+        self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]
+    ) -> None: ...
+
+
+class Line:
+    """A device as the engine knows it: its DN, id, features and live legs."""
+
+    __slots__ = ("dn", "features", "id", "legs")
+
+    def __init__(self, dn: str, device_id: str, features: frozenset[Feature]) -> None:
+        self.dn: Final = dn
+        self.id: Final = device_id
+        self.features: Final = features
+        #: live legs on this device by id, oldest first (changed only by the engine)
+        self.legs: dict[str, Leg] = {}
+
+
+class Connection:
+    """Parties talking to each other: legs and outside numbers, in joining order.
+
+    Read it freely; only the engine changes it.
+    """
+
+    __slots__ = ("conn_id", "owner", "parties")
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id: Final = conn_id
+        self.parties: list[Leg | str] = []
+        #: the leg that made this a conference (may remove parties and clear it)
+        self.owner: Leg | None = None
+
+    def legs(self) -> list[Leg]:
+        return [p for p in self.parties if isinstance(p, Leg)]
+
+
+class Leg:
+    """One leg of a call on one device. Read it; only the engine changes it."""
+
+    __slots__ = (
+        "__weakref__",
+        "_answered",
+        "_capabilities",
+        "_connection",
+        "_consult",
+        "_context",
+        "_mute",
+        "_offered",
+        "_parent",
+        "_participants",
+        "_recording",
+        "_state",
+        "_user_data",
+        "ani",
+        "call_type",
+        "device",
+        "dnis",
+        "id",
+        "parent_id",
+        "started_at",
+    )
+
+    device: Line
+
+    def __init__(
+        self,
+        call_id: str,
+        device: Line,
+        state: State,
+        call_type: CallType,
+        connection: Connection,
+        dnis: str,
+        ani: str,
+        user_data: UserData,
+        started_at: float,
+        parent: Leg | None,
+    ) -> None:
+        self.id: Final = call_id
+        self.device = device
+        self.call_type: Final = call_type
+        self.dnis: Final = dnis
+        self.ani: Final = ani
+        self.started_at: Final = started_at
+        self.parent_id: Final = parent.id if parent is not None else None
+        self._state = state
+        self._connection = connection
+        self._user_data = user_data
+        self._answered = False
+        self._mute = Mute.OFF
+        self._recording = RecordingState.STOPPED if _RECORDING in device.features else None
+        self._parent = parent
+        self._consult: Leg | None = None
+        self._participants: tuple[str, ...] = ()
+        self._context = Context()
+        self._capabilities: tuple[Operation, ...] = ()
+        self._offered: frozenset[str] = frozenset()
+
+    # -- what everyone reads ----------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def capabilities(self) -> tuple[Operation, ...]:
+        """The operations allowed right now, sorted; an operation succeeds iff it is here."""
+        return self._capabilities
+
+    @property
+    def offered(self) -> frozenset[str]:
+        """``capabilities`` as a set (for membership tests)."""
+        return self._offered
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """The numbers of the other parties, in the order they joined."""
+        return self._participants
+
+    @property
+    def user_data(self) -> dict[str, str | int]:
+        return dict(self._user_data)
+
+    @property
+    def user_data_items(self) -> UserData:
+        """``user_data`` as the ordered, immutable pairs the events carry."""
+        return self._user_data
+
+    @property
+    def mute(self) -> Mute:
+        return self._mute
+
+    @property
+    def recording_state(self) -> RecordingState | None:
+        return self._recording
+
+    @property
+    def answered(self) -> bool:
+        """Whether the far end (or the agent, for a ringing leg) has answered."""
+        return self._answered
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    @property
+    def conn_id(self) -> str:
+        return self._connection.conn_id
+
+    @property
+    def parent(self) -> Leg | None:
+        """The call this consult was started from, while both are live."""
+        return self._parent
+
+    @property
+    def consult(self) -> Leg | None:
+        """The live consult started from this call, if any."""
+        return self._consult
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.device.dn} {self._state} {list(self._participants)}>"
+
+
+def _number(party: Leg | str) -> str:
+    return party.device.dn if isinstance(party, Leg) else party
+
+
+class Engine:
+    """The legs and connections of one switch, and the moves that change them."""
+
+    def __init__(
+        self,
+        seed: int | None,
+        *,
+        clock: Callable[[], float] | None = None,
+        bus: Bus | None = None,
+        leg_type: type[Leg] = Leg,
+    ) -> None:
+        self.ids = IdGenerator(seed)
+        self.clock = clock or time.time
+        self.bus = bus or Bus()
+        self.recorder: Recorder | None = None
+        self.leg_type = leg_type
+        #: the clock reading of the request being run
+        self.now = 0.0
+        self.lines: dict[str, Line] = {}
+        #: every live leg by id, oldest first
+        self.legs: dict[str, Leg] = {}
+        #: events of the request being run, in order
+        self.pending: list[CallEvent] = []
+
+    # -- requests ---------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """A request starts: read the clock once (every event of the request shows that time)."""
+        self.now = self.clock()
+
+    def commit(self, request: Mapping[str, Any] | None = None) -> None:
+        """A request succeeded: record it with its events (``request`` is what the recorder
+        keeps; ``None`` when there is no recorder), then deliver the events."""
+        events, self.pending = self.pending, []
+        if self.recorder is not None and request is not None:
+            self.recorder.request(self.now, request, events)
+        if events:
+            self.bus.publish(events)
+
+    # -- lookups ----------------------------------------------------------------------------------
+    def add_line(self, line: Line) -> None:
+        self.lines[line.dn] = line
+
+    def line(self, dn: str) -> Line:
+        try:
+            return self.lines[dn]
+        except (KeyError, TypeError):
+            raise DeviceNotFoundError(f"no device {dn!r}") from None
+
+    def leg(self, call_id: str) -> Leg:
+        try:
+            return self.legs[call_id]
+        except (KeyError, TypeError):
+            raise CallNotFoundError("no such call", call_id=str(call_id)) from None
+
+    # -- events -----------------------------------------------------------------------------------
+    def snapshot(self, leg: Leg) -> CallSnapshot:
+        """The leg as it stands now."""
+        line = leg.device
+        return _new(
+            CallSnapshot,
+            (
+                leg.id,
+                leg._connection.conn_id,
+                line.dn,
+                line.id,
+                leg._state,
+                leg.call_type,
+                leg._participants,
+                leg.dnis,
+                leg.ani,
+                leg._capabilities,
+                leg._user_data,
+                leg._mute,
+                leg._recording,
+                leg.parent_id,
+                int(self.now - leg.started_at),
+            ),
+        )
+
+    def emit(self, event: CallEvent) -> None:
+        self.pending.append(event)
+
+    def tell(self, kind: type[CallEvent], leg: Leg) -> None:
+        """Queue a ``kind`` event (one with no field but the leg) for ``leg``."""
+        self.pending.append(kind(self.snapshot(leg)))
+
+    def announce(self, leg: Leg, previous: State | None) -> None:
+        """Queue a ``StateChanged`` if the leg's state is not ``previous``."""
+        if previous is not leg._state:
+            self.pending.append(StateChanged(self.snapshot(leg), previous))
+
+    # -- one leg ----------------------------------------------------------------------------------
+    def refresh(self, leg: Leg) -> bool:
+        """Work out the leg's context and capabilities again; return whether they changed."""
+        before = leg._capabilities
+        consult, parent = leg._consult, leg._parent
+        if consult is not None:
+            pair = _PARENT_PAIRED if consult._answered else _PARENT_PENDING
+        elif parent is not None:
+            pair = _CONSULT_PAIRED if leg._answered else _CONSULT_PENDING
+        else:
+            pair = _NONE
+        connection = leg._connection
+        if len(connection.parties) < 3:
+            conference = _NOT_CONFERENCE
+        else:
+            conference = _OWNER if connection.owner is leg else _MEMBER
+        mute = leg._mute if Feature.MUTE in leg.device.features else None
+        key = (leg._state, mute, leg._recording, pair, conference, leg._answered)
+        derived = _DERIVED.get(key) or _derive(key)
+        leg._context, leg._capabilities, leg._offered = derived
+        return derived[1] != before
+
+    def move(self, leg: Leg, trigger: Trigger) -> State:
+        """Fire one row of the table on ``leg``; return the state it left. Queues nothing."""
+        previous = leg._state
+        dest = DECISIONS.get((trigger, previous, leg._context))
+        if dest is None:
+            dest = next_state(trigger, previous, leg._context)
+            if dest is None:
+                raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
+        leg._state = dest
+        if trigger in _ANSWERING:
+            leg._answered = True
+        if dest is _RELEASED and leg._recording is not None:
+            self._stop_recording(leg)
+        self.refresh(leg)
+        return previous
+
+    def move_and_announce(self, leg: Leg, trigger: Trigger) -> None:
+        """Move; tell the agent of a new state, or else of new capabilities."""
+        capabilities = leg._capabilities
+        previous = self.move(leg, trigger)
+        if previous is not leg._state:
+            self.pending.append(StateChanged(self.snapshot(leg), previous))
+        elif leg._capabilities != capabilities:
+            self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+
+    def fire(self, leg: Leg, trigger: Trigger) -> None:
+        """Move and announce; for a release, let the leg go and settle its connection."""
+        self.move_and_announce(leg, trigger)
+        if leg._state is _RELEASED:
+            self.finish(leg)
+
+    def touch(self, leg: Leg | None) -> None:
+        """Tell a live leg's agent that its capabilities changed because of another leg."""
+        if leg is not None and leg._state is not _RELEASED and self.refresh(leg):
+            self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+
+    def set_mute(self, leg: Leg, value: Mute) -> None:
+        leg._mute = value
+        self.refresh(leg)
+
+    def set_user_data(self, leg: Leg, data: UserData) -> None:
+        leg._user_data = data
+
+    def set_recording(self, leg: Leg, state: RecordingState) -> None:
+        """Set the recording state, and the ``GSIP_RECORD`` user data GWS attaches with it."""
+        leg._recording = state
+        leg._user_data = merged(leg._user_data, (("GSIP_RECORD", _GSIP_RECORD[state]),))
+        self.refresh(leg)
+
+    def _stop_recording(self, leg: Leg) -> None:
+        """Releasing a leg stops its recording (spec §4)."""
+        if leg._recording in (RecordingState.RECORDING, RecordingState.PAUSED):
+            self.set_recording(leg, RecordingState.STOPPED)
+
+    # -- legs and parties -------------------------------------------------------------------------
+    def connect(self) -> Connection:
+        """A new, empty connection."""
+        return Connection(self.ids.conn_id())
+
+    def add_leg(
+        self,
+        connection: Connection,
+        line: Line,
+        state: State,
+        call_type: CallType,
+        dnis: str,
+        ani: str,
+        user_data: UserData,
+        parent: Leg | None = None,
+        *,
+        announce: bool = True,
+    ) -> Leg:
+        leg = self.leg_type(
+            self.ids.call_id(),
+            line,
+            state,
+            call_type,
+            connection,
+            dnis,
+            ani,
+            user_data,
+            self.now,
+            parent,
+        )
+        connection.parties.append(leg)
+        if parent is not None:
+            parent._consult = leg
+        leg._participants = self._others(leg)
+        self.refresh(leg)
+        self.legs[leg.id] = line.legs[leg.id] = leg
+        if announce:
+            self.announce(leg, None)
+        return leg
+
+    def add_party(
+        self,
+        connection: Connection,
+        number: str,
+        call_type: CallType,
+        ani: str,
+        user_data: UserData,
+        *,
+        announce: bool = True,
+    ) -> Leg | None:
+        """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number."""
+        line = self.lines.get(number)
+        if line is None:
+            connection.parties.append(number)
+            return None
+        return self.add_leg(
+            connection, line, State.RINGING, call_type, number, ani, user_data, announce=announce
+        )
+
+    def sync(self, leg: Leg) -> None:
+        """Take the leg's participants from its connection again (no event)."""
+        leg._participants = self._others(leg)
+        self.refresh(leg)
+
+    @staticmethod
+    def _others(leg: Leg) -> tuple[str, ...]:
+        return tuple(_number(p) for p in leg._connection.parties if p is not leg)
+
+    def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
+        """After a release: drop the leg, dissolve its consult pair, optionally leave."""
+        legs, mine = self.legs, leg.device.legs
+        del legs[leg.id], mine[leg.id]
+        # an emptied dict keeps its largest table; a fresh one gives the memory back
+        if not legs:
+            self.legs = {}
+        if not mine:
+            leg.device.legs = {}
+        partner = leg._consult or leg._parent
+        if partner is not None:
+            partner._parent = partner._consult = None
+            leg._parent = leg._consult = None
+            if touch:
+                self.touch(partner)
+        if leave:
+            self.leave(leg._connection, leg)
+
+    def leave(self, connection: Connection, party: Leg | str) -> None:
+        connection.parties.remove(party)
+        self.settle(connection)
+
+    def drop(self, connection: Connection, party: Leg | str) -> None:
+        """Take ``party`` out of ``connection`` without settling it (the caller will)."""
+        connection.parties.remove(party)
+
+    def settle(self, connection: Connection, *, skip: Leg | None = None) -> None:
+        """After parties changed: a lone party is released, and so are legs left ringing with
+        nobody who placed or answered the call [ours]; otherwise participants resync."""
+        parties = connection.parties
+        if len(parties) < 3 or connection.owner not in parties:
+            connection.owner = None
+        if len(parties) < 2 or all(isinstance(p, Leg) and p._state is _RINGING for p in parties):
+            for leg in connection.legs():
+                if leg._state is not _RELEASED:
+                    self.fire(leg, NetworkEvent.FAR_END_RELEASED)
+            return
+        for leg in connection.legs():
+            if leg._state is _RELEASED:
+                continue
+            others = self._others(leg)
+            if others != leg._participants:
+                leg._participants = others
+                self.refresh(leg)
+                if leg is not skip:
+                    self.pending.append(ParticipantsChanged(self.snapshot(leg)))
+            elif leg is not skip:
+                self.touch(leg)
+
+    def make_owner(self, connection: Connection, leg: Leg) -> None:
+        """``leg`` made ``connection`` a conference: it owns it, unless someone already does."""
+        if connection.owner is None and len(connection.parties) >= 3:
+            connection.owner = leg
+
+    def answered(self, connection: Connection, by: Leg | None) -> None:
+        """Someone answered: every unanswered leg waiting on this connection is connected."""
+        for leg in connection.legs():
+            if leg is not by and not leg._answered and leg._state in AWAITING_FAR_END:
+                self.move_and_announce(leg, NetworkEvent.FAR_END_ANSWERED)
+                self.touch(leg._parent)
+
+    def merge(self, into: Connection, consult: Leg) -> None:
+        """Join the consult's other parties to ``into`` (the parent's call).
+
+        A party on both calls is joined once [ours]: an outside number keeps one place, and a
+        device that would have two legs on the call keeps its older leg; the newer is released.
+        """
+        moved = [p for p in consult._connection.parties if p is not consult]
+        consult._connection.parties.clear()
+        kept: dict[str, Leg | str] = {}
+        redundant: list[Leg] = []
+        for party in [*into.parties, *moved]:
+            number = party.device.dn if isinstance(party, Leg) else normalize(party)
+            other = kept.get(number)
+            if other is None:
+                kept[number] = party
+            elif isinstance(party, Leg):
+                older, newer = party, other
+                if isinstance(other, Leg) and other.id < party.id:  # ids grow with creation
+                    older, newer = other, party
+                kept[number] = older
+                if isinstance(newer, Leg):
+                    redundant.append(newer)
+        into.parties[:] = kept.values()
+        for party in into.parties:
+            if isinstance(party, Leg):
+                party._connection = into
+        for leg in redundant:
+            self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
+            self.finish(leg, leave=False)
+
+    def clear(self, connection: Connection) -> None:
+        """Release every live leg left on ``connection`` and empty it."""
+        for leg in connection.legs():
+            if leg._state is not _RELEASED:
+                self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
+                self.finish(leg, leave=False)
+        connection.parties.clear()
+
+
+def merged(base: UserData, extra: UserData | None) -> UserData:
+    """``base`` updated with ``extra`` (JSON-object semantics: a key keeps its first place)."""
+    if not extra:
+        return base
+    out = dict(base)
+    out.update(extra)
+    return tuple(out.items())

@@ -1,0 +1,189 @@
+"""Requests: each is checked completely, then carried out by the engine's moves.
+
+An agent request is checked in this order — operation name (statusCode 1), call (6),
+capabilities (2), parameters (1 or 2), then what only the operation can know — and nothing
+moves before every check has passed, so a refused request changes nothing and emits nothing.
+Far-end requests (an outside party calls, answers, is busy, hangs up) are checked the same way.
+
+These functions run inside a request the caller has begun and will commit
+(``Engine.begin``/``Engine.commit``); they return the leg the request made or acted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from .engine import AWAITING_FAR_END, Engine, Leg, Line
+from .enums import CallType, Feature, NetworkEvent, Operation, State
+from .errors import (
+    CallNotFoundError,
+    CallStateError,
+    InvalidParameterError,
+    OperationNotAvailableError,
+    UnknownOperationError,
+)
+from .numbers import normalize, parse_number
+from .operations import OPERATIONS
+from .params import check_params
+
+__all__ = [
+    "check_device",
+    "check_operation_name",
+    "dial",
+    "external_answer",
+    "external_busy",
+    "external_call",
+    "external_hangup",
+    "line_leg",
+    "perform",
+]
+
+_BY_NAME: Final = {op.value: op for op in Operation}
+_VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
+
+
+def check_operation_name(name: str) -> Operation:
+    """The ``Operation`` called ``name``; ``UnknownOperationError`` (code 1) otherwise."""
+    op = _BY_NAME.get(name)
+    if op is None:
+        raise _unknown(name)
+    return op
+
+
+def _unknown(name: str, call_id: str | None = None, state: State | None = None) -> CallStateError:
+    return UnknownOperationError(
+        f"unknown operation; valid operations are {_VALID_NAMES}",
+        call_id=call_id,
+        state=state,
+        operation=str(name),
+    )
+
+
+# -- devices --------------------------------------------------------------------------------------
+def check_device(engine: Engine, dn: str, given: Iterable[str]) -> frozenset[Feature]:
+    """Check a new device: its DN must be digits only and new on the switch; return its
+    features from their names (``"mute"``, ``"recording"``)."""
+    if not (isinstance(dn, str) and dn.isdigit() and dn.isascii()):
+        raise ValueError(f"a DN is digits only, not {dn!r}")
+    if dn in engine.lines:
+        raise ValueError(f"device {dn} already exists")
+    try:
+        return frozenset(Feature(f) for f in given)
+    except ValueError:
+        raise ValueError(f"features are {[str(f) for f in Feature]}, not {given!r}") from None
+
+
+# -- agent requests ---------------------------------------------------------------------------
+def line_leg(line: Line, call_id: str, operation: str | None = None) -> Leg:
+    """The device's live leg ``call_id``; anything else is 'not found'."""
+    try:
+        return line.legs[call_id]
+    except (KeyError, TypeError):
+        raise CallNotFoundError(
+            "no such call on this device", call_id=call_id, operation=operation
+        ) from None
+
+
+def perform(
+    engine: Engine, line: Line, call_id: str, operation: str, params: Mapping[str, Any]
+) -> Leg:
+    """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
+    op = _BY_NAME.get(operation)
+    if op is None:
+        known = line.legs.get(call_id)
+        raise _unknown(operation, call_id, known.state if known is not None else None)
+    leg = line_leg(line, call_id, op)
+    if op not in leg.offered:
+        offered = ", ".join(leg.capabilities) or "nothing"
+        raise OperationNotAvailableError(
+            f"not in capabilities (offered: {offered})",
+            call_id=call_id,
+            state=leg.state,
+            operation=op,
+        )
+    OPERATIONS[op](engine, leg, check_params(op, params, call_id=call_id, state=leg.state))
+    return leg
+
+
+def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
+    """GWS ``Dial``: a new leg to ``request["destination"]``."""
+    params = check_params(Operation.DIAL, request)
+    number = params.destination
+    assert number is not None
+    if normalize(number) == line.dn:
+        raise InvalidParameterError(f"{number} is this device", operation=Operation.DIAL)
+    call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
+    connection = engine.connect()
+    data = params.user_data or ()
+    leg = engine.add_leg(
+        connection, line, State.DIALING, call_type, number, line.dn, data, announce=False
+    )
+    engine.add_party(connection, number, call_type, line.dn, data, announce=False)
+    engine.sync(leg)
+    for new in connection.legs():
+        engine.announce(new, None)
+    return leg
+
+
+# -- the far end ----------------------------------------------------------------------------------
+def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, Any] | None) -> Leg:
+    """An outside party (``number``) calls device ``to``: a new ``Ringing`` leg there."""
+    if parse_number(number) is None or number in engine.lines:
+        raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
+    line = engine.line(to)
+    try:
+        data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+    except InvalidParameterError as error:  # name the request that was made
+        raise InvalidParameterError(error.reason, operation="Call") from None
+    connection = engine.connect()
+    connection.parties.append(number)
+    call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL
+    return engine.add_leg(connection, line, State.RINGING, call_type, to, number, data or ())
+
+
+def external_answer(engine: Engine, party: str | Leg, to: str | None) -> Leg:
+    """The outside party a leg is calling answers it."""
+    leg = _far_end_leg(engine, party, to, "Answer", unanswered=True)
+    engine.answered(leg.connection, by=None)
+    return leg
+
+
+def external_busy(engine: Engine, party: str | Leg, to: str | None) -> Leg:
+    """The outside party a leg is calling is busy (or does not answer)."""
+    leg = _far_end_leg(engine, party, to, "Busy", unanswered=True)
+    engine.fire(leg, NetworkEvent.FAR_END_BUSY)
+    return leg
+
+
+def external_hangup(engine: Engine, party: str | Leg, to: str | None) -> Leg:
+    """The outside party hangs up: it leaves its call (two-party calls end)."""
+    leg = _far_end_leg(engine, party, to, "Hangup", unanswered=False)
+    number = _outside_party(leg, party)
+    assert number is not None
+    engine.leave(leg.connection, number)
+    return leg
+
+
+def _outside_party(leg: Leg, party: str | Leg) -> str | None:
+    wanted = normalize(party) if isinstance(party, str) else None
+    for p in leg.connection.parties:
+        if isinstance(p, str) and (wanted is None or normalize(p) == wanted):
+            return p
+    return None
+
+
+def _far_end_leg(
+    engine: Engine, party: str | Leg, to: str | None, what: str, *, unanswered: bool
+) -> Leg:
+    if isinstance(party, Leg):
+        # the leg itself, not a leg of another switch that happens to share its id
+        candidates: Iterable[Leg] = (party,) if engine.legs.get(party.id) is party else ()
+    else:
+        pool = engine.line(to).legs if to is not None else engine.legs
+        candidates = reversed(pool.values())
+    for leg in candidates:
+        waiting = not leg.answered and leg.state in AWAITING_FAR_END
+        if _outside_party(leg, party) is not None and (waiting or not unanswered):
+            return leg
+    raise CallNotFoundError(f"no live call with outside party {party!r}", operation=what)
