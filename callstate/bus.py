@@ -90,24 +90,28 @@ class Bus:
         }
 
     def publish(self, events: Iterable[CallEvent]) -> None:
-        """Queue ``events`` and, unless a delivery is already running, deliver the queue."""
+        """Deliver ``events`` in order, then whatever subscribers' own requests queued meanwhile;
+        during a delivery, queue them behind the events being delivered."""
         queue = self._queue
-        queue.extend(events)
         if self._delivering:
+            queue.extend(events)
             return
         self._delivering = True
         try:
+            for event in events:
+                self._deliver(event)
             while queue:
-                event = queue.popleft()
-                routes = self._routes  # read per event: a subscriber may subscribe others
-                subscribers = routes.get(event.call.device, self._wide) if routes else self._wide
-                for subscriber in subscribers:
-                    try:
-                        subscriber(event)
-                    except Exception as error:
-                        self.report(error, event)
+                self._deliver(queue.popleft())
         finally:
             self._delivering = False
+
+    def _deliver(self, event: CallEvent) -> None:
+        routes = self._routes
+        for subscriber in routes.get(event.call.device, self._wide) if routes else self._wide:
+            try:
+                subscriber(event)
+            except Exception as error:
+                self.report(error, event)
 
     def report(self, error: Exception, event: CallEvent | None) -> None:
         """Hand a subscriber's error to ``on_error``; if that fails too, log both."""

@@ -83,6 +83,9 @@ _Derived = tuple[Context, tuple[Operation, ...], frozenset[str]]
 _DERIVED: Final[dict[tuple[Any, ...], _Derived]] = {}
 
 
+_UNDERIVED: Final[_Derived] = (Context(), (), frozenset())
+
+
 def _derive(key: tuple[Any, ...]) -> _Derived:
     state, *flags = key
     context = Context(*flags)
@@ -123,22 +126,23 @@ class Line:
         self.legs: dict[str, Leg] = {}
 
 
-class Connection:
-    """Parties talking to each other: legs and outside numbers, in joining order.
-
-    Read it freely; only the engine changes it.
+class Connection(list["Leg | str"]):
+    """A call in the switch's sense: the list of parties talking to each other, in joining
+    order, each a leg on a device or an outside number. Read it freely; only the engine
+    changes it. (It is the list itself, not an object holding one: a simulator keeps hundreds
+    of thousands of these alive, and every object counts in a garbage collection.)
     """
 
-    __slots__ = ("conn_id", "owner", "parties")
+    __slots__ = ("conn_id", "owner")
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, conn_id: str, parties: Iterable[Leg | str] = ()) -> None:
+        super().__init__(parties)
         self.conn_id: Final = conn_id
-        self.parties: list[Leg | str] = []
         #: the leg that made this a conference (may remove parties and clear it)
         self.owner: Leg | None = None
 
     def legs(self) -> list[Leg]:
-        return [p for p in self.parties if isinstance(p, Leg)]
+        return [p for p in self if isinstance(p, Leg)]
 
 
 class Leg:
@@ -147,12 +151,10 @@ class Leg:
     __slots__ = (
         "__weakref__",
         "_answered",
-        "_capabilities",
         "_connection",
         "_consult",
-        "_context",
+        "_derived",
         "_mute",
-        "_offered",
         "_parent",
         "_participants",
         "_recording",
@@ -198,9 +200,8 @@ class Leg:
         self._parent = parent
         self._consult: Leg | None = None
         self._participants: tuple[str, ...] = ()
-        self._context = Context()
-        self._capabilities: tuple[Operation, ...] = ()
-        self._offered: frozenset[str] = frozenset()
+        #: (context, capabilities, capabilities as a set), shared by every leg alike
+        self._derived: _Derived = _UNDERIVED
 
     # -- what everyone reads ----------------------------------------------------------------------
     @property
@@ -210,12 +211,17 @@ class Leg:
     @property
     def capabilities(self) -> tuple[Operation, ...]:
         """The operations allowed right now, sorted; an operation succeeds iff it is here."""
-        return self._capabilities
+        return self._derived[1]
 
     @property
     def offered(self) -> frozenset[str]:
         """``capabilities`` as a set (for membership tests)."""
-        return self._offered
+        return self._derived[2]
+
+    @property
+    def context(self) -> Context:
+        """What, besides its state, decides what the leg may do (see ``callstate.table``)."""
+        return self._derived[0]
 
     @property
     def participants(self) -> tuple[str, ...]:
@@ -340,7 +346,7 @@ class Engine:
                 leg._participants,
                 leg.dnis,
                 leg.ani,
-                leg._capabilities,
+                leg._derived[1],
                 leg._user_data,
                 leg._mute,
                 leg._recording,
@@ -364,7 +370,7 @@ class Engine:
     # -- one leg ----------------------------------------------------------------------------------
     def refresh(self, leg: Leg) -> bool:
         """Work out the leg's context and capabilities again; return whether they changed."""
-        before = leg._capabilities
+        before = leg._derived[1]
         consult, parent = leg._consult, leg._parent
         if consult is not None:
             pair = _PARENT_PAIRED if consult._answered else _PARENT_PENDING
@@ -373,22 +379,23 @@ class Engine:
         else:
             pair = _NONE
         connection = leg._connection
-        if len(connection.parties) < 3:
+        if len(connection) < 3:
             conference = _NOT_CONFERENCE
         else:
             conference = _OWNER if connection.owner is leg else _MEMBER
         mute = leg._mute if Feature.MUTE in leg.device.features else None
         key = (leg._state, mute, leg._recording, pair, conference, leg._answered)
         derived = _DERIVED.get(key) or _derive(key)
-        leg._context, leg._capabilities, leg._offered = derived
+        leg._derived = derived
         return derived[1] != before
 
     def move(self, leg: Leg, trigger: Trigger) -> State:
         """Fire one row of the table on ``leg``; return the state it left. Queues nothing."""
         previous = leg._state
-        dest = DECISIONS.get((trigger, previous, leg._context))
+        context = leg._derived[0]
+        dest = DECISIONS.get((trigger, previous, context))
         if dest is None:
-            dest = next_state(trigger, previous, leg._context)
+            dest = next_state(trigger, previous, context)
             if dest is None:
                 raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
         leg._state = dest
@@ -401,11 +408,11 @@ class Engine:
 
     def move_and_announce(self, leg: Leg, trigger: Trigger) -> None:
         """Move; tell the agent of a new state, or else of new capabilities."""
-        capabilities = leg._capabilities
+        capabilities = leg._derived[1]
         previous = self.move(leg, trigger)
         if previous is not leg._state:
             self.pending.append(StateChanged(self.snapshot(leg), previous))
-        elif leg._capabilities != capabilities:
+        elif leg._derived[1] != capabilities:
             self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
 
     def fire(self, leg: Leg, trigger: Trigger) -> None:
@@ -438,9 +445,9 @@ class Engine:
             self.set_recording(leg, RecordingState.STOPPED)
 
     # -- legs and parties -------------------------------------------------------------------------
-    def connect(self) -> Connection:
-        """A new, empty connection."""
-        return Connection(self.ids.conn_id())
+    def connect(self, *numbers: str) -> Connection:
+        """A new connection, with ``numbers`` (outside parties) already on it."""
+        return Connection(self.ids.conn_id(), numbers)
 
     def add_leg(
         self,
@@ -467,7 +474,7 @@ class Engine:
             self.now,
             parent,
         )
-        connection.parties.append(leg)
+        connection.append(leg)
         if parent is not None:
             parent._consult = leg
         leg._participants = self._others(leg)
@@ -490,7 +497,7 @@ class Engine:
         """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number."""
         line = self.lines.get(number)
         if line is None:
-            connection.parties.append(number)
+            connection.append(number)
             return None
         return self.add_leg(
             connection, line, State.RINGING, call_type, number, ani, user_data, announce=announce
@@ -503,7 +510,7 @@ class Engine:
 
     @staticmethod
     def _others(leg: Leg) -> tuple[str, ...]:
-        return tuple(_number(p) for p in leg._connection.parties if p is not leg)
+        return tuple(_number(p) for p in leg._connection if p is not leg)
 
     def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
         """After a release: drop the leg, dissolve its consult pair, optionally leave."""
@@ -524,17 +531,17 @@ class Engine:
             self.leave(leg._connection, leg)
 
     def leave(self, connection: Connection, party: Leg | str) -> None:
-        connection.parties.remove(party)
+        connection.remove(party)
         self.settle(connection)
 
     def drop(self, connection: Connection, party: Leg | str) -> None:
         """Take ``party`` out of ``connection`` without settling it (the caller will)."""
-        connection.parties.remove(party)
+        connection.remove(party)
 
     def settle(self, connection: Connection, *, skip: Leg | None = None) -> None:
         """After parties changed: a lone party is released, and so are legs left ringing with
         nobody who placed or answered the call [ours]; otherwise participants resync."""
-        parties = connection.parties
+        parties = connection
         if len(parties) < 3 or connection.owner not in parties:
             connection.owner = None
         if len(parties) < 2 or all(isinstance(p, Leg) and p._state is _RINGING for p in parties):
@@ -556,7 +563,7 @@ class Engine:
 
     def make_owner(self, connection: Connection, leg: Leg) -> None:
         """``leg`` made ``connection`` a conference: it owns it, unless someone already does."""
-        if connection.owner is None and len(connection.parties) >= 3:
+        if connection.owner is None and len(connection) >= 3:
             connection.owner = leg
 
     def answered(self, connection: Connection, by: Leg | None) -> None:
@@ -572,11 +579,11 @@ class Engine:
         A party on both calls is joined once [ours]: an outside number keeps one place, and a
         device that would have two legs on the call keeps its older leg; the newer is released.
         """
-        moved = [p for p in consult._connection.parties if p is not consult]
-        consult._connection.parties.clear()
+        moved = [p for p in consult._connection if p is not consult]
+        consult._connection.clear()
         kept: dict[str, Leg | str] = {}
         redundant: list[Leg] = []
-        for party in [*into.parties, *moved]:
+        for party in [*into, *moved]:
             number = party.device.dn if isinstance(party, Leg) else normalize(party)
             other = kept.get(number)
             if other is None:
@@ -588,8 +595,8 @@ class Engine:
                 kept[number] = older
                 if isinstance(newer, Leg):
                     redundant.append(newer)
-        into.parties[:] = kept.values()
-        for party in into.parties:
+        into[:] = kept.values()
+        for party in into:
             if isinstance(party, Leg):
                 party._connection = into
         for leg in redundant:
@@ -602,7 +609,7 @@ class Engine:
             if leg._state is not _RELEASED:
                 self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
                 self.finish(leg, leave=False)
-        connection.parties.clear()
+        connection.clear()
 
 
 def merged(base: UserData, extra: UserData | None) -> UserData:

@@ -14,6 +14,9 @@ import uuid
 __all__ = ["IdGenerator"]
 
 _BASE32 = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+#: every two-digit base-32 number, so that a 6-digit counter is three lookups
+_PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)
+_LIMIT = 32**6
 
 
 class IdGenerator:
@@ -37,14 +40,10 @@ class IdGenerator:
         self._conn_prefix = state["conn_prefix"]
 
     def call_id(self) -> str:
-        self._calls += 1
-        n, digits = self._calls, []
-        for _ in range(6):
-            n, r = divmod(n, 32)
-            digits.append(_BASE32[r])
-        if n:
-            raise OverflowError("more than 32**6 call ids from one switch")
-        return self._call_prefix + "".join(reversed(digits))
+        n = self._calls = self._calls + 1
+        if n >= _LIMIT:
+            raise OverflowError("more than 32**6 - 1 call ids from one switch")
+        return self._call_prefix + _PAIRS[n >> 20] + _PAIRS[n >> 10 & 1023] + _PAIRS[n & 1023]
 
     def conn_id(self) -> str:
         self._conns += 1

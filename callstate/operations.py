@@ -125,7 +125,7 @@ def _single_step_transfer(engine: Engine, leg: Leg, params: Params) -> None:
     assert number is not None
     check_destination(leg, number, O.SINGLE_STEP_TRANSFER)
     connection = leg.connection
-    first = next(p for p in connection.parties if p is not leg)
+    first = next(p for p in connection if p is not leg)
     caller = first.device.dn if isinstance(first, Leg) else first
     external = isinstance(first, str) and first.startswith("+")
     data = _carried(leg, params.user_data)
@@ -245,7 +245,7 @@ def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
     target = next(
         (
             p
-            for p in connection.parties
+            for p in connection
             if p is not leg and normalize(p.device.dn if isinstance(p, Leg) else p) == wanted
         ),
         None,

@@ -17,7 +17,7 @@ from .errors import InvalidParameterError, MissingParameterError
 from .events import UserData
 from .numbers import parse_number
 
-__all__ = ["PARAMETERS", "Params", "check_params"]
+__all__ = ["NO_PARAMS", "PARAMETERS", "Params", "check_params"]
 
 O = Operation
 _DESTINATION = ("destination",)
@@ -106,7 +106,8 @@ _CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
     "participant": ("participant", _number),
 }
 
-_NONE: Final = Params()
+#: the parameters of a request that gave none
+NO_PARAMS: Final = Params()
 
 
 def check_params(
@@ -119,7 +120,7 @@ def check_params(
     """Check ``given`` against what ``operation`` takes; raise a ``CallStateError`` if it is bad."""
     required, optional = PARAMETERS.get(operation, ((), ()))
     if not given and not required:
-        return _NONE
+        return NO_PARAMS
     where = {"call_id": call_id, "state": state, "operation": str(operation)}
     for name in required:
         if name not in given:

@@ -25,7 +25,7 @@ from .errors import (
 )
 from .numbers import normalize, parse_number
 from .operations import OPERATIONS
-from .params import check_params
+from .params import NO_PARAMS, PARAMETERS, check_params
 
 __all__ = [
     "check_device",
@@ -41,6 +41,7 @@ __all__ = [
 
 _BY_NAME: Final = {op.value: op for op in Operation}
 _VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
+_NEEDS_PARAMETERS: Final = frozenset(op for op, (required, _) in PARAMETERS.items() if required)
 
 
 def check_operation_name(name: str) -> Operation:
@@ -102,7 +103,11 @@ def perform(
             state=leg.state,
             operation=op,
         )
-    OPERATIONS[op](engine, leg, check_params(op, params, call_id=call_id, state=leg.state))
+    if params or op in _NEEDS_PARAMETERS:
+        checked = check_params(op, params, call_id=call_id, state=leg.state)
+    else:
+        checked = NO_PARAMS
+    OPERATIONS[op](engine, leg, checked)
     return leg
 
 
@@ -136,8 +141,7 @@ def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, 
         data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
     except InvalidParameterError as error:  # name the request that was made
         raise InvalidParameterError(error.reason, operation="Call") from None
-    connection = engine.connect()
-    connection.parties.append(number)
+    connection = engine.connect(number)
     call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL
     return engine.add_leg(connection, line, State.RINGING, call_type, to, number, data or ())
 
@@ -167,7 +171,7 @@ def external_hangup(engine: Engine, party: str | Leg, to: str | None) -> Leg:
 
 def _outside_party(leg: Leg, party: str | Leg) -> str | None:
     wanted = normalize(party) if isinstance(party, str) else None
-    for p in leg.connection.parties:
+    for p in leg.connection:
         if isinstance(p, str) and (wanted is None or normalize(p) == wanted):
             return p
     return None
