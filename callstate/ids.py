@@ -11,12 +11,19 @@ from __future__ import annotations
 import random
 import uuid
 
-__all__ = ["IdGenerator"]
+__all__ = ["IdGenerator", "base32"]
 
 _BASE32 = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
 #: every two-digit base-32 number, so that a 6-digit counter is three lookups
 _PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)
 _LIMIT = 32**6
+
+
+def base32(n: int) -> str:
+    """``n`` as the 6 base-32 digits that end a call id (``OverflowError`` past 32**6 - 1)."""
+    if not 0 <= n < _LIMIT:
+        raise OverflowError(f"{n} is not a 6-digit base-32 number")
+    return _PAIRS[n >> 20] + _PAIRS[n >> 10 & 1023] + _PAIRS[n & 1023]
 
 
 class IdGenerator:
@@ -40,10 +47,8 @@ class IdGenerator:
         self._conn_prefix = state["conn_prefix"]
 
     def call_id(self) -> str:
-        n = self._calls = self._calls + 1
-        if n >= _LIMIT:
-            raise OverflowError("more than 32**6 - 1 call ids from one switch")
-        return self._call_prefix + _PAIRS[n >> 20] + _PAIRS[n >> 10 & 1023] + _PAIRS[n & 1023]
+        self._calls += 1
+        return self._call_prefix + base32(self._calls)
 
     def conn_id(self) -> str:
         self._conns += 1

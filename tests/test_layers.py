@@ -91,3 +91,22 @@ def test_lower_layers_do_not_know_higher_ones(low: str, high: str) -> None:
         return False
 
     assert not reaches(low, high)
+
+
+VOCABULARY = {"enums", "errors", "events", "__init__", "__main__"}
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+
+
+@pytest.mark.skipif(not ARCHITECTURE.exists(), reason="docs/ are not installed with the package")
+def test_the_architecture_picture_is_the_import_graph() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    block = text.split("```mermaid\nflowchart TD\n", 1)[1].split("```", 1)[0]
+    arrows = [line.strip().split(" --> ") for line in block.split("\n") if " --> " in line]
+    drawn = {(a, b) for a, b in arrows}
+    actual = {
+        (module, imported)
+        for module, imports in import_graph().items()
+        if module not in VOCABULARY
+        for imported in imports - VOCABULARY
+    }
+    assert drawn == actual
