@@ -26,14 +26,16 @@ admitted at once, may come before them.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
 from .errors import CallStateError
 from .events import CallEvent
+
+if TYPE_CHECKING:  # at run time asyncio is imported by whoever runs the loop, when it is used
+    import asyncio
 
 __all__ = ["AsyncSubscriber", "AsyncSubscription", "EventOverflowError", "EventStream", "Streams"]
 
@@ -54,6 +56,8 @@ class Streams:
 
     async def drained(self) -> None:
         """See ``Switch.drained``."""
+        import asyncio
+
         me = asyncio.current_task()
         yielded = False
         while True:
@@ -82,6 +86,8 @@ class Streams:
         a time, first come first served, each once every read stream has room; the next waits
         until the one before has run and the streams have room again.
         """
+        import asyncio
+
         me = asyncio.current_task()
         if any(stream.reader is me for stream in self.open):
             return request()
@@ -145,6 +151,8 @@ class EventStream:
         return self
 
     async def __anext__(self) -> CallEvent:
+        import asyncio
+
         self.reader = asyncio.current_task()
         while True:
             if self._events:
@@ -193,6 +201,8 @@ class EventStream:
 
 async def _wait(waiters: list[asyncio.Future[None]]) -> None:
     """Wait until ``_wake(waiters)``; any number of tasks may wait on one list."""
+    import asyncio
+
     future = asyncio.get_running_loop().create_future()
     waiters.append(future)
     try:
@@ -213,6 +223,8 @@ class AsyncSubscription:
     """An async subscriber's pump task; ``close()`` stops it after the buffered events."""
 
     def __init__(self, streams: Streams, callback: AsyncSubscriber, maxsize: int) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()  # first: without a loop, nothing is subscribed
         self._stream = EventStream(streams, maxsize=maxsize)
         self._bus = streams.bus
