@@ -98,20 +98,23 @@ class Bus:
             return
         self._delivering = True
         try:
-            for event in events:
-                self._deliver(event)
-            while queue:
-                self._deliver(queue.popleft())
+            while True:
+                for event in events:
+                    routes = self._routes  # read per event: a subscriber may subscribe others
+                    subscribers = (
+                        routes.get(event.call.device, self._wide) if routes else self._wide
+                    )
+                    for subscriber in subscribers:
+                        try:
+                            subscriber(event)
+                        except Exception as error:
+                            self.report(error, event)
+                if not queue:
+                    return
+                events = list(queue)
+                queue.clear()
         finally:
             self._delivering = False
-
-    def _deliver(self, event: CallEvent) -> None:
-        routes = self._routes
-        for subscriber in routes.get(event.call.device, self._wide) if routes else self._wide:
-            try:
-                subscriber(event)
-            except Exception as error:
-                self.report(error, event)
 
     def report(self, error: Exception, event: CallEvent | None) -> None:
         """Hand a subscriber's error to ``on_error``; if that fails too, log both."""

@@ -389,13 +389,19 @@ class Engine:
         leg._derived = derived
         return derived[1] != before
 
-    def move(self, leg: Leg, trigger: Trigger) -> State:
-        """Fire one row of the table on ``leg``; return the state it left. Queues nothing."""
+    def fire(
+        self, leg: Leg, trigger: Trigger, *, announce: bool = True, finish: bool = True
+    ) -> State:
+        """Fire one row of the table on ``leg``; return the state it left.
+
+        With ``announce``, tell the agent of the new state, or else of new capabilities; with
+        ``finish``, let a released leg go and settle its connection.
+        """
         previous = leg._state
-        context = leg._derived[0]
-        dest = DECISIONS.get((trigger, previous, context))
+        before = leg._derived
+        dest = DECISIONS.get((trigger, previous, before[0]))
         if dest is None:
-            dest = next_state(trigger, previous, context)
+            dest = next_state(trigger, previous, before[0])
             if dest is None:
                 raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
         leg._state = dest
@@ -404,22 +410,22 @@ class Engine:
         if dest is _RELEASED and leg._recording is not None:
             self._stop_recording(leg)
         self.refresh(leg)
+        if announce:
+            if previous is not dest:
+                self.pending.append(StateChanged(self.snapshot(leg), previous))
+            elif leg._derived[1] != before[1]:
+                self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+        if finish and dest is _RELEASED:
+            self.finish(leg)
         return previous
 
-    def move_and_announce(self, leg: Leg, trigger: Trigger) -> None:
-        """Move; tell the agent of a new state, or else of new capabilities."""
-        capabilities = leg._derived[1]
-        previous = self.move(leg, trigger)
-        if previous is not leg._state:
-            self.pending.append(StateChanged(self.snapshot(leg), previous))
-        elif leg._derived[1] != capabilities:
-            self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+    def move(self, leg: Leg, trigger: Trigger) -> State:
+        """Fire one row on ``leg`` and tell nobody; return the state it left."""
+        return self.fire(leg, trigger, announce=False, finish=False)
 
-    def fire(self, leg: Leg, trigger: Trigger) -> None:
-        """Move and announce; for a release, let the leg go and settle its connection."""
-        self.move_and_announce(leg, trigger)
-        if leg._state is _RELEASED:
-            self.finish(leg)
+    def move_and_announce(self, leg: Leg, trigger: Trigger) -> None:
+        """Fire one row on ``leg`` and tell its agent; a released leg is not let go yet."""
+        self.fire(leg, trigger, finish=False)
 
     def touch(self, leg: Leg | None) -> None:
         """Tell a live leg's agent that its capabilities changed because of another leg."""
@@ -570,7 +576,7 @@ class Engine:
         """Someone answered: every unanswered leg waiting on this connection is connected."""
         for leg in connection.legs():
             if leg is not by and not leg._answered and leg._state in AWAITING_FAR_END:
-                self.move_and_announce(leg, NetworkEvent.FAR_END_ANSWERED)
+                self.fire(leg, NetworkEvent.FAR_END_ANSWERED, finish=False)
                 self.touch(leg._parent)
 
     def merge(self, into: Connection, consult: Leg) -> None:

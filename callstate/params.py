@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .enums import Operation
 from .errors import InvalidParameterError, MissingParameterError
@@ -43,8 +42,7 @@ PARAMETERS: Final[Mapping[Operation, tuple[tuple[str, ...], tuple[str, ...]]]] =
 _DTMF = re.compile(r"[0-9*#]+")
 
 
-@dataclass(frozen=True, slots=True)
-class Params:
+class Params(NamedTuple):
     """Checked parameters of one request (``None``: not given)."""
 
     destination: str | None = None
