@@ -30,7 +30,7 @@ class Config:
 
 
 QUICK = Config(True, 5, 0.08, (3, 1), 10_000, 0.0, 20_000, 2.0, 5)
-FULL = Config(False, 15, 0.15, (5, 3), 100_000, 15.0, 100_000, 8.0, 12)
+FULL = Config(False, 15, 0.15, (5, 3), 100_000, 15.0, 100_000, 8.0, 10)
 
 
 def median(values: Iterable[float]) -> float:
