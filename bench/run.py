@@ -1,14 +1,16 @@
-"""callstate benchmark: throughput, creation, memory, lookups; one process, one table.
+"""callstate benchmark: the performance targets, then creation, memory, lookups; one table.
 
 Run from the repository root::
 
-    python bench/run.py            # full run, < 5 minutes on 2 cores
-    python bench/run.py --quick    # smoke run, < 60 s (memory measured at 10,000 calls)
+    python bench/run.py                 # full run, < 5 minutes on 2 cores
+    python bench/run.py --quick         # smoke run, < 60 s (20,000 / 10,000 calls, fewer reps)
+    python bench/run.py --only live     # one section (repeatable); see --help for the names
 
 Every timing is the median of N repetitions (N is printed next to it). Comparisons (callstate
-against a bare ``transitions.Machine`` and against a plain dict) are interleaved repetition by
-repetition in this one process, and each ratio is the median of the per-repetition ratios, so
-machine noise hits both sides of a ratio alike. See docs/performance.md for the analysis.
+against a bare ``transitions.Machine``, the ``minimal`` engine, a plain dict; with and without
+streams or a log) are interleaved repetition by repetition in this one process, and each ratio is
+the median of the per-repetition ratios, so machine noise hits both sides of a ratio alike. The
+target sections are in ``targets.py``; docs/performance.md lists the targets and the figures.
 """
 
 from __future__ import annotations
@@ -17,283 +19,31 @@ import argparse
 import gc
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
 import timeit
 import tracemalloc
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from transitions import Machine
+from harness import CLOCK, FULL, QUICK, Config, Report, median
+from targets import (
+    CALLER_DN,
+    DEVICES,
+    FAR_END,
+    NUMBERS,
+    SECTIONS,
+    BareLeg,
+    bare_machine,
+)
 
 import callstate
 from callstate import Projection, Switch, User
 
-CALLER_DN = "15000"
-FAR_END = "+14155550100"
-DEVICES = 100
-#: outside numbers dialed when creating many calls (a pool, so no number string is per call)
-NUMBERS = tuple(f"+1415555{i:04d}" for i in range(DEVICES))
-OPS_PER_CYCLE = 5
-#: CPU time of this process: other processes on a busy machine do not count against us
-CLOCK = time.process_time
-STATES = ("Dialing", "Ringing", "Established", "Held", "Released")
-TRIGGERS = ("answered", "hold", "retrieve", "hangup")
 
-
-@dataclass(frozen=True)
-class Config:
-    quick: bool
-    reps: int  # repetitions of each timing
-    rep_seconds: float  # target length of one throughput repetition
-    creation_reps: tuple[int, int]  # repetitions at 10k and at 100k
-    memory_calls: int
-    bare_cap_seconds: float  # cap for filling a bare machine with add_model (0: skip)
-
-
-QUICK = Config(True, 5, 0.08, (3, 1), 10_000, 0.0)
-FULL = Config(False, 15, 0.15, (5, 3), 100_000, 15.0)
-
-
-def median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
-
-
-# -- the three implementations of one call cycle ---------------------------------------------------
-def callstate_setup(*, sinks: bool = True) -> Callable[[], None]:
-    """A switch with one device; with ``sinks``: a no-op subscriber and a Projection."""
-    sw = Switch(seed=1)
-    dev = sw.add_device(CALLER_DN)
-    if sinks:
-        sw.subscribe(lambda event: None)
-        sw.subscribe(Projection())
-
-    def cycle() -> None:
-        c = dev.dial(FAR_END)
-        sw.external_answer(c)
-        dev.perform(c.id, "Hold")
-        dev.perform(c.id, "Retrieve")
-        dev.perform(c.id, "Hangup")
-
-    cycle()
-    assert not sw.calls
-    return cycle
-
-
-class BareLeg:
-    """A model for the bare machine (add_model binds trigger methods onto it)."""
-
-
-def bare_machine() -> Machine:
-    return Machine(
-        model=None,
-        states=list(STATES),
-        transitions=[
-            {"trigger": "answered", "source": "Dialing", "dest": "Established"},
-            {"trigger": "hold", "source": "Established", "dest": "Held"},
-            {"trigger": "retrieve", "source": "Held", "dest": "Established"},
-            {
-                "trigger": "hangup",
-                "source": ["Dialing", "Established", "Held"],
-                "dest": "Released",
-            },
-        ],
-        initial=None,
-        auto_transitions=False,
-    )
-
-
-def bare_setup() -> Callable[[], None]:
-    """One shared machine; each cycle adds a model (the dial), fires 4 triggers, removes it."""
-    machine = bare_machine()
-
-    def cycle() -> None:
-        leg = BareLeg()
-        machine.add_model(leg, initial="Dialing")
-        leg.answered()  # type: ignore[attr-defined]
-        leg.hold()  # type: ignore[attr-defined]
-        leg.retrieve()  # type: ignore[attr-defined]
-        leg.hangup()  # type: ignore[attr-defined]
-        machine.remove_model(leg)
-
-    cycle()
-    assert not machine.models
-    return cycle
-
-
-class DictLeg:
-    __slots__ = ("state",)
-
-
-def dict_setup() -> Callable[[], None]:
-    """A plain ``(state, trigger) -> state`` dict; the dial creates the leg object."""
-    table = {
-        ("Dialing", "answered"): "Established",
-        ("Established", "hold"): "Held",
-        ("Held", "retrieve"): "Established",
-        ("Established", "hangup"): "Released",
-    }
-
-    def cycle() -> None:
-        leg = DictLeg()
-        leg.state = "Dialing"
-        for trigger in TRIGGERS:
-            leg.state = table[(leg.state, trigger)]
-
-    return cycle
-
-
-def calibrate(fn: Callable[[], None], seconds: float) -> int:
-    """How many cycles make one repetition of about ``seconds``."""
-    n = 1
-    while True:
-        t0 = CLOCK()
-        for _ in range(n):
-            fn()
-        elapsed = CLOCK() - t0
-        if elapsed >= seconds / 4:
-            return max(1, int(n * seconds / elapsed))
-        n *= 4
-
-
-def time_cycles(fn: Callable[[], None], n: int) -> float:
-    t0 = CLOCK()
-    for _ in range(n):
-        fn()
-    return CLOCK() - t0
-
-
-# -- the table ---------------------------------------------------------------------------------
-@dataclass
-class Row:
-    label: str
-    value: str = ""
-    unit: str = ""
-    n: str = ""
-    target: str = ""
-    verdict: str = ""
-
-
-@dataclass
-class Report:
-    rows: list[Row] = field(default_factory=list)
-
-    def section(self, title: str) -> None:
-        self.rows.append(Row(f"-- {title}"))
-
-    def add(
-        self,
-        label: str,
-        value: float | str,
-        unit: str = "",
-        n: int | str = "",
-        target: str = "",
-        ok: bool | None = None,
-        digits: int = 0,
-    ) -> None:
-        text = value if isinstance(value, str) else f"{value:,.{digits}f}"
-        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
-        self.rows.append(Row(label, text, unit, str(n), target, verdict))
-        print(f"  .. {label}: {text} {unit}", file=sys.stderr, flush=True)
-
-    def render(self) -> str:
-        header = Row("metric", "median", "unit", "N", "target", "")
-        rows = [header, *self.rows]
-        body = [r for r in rows if not r.label.startswith("-- ")]
-        w = [max(len(getattr(r, a)) for r in body) for a in ("label", "value", "unit", "n")]
-        lines = []
-        for r in rows:
-            if r.label.startswith("-- "):
-                lines.append(r.label)
-                continue
-            lines.append(
-                f"{r.label:<{w[0]}}  {r.value:>{w[1]}}  {r.unit:<{w[2]}}  {r.n:>{w[3]}}"
-                f"  {r.target:<12} {r.verdict}".rstrip()
-            )
-        return "\n".join(lines)
-
-
-# -- 1. operation throughput --------------------------------------------------------------------
-def bench_throughput(cfg: Config, report: Report) -> None:
-    variants = {
-        "callstate": callstate_setup(),
-        "core": callstate_setup(sinks=False),
-        "bare": bare_setup(),
-        "dict": dict_setup(),
-    }
-    sizes = {name: calibrate(fn, cfg.rep_seconds) for name, fn in variants.items()}
-    rates: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    for i in range(cfg.reps):  # interleaved: every repetition runs every variant, order rotated
-        for name in order[i % len(order) :] + order[: i % len(order)]:
-            elapsed = time_cycles(variants[name], sizes[name])
-            rates[name].append(OPS_PER_CYCLE * sizes[name] / elapsed)
-    per_op = per_operation_times(cfg)
-
-    report.section("operation throughput: dial, answer, hold, retrieve, hangup = 5 ops/cycle")
-    m = {name: median(r) for name, r in rates.items()}
-    n = cfg.reps
-    report.add("callstate public API + no-op subscriber + Projection", m["callstate"], "ops/s", n)
-    for op, us in per_op.items():
-        report.add(f"  {op:<8} (one op, public API, both subscribers)", us, "us", n, digits=1)
-    report.add("callstate public API, no subscriber", m["core"], "ops/s", n)
-    report.add("bare transitions.Machine, add_model/remove_model", m["bare"], "ops/s", n)
-    report.add("plain dict (state, trigger) -> state", m["dict"], "ops/s", n)
-    for other, label in (("bare", "bare transitions"), ("dict", "dict")):
-        ratio = median(a / b for a, b in zip(rates["callstate"], rates[other], strict=True))
-        # the target: a cycle through the public API costs at most 2x the bare-transitions cycle
-        target, ok = (">= 0.5", ratio >= 0.5) if other == "bare" else ("", None)
-        report.add(f"ratio callstate / {label} (throughput)", ratio, "x", n, target, ok, 3)
-
-
-def clock_overhead() -> float:
-    """Seconds one CLOCK() call adds to an interval it ends (subtracted from per-op times)."""
-    samples = []
-    for _ in range(5):
-        t0 = CLOCK()
-        for _ in range(10_000):
-            CLOCK()
-        samples.append((CLOCK() - t0) / 10_000)
-    return median(samples)
-
-
-def per_operation_times(cfg: Config) -> dict[str, float]:
-    """Median microseconds of each operation of the public-API cycle (both subscribers)."""
-    sw = Switch(seed=1)
-    dev = sw.add_device(CALLER_DN)
-    sw.subscribe(lambda event: None)
-    sw.subscribe(Projection())
-    clock = CLOCK
-    overhead = clock_overhead()
-    names = ("dial", "answer", "hold", "retrieve", "hangup")
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    cycles = 300 if cfg.quick else 1000
-    for _ in range(cfg.reps):
-        acc = dict.fromkeys(names, 0.0)
-        for _ in range(cycles):
-            t0 = clock()
-            c = dev.dial(FAR_END)
-            t1 = clock()
-            sw.external_answer(c)
-            t2 = clock()
-            dev.perform(c.id, "Hold")
-            t3 = clock()
-            dev.perform(c.id, "Retrieve")
-            t4 = clock()
-            dev.perform(c.id, "Hangup")
-            t5 = clock()
-            for name, a, b in zip(names, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
-                acc[name] += b - a
-        for name in names:
-            samples[name].append((acc[name] / cycles - overhead) * 1e6)
-    return {name: median(s) for name, s in samples.items()}
-
-
-# -- 2. creation of many concurrent calls ------------------------------------------------------
+# -- creation of many concurrent calls ------------------------------------------------------
 def new_switch(*, projection: bool = False) -> tuple[Switch, list[Any], Projection | None]:
     sw = Switch(seed=1)
     devices = [sw.add_device(str(16000 + i)) for i in range(DEVICES)]
@@ -402,7 +152,7 @@ def bench_bare_scaling(cfg: Config, report: Report) -> None:
     report.add("per model 100k / 10k (from empty)", fill[100_000] / fill[10_000], "x", 1, digits=1)
 
 
-# -- 3. memory --------------------------------------------------------------------------------
+# -- memory --------------------------------------------------------------------------------
 def dict_tables(sw: Switch, proj: Projection | None) -> int:
     """Bytes held by the id -> leg dicts (they keep their size after entries are deleted)."""
     tables = [getattr(sw, "_calls", {})]
@@ -579,7 +329,7 @@ def bench_number_caches(cfg: Config, report: Report) -> None:
     report.add("get_call (8.5.0), same call again", again, "us", samples, "< 50 us", ok, digits=1)
 
 
-# -- 4. lookups and projection ---------------------------------------------------------------------
+# -- lookups and projection ---------------------------------------------------------------------
 def per_call_ns(stmt: str, env: dict[str, Any], reps: int, number: int) -> float:
     timer = timeit.Timer(stmt, timer=CLOCK, globals=env)
     return median(t / number * 1e9 for t in timer.repeat(repeat=reps, number=number))
@@ -613,6 +363,16 @@ def bench_lookups(cfg: Config, report: Report) -> None:
     ):
         us = per_call_ns(stmt, env, reps, small) / 1000
         report.add(label, us, "us", reps, "< 50 us", us < 50, digits=1)
+
+
+ALL_SECTIONS: dict[str, Callable[[Config, Report], Any]] = {
+    **SECTIONS,
+    "lookups": bench_lookups,
+    "creation": bench_creation,
+    "memory": bench_memory,
+    "numbers": bench_number_caches,
+    "bare": bench_bare_scaling,
+}
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -650,22 +410,32 @@ def revision() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (< 60 s)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(ALL_SECTIONS),
+        metavar="SECTION",
+        help=f"run only this section (repeatable): {', '.join(ALL_SECTIONS)}",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     report = Report()
     t0 = time.perf_counter()
-    bench_throughput(cfg, report)
-    bench_lookups(cfg, report)
-    bench_creation(cfg, report)
-    bench_memory(cfg, report)
-    bench_number_caches(cfg, report)
-    bench_bare_scaling(cfg, report)
+    for name, section in ALL_SECTIONS.items():
+        if args.only is None or name in args.only:
+            section(cfg, report)
+            gc.collect()  # what a section built is gone before the next starts
     took = time.perf_counter() - t0
     mode = "quick" if cfg.quick else "full"
     print(f"callstate benchmark ({mode}, {took:.0f} s), callstate at {revision()}")
     print(describe_machine())
-    print("times are process CPU time (time.process_time), medians of N repetitions")
+    print(
+        "times are process CPU time (time.process_time), medians of N repetitions, except the "
+        "CLI's (wall time); [k] marks the rows of target k"
+    )
     print(report.render())
+    passed, judged = report.verdicts()
+    print(f"targets: {passed} of {judged} pass")
     return 0
 
 
