@@ -57,6 +57,7 @@ Trigger = Operation | NetworkEvent
 
 _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
+_DIALING: Final = State.DIALING
 _RECORDING: Final = Feature.RECORDING
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
@@ -464,9 +465,56 @@ class Engine:
         dnis: str,
         ani: str,
         user_data: UserData,
-        parent: Leg | None = None,
         *,
         announce: bool = True,
+    ) -> Leg:
+        """A new leg on ``line``, joining ``connection`` last."""
+        leg = self._new_leg(connection, line, state, call_type, dnis, ani, user_data, None)
+        leg._participants = self._others(leg)
+        self.refresh(leg)
+        if announce:
+            self.announce(leg, None)
+        return leg
+
+    def place(
+        self,
+        line: Line,
+        number: str,
+        call_type: CallType,
+        user_data: UserData,
+        parent: Leg | None = None,
+    ) -> tuple[Leg, Leg | None]:
+        """A new call from ``line`` to ``number`` (a consult of ``parent``, if given): a
+        ``Dialing`` leg on a new connection, then ``number`` — a ``Ringing`` leg if it is a
+        device of the switch. Returns both legs; nothing is announced (the caller orders it)."""
+        connection = Connection(self.ids.conn_id())
+        dn = line.dn
+        leg = self._new_leg(
+            connection, line, State.DIALING, call_type, number, dn, user_data, parent
+        )
+        leg._participants = (number,)
+        self.refresh(leg)
+        target_line = self.lines.get(number)
+        if target_line is None:
+            connection.append(number)
+            return leg, None
+        target = self._new_leg(
+            connection, target_line, _RINGING, call_type, number, dn, user_data, None
+        )
+        target._participants = (dn,)
+        self.refresh(target)
+        return leg, target
+
+    def _new_leg(
+        self,
+        connection: Connection,
+        line: Line,
+        state: State,
+        call_type: CallType,
+        dnis: str,
+        ani: str,
+        user_data: UserData,
+        parent: Leg | None,
     ) -> Leg:
         leg = self.leg_type(
             self.ids.call_id(),
@@ -483,11 +531,7 @@ class Engine:
         connection.append(leg)
         if parent is not None:
             parent._consult = leg
-        leg._participants = self._others(leg)
-        self.refresh(leg)
         self.legs[leg.id] = line.legs[leg.id] = leg
-        if announce:
-            self.announce(leg, None)
         return leg
 
     def add_party(

@@ -159,25 +159,9 @@ def _initiate(trigger: Operation) -> Handler:
         if old is not None:  # [ours] a new consult replaces the one still live
             engine.move_and_announce(old, N.FAR_END_RELEASED)
             engine.finish(old, touch=False)  # the parent is told once, below
-        device = leg.device
         data = _carried(leg, params.user_data)
-        connection = engine.connect()
-        consult = engine.add_leg(
-            connection,
-            device,
-            State.DIALING,
-            CallType.CONSULT,
-            number,
-            device.dn,
-            data,
-            leg,
-            announce=False,
-        )
+        consult, target = engine.place(leg.device, number, CallType.CONSULT, data, parent=leg)
         engine.move_and_announce(leg, trigger)
-        target = engine.add_party(
-            connection, number, CallType.CONSULT, device.dn, data, announce=False
-        )
-        engine.sync(consult)
         engine.announce(consult, None)
         if target is not None:
             engine.announce(target, None)

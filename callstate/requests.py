@@ -119,15 +119,10 @@ def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
     if normalize(number) == line.dn:
         raise InvalidParameterError(f"{number} is this device", operation=Operation.DIAL)
     call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
-    connection = engine.connect()
-    data = params.user_data or ()
-    leg = engine.add_leg(
-        connection, line, State.DIALING, call_type, number, line.dn, data, announce=False
-    )
-    engine.add_party(connection, number, call_type, line.dn, data, announce=False)
-    engine.sync(leg)
-    for new in connection.legs():
-        engine.announce(new, None)
+    leg, target = engine.place(line, number, call_type, params.user_data or ())
+    engine.announce(leg, None)
+    if target is not None:
+        engine.announce(target, None)
     return leg
 
 
