@@ -366,7 +366,7 @@ class Engine:
     def announce(self, leg: Leg, previous: State | None) -> None:
         """Queue a ``StateChanged`` if the leg's state is not ``previous``."""
         if previous is not leg._state:
-            self.pending.append(StateChanged(self.snapshot(leg), previous))
+            self.pending.append(_new(StateChanged, (self.snapshot(leg), previous)))
 
     # -- one leg ----------------------------------------------------------------------------------
     def refresh(self, leg: Leg) -> bool:
@@ -413,9 +413,9 @@ class Engine:
         self.refresh(leg)
         if announce:
             if previous is not dest:
-                self.pending.append(StateChanged(self.snapshot(leg), previous))
+                self.pending.append(_new(StateChanged, (self.snapshot(leg), previous)))
             elif leg._derived[1] != before[1]:
-                self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+                self.pending.append(_new(CapabilitiesChanged, (self.snapshot(leg),)))
         if finish and dest is _RELEASED:
             self.finish(leg)
         return previous
@@ -431,7 +431,7 @@ class Engine:
     def touch(self, leg: Leg | None) -> None:
         """Tell a live leg's agent that its capabilities changed because of another leg."""
         if leg is not None and leg._state is not _RELEASED and self.refresh(leg):
-            self.pending.append(CapabilitiesChanged(self.snapshot(leg)))
+            self.pending.append(_new(CapabilitiesChanged, (self.snapshot(leg),)))
 
     def set_mute(self, leg: Leg, value: Mute) -> None:
         leg._mute = value

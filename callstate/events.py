@@ -1,4 +1,4 @@
-"""Events: frozen value objects, one per change, each carrying the whole leg after the change.
+"""Events: immutable value objects, one per change, each carrying the whole leg after the change.
 
 A projection needs nothing but these: every event holds a ``CallSnapshot`` with every field of
 the GWS call resource that the core knows (URIs and phone-number facts are the projection's).
@@ -6,8 +6,8 @@ the GWS call resource that the core knows (URIs and phone-number facts are the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, TypeAlias
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, TypeAlias
 
 from .enums import CallType, Mute, NotificationType, Operation, RecordingState, State
 
@@ -48,55 +48,114 @@ class CallSnapshot(NamedTuple):
     duration: int
 
 
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """Something changed on one leg; ``call`` is the leg afterwards."""
+class CallEvent(tuple[Any, ...]):
+    """Something changed on one leg; ``call`` is the leg afterwards.
 
-    call: CallSnapshot
+    Events are immutable tuples (``(call,)``, or ``(call, previous)``/``(call, digits)``) read
+    through their named fields: a switch makes millions of them, and a tuple is the cheapest
+    immutable object to make. Two events are equal when they are of the same kind with equal
+    fields.
+    """
+
+    __slots__ = ()
     notification_type: ClassVar[NotificationType] = NotificationType.STATUS_CHANGE
 
+    def __new__(cls, call: CallSnapshot) -> Self:
+        return tuple.__new__(cls, (call,))
 
-@dataclass(frozen=True, slots=True)
+    if TYPE_CHECKING:
+
+        @property
+        def call(self) -> CallSnapshot: ...
+
+    else:
+        call = property(itemgetter(0), doc="The leg right after the change.")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *self))
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(call={self.call!r})"
+
+
 class StateChanged(CallEvent):
     """The leg moved to ``call.state``; ``previous`` is ``None`` for a new leg."""
 
-    previous: State | None = None
+    __slots__ = ()
+
+    def __new__(cls, call: CallSnapshot, previous: State | None = None) -> Self:
+        return tuple.__new__(cls, (call, previous))
+
+    if TYPE_CHECKING:
+
+        @property
+        def previous(self) -> State | None: ...
+
+    else:
+        previous = property(itemgetter(1), doc="The state the leg left (None: a new leg).")
+
+    def __repr__(self) -> str:
+        return f"StateChanged(call={self.call!r}, previous={self.previous!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class CapabilitiesChanged(CallEvent):
     """The leg's capabilities changed because of another leg (e.g. its consult was answered)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class MuteChanged(CallEvent):
     """``call.mute`` changed."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class ParticipantsChanged(CallEvent):
     """``call.participants`` changed."""
 
-    notification_type: ClassVar[NotificationType] = NotificationType.PARTICIPANTS_UPDATED
+    __slots__ = ()
+    notification_type = NotificationType.PARTICIPANTS_UPDATED
 
 
-@dataclass(frozen=True, slots=True)
 class UserDataChanged(CallEvent):
     """``call.user_data`` changed."""
 
-    notification_type: ClassVar[NotificationType] = NotificationType.ATTACHED_DATA_CHANGED
+    __slots__ = ()
+    notification_type = NotificationType.ATTACHED_DATA_CHANGED
 
 
-@dataclass(frozen=True, slots=True)
 class DtmfSent(CallEvent):
     """The agent sent ``digits`` on the leg."""
 
-    digits: str = ""
-    notification_type: ClassVar[NotificationType] = NotificationType.DTMF_SENT
+    __slots__ = ()
+    notification_type = NotificationType.DTMF_SENT
+
+    def __new__(cls, call: CallSnapshot, digits: str = "") -> Self:
+        return tuple.__new__(cls, (call, digits))
+
+    if TYPE_CHECKING:
+
+        @property
+        def digits(self) -> str: ...
+
+    else:
+        digits = property(itemgetter(1), doc="The DTMF digits sent.")
+
+    def __repr__(self) -> str:
+        return f"DtmfSent(call={self.call!r}, digits={self.digits!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class RecordingChanged(CallEvent):
     """``call.recording`` changed."""
 
-    notification_type: ClassVar[NotificationType] = NotificationType.CALL_RECORDING_STATE_CHANGE
+    __slots__ = ()
+    notification_type = NotificationType.CALL_RECORDING_STATE_CHANGE
