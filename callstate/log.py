@@ -46,9 +46,10 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 
@@ -119,6 +120,7 @@ _EXTRA_KEYS: Final[Mapping[type[CallEvent], tuple[str, ...]]] = {
 _FIELD_COUNT: Final = 15
 _USER_DATA: Final = 10  # its index: pairs in the record, a tuple of tuples in the snapshot
 _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
+E = TypeVar("E", bound=Enum)
 
 
 class LogError(ValueError):
@@ -234,25 +236,39 @@ def _snapshot(
         conn_id=_str(conn_id),
         device=_str(device),
         device_id=_str(device_id),
-        state=State(state),
-        call_type=CallType(call_type),
+        state=_member(State, state),
+        call_type=_member(CallType, call_type),
         participants=tuple(_str(p) for p in _list(participants)),
         dnis=_str(dnis),
         ani=_str(ani),
-        capabilities=tuple(Operation(op) for op in _list(capabilities)),
+        capabilities=tuple(_member(Operation, op) for op in _list(capabilities)),
         user_data=user_data,
-        mute=Mute(mute),
-        recording=RecordingState(recording) if recording is not None else None,
+        mute=_member(Mute, mute),
+        recording=_member(RecordingState, recording) if recording is not None else None,
         parent_id=_optional(parent_id),
         duration=duration,
     )
+
+
+#: each enum's members by value: a dict lookup, where calling the enum costs a microsecond
+_MEMBERS: Final[Mapping[type[Enum], Mapping[object, Enum]]] = {
+    kind: {member.value: member for member in kind}
+    for kind in (State, CallType, Operation, Mute, RecordingState)
+}
+
+
+def _member(kind: type[E], value: Any) -> E:
+    try:
+        return _MEMBERS[kind][value]  # type: ignore[return-value]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list, an object)
+        raise ValueError(f"{value!r} is not a valid {kind.__name__}") from None
 
 
 def _event(kind: type[CallEvent], snapshot: CallSnapshot, extra: list[Any]) -> CallEvent:
     """The event of ``kind``; ``extra`` holds ``previous`` or ``digits`` for the kinds with one."""
     if kind is StateChanged:
         (previous,) = extra
-        return StateChanged(snapshot, State(previous) if previous is not None else None)
+        return StateChanged(snapshot, _member(State, previous) if previous is not None else None)
     if kind is DtmfSent:
         (digits,) = extra
         return DtmfSent(snapshot, _str(digits))
