@@ -667,6 +667,16 @@ def test_a_complete_line_that_is_not_utf8_names_its_line(tmp_path: Path) -> None
     assert (raised.value.line, raised.value.reason) == (2, "not UTF-8 text")
 
 
+def test_an_open_text_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    path.write_bytes(
+        b'{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n[1,{"op":"\xff"},[]]\n'
+    )
+    with path.open(encoding="utf-8") as file, pytest.raises(LogError) as raised:
+        LogReader.read(file)
+    assert (raised.value.line, raised.value.reason) == (2, "not UTF-8 text")
+
+
 @pytest.mark.parametrize(
     "content",
     [
