@@ -1,19 +1,40 @@
-"""The event log: every event as one JSON object, and a switch's history as JSON lines.
+"""The event log: a switch's history as JSON lines, and every event as one JSON object.
 
-``encode``/``decode`` turn one event into one JSON line and back, losslessly.
+``encode``/``decode`` turn one event into one JSON line and back, losslessly (a readable object:
+``{"type": "StateChanged", "call": {"id": ..., "state": ..., ...}, "previous": ...}``).
 
 A log file (``Switch(log=path)``) starts with a header line; then each successful request —
-adding a device, a dial, an agent operation, a far-end event — is one line holding the request,
-the switch clock when it ran, and the events it produced::
+adding a device, a dial, an agent operation, a far-end event — is one line holding the switch
+clock when it ran, the request, and the events it produced. Format version 2, written now::
 
-    {"callstate_log": 1, "base_uri": ..., "seed": ..., "ids": {...}}
-    {"at": 1700000000.5, "request": {"op": "perform", ...}, "events": [EVENT, ...]}
+    {"callstate_log":2,"base_uri":...,"seed":...,"ids":{...}}
+    [AT,REQUEST,[EVENT,...]]
 
-Lines are written and flushed as the switch runs, so a crash loses at most the line being
-written. ``read`` returns every complete line and reports a cut last line; a malformed line
-anywhere else is refused with its line number. A file holding only the beginning of a header
-(the crash came while the header was written) is a log with an empty ``header`` and no request;
-an empty file or a first line that is not the start of a header is not a log.
+where ``AT`` is the clock reading, ``REQUEST`` an object (``{"op":"perform",...}``) and each
+``EVENT`` an array ``[TYPE,[FIELDS],EXTRA]``: ``TYPE`` the event class name, ``FIELDS`` the 15
+``CallSnapshot`` fields in this order::
+
+    id, conn_id, device, device_id, state, call_type, participants, dnis, ani, capabilities,
+    user_data, mute, recording, parent_id, duration
+
+(``user_data`` as ``[key, value]`` pairs, in order) and ``EXTRA`` only for ``StateChanged``
+(``previous``) and ``DtmfSent`` (``digits``). Positional arrays are what make writing cheap: the
+writer copies the snapshot's attributes into a tuple in one C call and orjson encodes it, with no
+per-field dict. Every event carries its whole snapshot, so each line stands alone: a cut or
+resumed log needs no state from earlier lines. (Writing a leg's constant fields once and
+referring to them later was measured: it saves bytes but no time, so it is not done.)
+
+Version 1 (``{"callstate_log":1,...}``, one ``{"at":...,"request":...,"events":[...]}`` object
+per line, events as ``encode`` writes them) is still read. A version 1 log resumed by this
+version (``Switch.restore(..., resume_log=True)``) goes on with version 2 lines; the reader takes
+either shape after a version 1 header, and only version 2 lines after a version 2 header.
+
+Each line is written to the file descriptor with one ``os.write`` as its request completes (no
+Python buffer), so a crash loses at most the line being written. ``read`` returns every
+complete line and reports a cut last line; a malformed line anywhere else is refused with its
+line number. A file holding only the beginning of a header (the crash came while the header was
+written) is a log with an empty ``header`` and no request; an empty file or a first line that is
+not the start of a header is not a log.
 
 ``replay`` rebuilds a projection from the events; ``restore`` rebuilds a switch by running the
 requests again on the same ids and clock readings, checking that they produce the logged events.
@@ -22,10 +43,15 @@ requests again on the same ids and clock readings, checking that they produce th
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
+from operator import attrgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
+
+import orjson
 
 from .enums import CallType, Mute, Operation, RecordingState, State
 from .errors import CallStateError
@@ -53,8 +79,9 @@ __all__ = [
     "event_to_json",
 ]
 
-FORMAT_VERSION: Final = 1
-_HEADER_START: Final = f'{{"callstate_log":{FORMAT_VERSION},'  # as LogWriter writes it
+FORMAT_VERSION: Final = 2
+#: the start of a header line of each version readable, exactly as its writer wrote it
+_HEADER_STARTS: Final = (b'{"callstate_log":1,', b'{"callstate_log":2,')
 _KINDS: Final[Mapping[str, type[CallEvent]]] = {
     kind.__name__: kind
     for kind in (
@@ -67,6 +94,33 @@ _KINDS: Final[Mapping[str, type[CallEvent]]] = {
         RecordingChanged,
     )
 }
+#: a snapshot's fields in the order a version 2 event record holds them
+_FIELDS: Final = attrgetter(
+    "id",
+    "conn_id",
+    "device",
+    "device_id",
+    "state",
+    "call_type",
+    "participants",
+    "dnis",
+    "ani",
+    "capabilities",
+    "user_data",
+    "mute",
+    "recording",
+    "parent_id",
+    "duration",
+)
+#: the keys of what some kinds carry besides the snapshot, in a version 1 event
+_EXTRA_KEYS: Final[Mapping[type[CallEvent], tuple[str, ...]]] = {
+    StateChanged: ("previous",),
+    DtmfSent: ("digits",),
+}
+_FIELD_COUNT: Final = 15
+_USER_DATA: Final = 10  # its index: pairs in the record, a tuple of tuples in the snapshot
+_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
+E = TypeVar("E", bound=Enum)
 
 
 class LogError(ValueError):
@@ -76,6 +130,27 @@ class LogError(ValueError):
         self.line = line
         self.reason = reason
         super().__init__(f"log line {line}: {reason}")
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+def _plain(value: object) -> dict[Any, Any]:
+    """Requests may carry any ``Mapping`` (the checks accept them); JSON needs a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(data: object) -> bytes:
+    """``data`` as one JSON line (with its newline).
+
+    orjson refuses a few values the ``json`` module writes exactly — integers beyond 64 bits,
+    non-string keys, lone surrogates; such a line is written by ``json`` instead, so nothing the
+    switch accepts makes logging fail. (Lines are read with ``json``, which reads both exactly.)
+    """
+    try:
+        return orjson.dumps(data, default=_plain, option=_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(data, separators=(",", ":"), default=_plain) + "\n").encode()
 
 
 # -- one event <-> one JSON object --------------------------------------------------------------
@@ -124,49 +199,131 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
+def _value(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("user_data must map strings to strings or integers")
+    return value
+
+
+def _pair(pair: Any) -> tuple[str, str | int]:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError(f"a user_data pair must be [key, value], got {pair!r}")
+    return _str(pair[0]), _value(pair[1])
+
+
+def _snapshot(
+    id: Any,
+    conn_id: Any,
+    device: Any,
+    device_id: Any,
+    state: Any,
+    call_type: Any,
+    participants: Any,
+    dnis: Any,
+    ani: Any,
+    capabilities: Any,
+    user_data: tuple[tuple[str, str | int], ...],
+    mute: Any,
+    recording: Any,
+    parent_id: Any,
+    duration: Any,
+) -> CallSnapshot:
+    """A snapshot from decoded JSON values (both versions); ``ValueError`` for a wrong one."""
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        raise ValueError("duration must be an integer")
+    return CallSnapshot(
+        id=_str(id),
+        conn_id=_str(conn_id),
+        device=_str(device),
+        device_id=_str(device_id),
+        state=_member(State, state),
+        call_type=_member(CallType, call_type),
+        participants=tuple(_str(p) for p in _list(participants)),
+        dnis=_str(dnis),
+        ani=_str(ani),
+        capabilities=tuple(_member(Operation, op) for op in _list(capabilities)),
+        user_data=user_data,
+        mute=_member(Mute, mute),
+        recording=_member(RecordingState, recording) if recording is not None else None,
+        parent_id=_optional(parent_id),
+        duration=duration,
+    )
+
+
+#: each enum's members by value: a dict lookup, where calling the enum costs a microsecond
+_MEMBERS: Final[Mapping[type[Enum], Mapping[object, Enum]]] = {
+    kind: {member.value: member for member in kind}
+    for kind in (State, CallType, Operation, Mute, RecordingState)
+}
+
+
+def _member(kind: type[E], value: Any) -> E:
+    try:
+        return _MEMBERS[kind][value]  # type: ignore[return-value]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list, an object)
+        raise ValueError(f"{value!r} is not a valid {kind.__name__}") from None
+
+
+def _event(kind: type[CallEvent], snapshot: CallSnapshot, extra: list[Any]) -> CallEvent:
+    """The event of ``kind``; ``extra`` holds ``previous`` or ``digits`` for the kinds with one."""
+    if kind is StateChanged:
+        (previous,) = extra
+        return StateChanged(snapshot, _member(State, previous) if previous is not None else None)
+    if kind is DtmfSent:
+        (digits,) = extra
+        return DtmfSent(snapshot, _str(digits))
+    if extra:
+        raise ValueError(f"{kind.__name__} carries nothing more, got {extra!r}")
+    return kind(snapshot)
+
+
 def event_from_json(data: Any) -> CallEvent:
     """The event ``event_to_json`` produced; ``ValueError`` for anything else."""
     try:
         kind = _KINDS[data["type"]]
         c = data["call"]
         user_data = c["user_data"]
-        if not isinstance(user_data, dict) or any(
-            isinstance(v, bool) or not isinstance(v, str | int) for v in user_data.values()
-        ):
+        if not isinstance(user_data, dict):
             raise ValueError("user_data must map strings to strings or integers")
-        duration = c["duration"]
-        if isinstance(duration, bool) or not isinstance(duration, int):
-            raise ValueError("duration must be an integer")
-        snapshot = CallSnapshot(
-            id=_str(c["id"]),
-            conn_id=_str(c["conn_id"]),
-            device=_str(c["device"]),
-            device_id=_str(c["device_id"]),
-            state=State(c["state"]),
-            call_type=CallType(c["call_type"]),
-            participants=tuple(_str(p) for p in _list(c["participants"])),
-            dnis=_str(c["dnis"]),
-            ani=_str(c["ani"]),
-            capabilities=tuple(Operation(op) for op in _list(c["capabilities"])),
-            user_data=tuple((_str(k), v) for k, v in user_data.items()),
-            mute=Mute(c["mute"]),
-            recording=RecordingState(c["recording"]) if c["recording"] is not None else None,
-            parent_id=_optional(c["parent_id"]),
-            duration=duration,
+        snapshot = _snapshot(
+            c["id"],
+            c["conn_id"],
+            c["device"],
+            c["device_id"],
+            c["state"],
+            c["call_type"],
+            c["participants"],
+            c["dnis"],
+            c["ani"],
+            c["capabilities"],
+            tuple((k, _value(v)) for k, v in user_data.items()),
+            c["mute"],
+            c["recording"],
+            c["parent_id"],
+            c["duration"],
         )
-        if kind is StateChanged:
-            previous = data["previous"]
-            return StateChanged(snapshot, State(previous) if previous is not None else None)
-        if kind is DtmfSent:
-            return DtmfSent(snapshot, _str(data["digits"]))
-        return kind(snapshot)
+        return _event(kind, snapshot, [data[key] for key in _EXTRA_KEYS.get(kind, ())])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not an event: {error!r}") from None
+
+
+def _event_from_record(record: Any) -> CallEvent:
+    """The event a version 2 record ``[TYPE, [FIELDS], EXTRA...]`` holds; ``ValueError`` else."""
+    try:
+        name, fields, *extra = _list(record)
+        kind = _KINDS[name]
+        values = _list(fields)
+        if len(values) != _FIELD_COUNT:
+            raise ValueError(f"an event has {_FIELD_COUNT} fields, got {len(values)}")
+        values[_USER_DATA] = tuple(_pair(pair) for pair in _list(values[_USER_DATA]))
+        return _event(kind, _snapshot(*values), extra)
     except (KeyError, TypeError) as error:
         raise ValueError(f"not an event: {error!r}") from None
 
 
 def encode(event: CallEvent) -> str:
     """One event as one line of JSON (no newline)."""
-    return json.dumps(event_to_json(event), separators=(",", ":"))
+    return _dumps(event_to_json(event))[:-1].decode()
 
 
 def decode(line: str) -> CallEvent:
@@ -176,26 +333,48 @@ def decode(line: str) -> CallEvent:
 
 # -- the log file ---------------------------------------------------------------------------------
 class LogWriter:
-    """Appends one flushed line per request to a text file."""
+    """Writes the header, then one line per request, each with one ``os.write`` of the whole line.
 
-    __slots__ = ("_file",)
+    ``file`` is any open file with a descriptor (text or binary, as ``Switch.write_log`` opens
+    it); the writer owns it and writes to its descriptor directly, never through its Python
+    buffer, so every line is with the OS once ``request`` returns. Opened in append mode, lines
+    go at the end of the file.
+    """
 
-    def __init__(self, file: IO[str]) -> None:
+    __slots__ = ("_fd", "_file")
+
+    def __init__(self, file: IO[Any]) -> None:
         self._file = file
+        self._fd = file.fileno()
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
-        self._line(
-            {"callstate_log": FORMAT_VERSION, "base_uri": base_uri, "seed": seed, "ids": dict(ids)}
+        self._write(
+            _dumps(
+                {
+                    "callstate_log": FORMAT_VERSION,
+                    "base_uri": base_uri,
+                    "seed": seed,
+                    "ids": dict(ids),
+                }
+            )
         )
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
-        self._line(
-            {"at": at, "request": dict(request), "events": [event_to_json(e) for e in events]}
-        )
+        records: list[tuple[Any, ...]] = []
+        append = records.append
+        for event in events:
+            if type(event) is StateChanged:
+                append(("StateChanged", _FIELDS(event.call), event.previous))
+            elif type(event) is DtmfSent:
+                append(("DtmfSent", _FIELDS(event.call), event.digits))
+            else:
+                append((type(event).__name__, _FIELDS(event.call)))
+        self._write(_dumps((at, request, records)))
 
-    def _line(self, data: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(data, separators=(",", ":"), default=_plain) + "\n")
-        self._file.flush()
+    def _write(self, line: bytes) -> None:
+        written = os.write(self._fd, line)
+        while written < len(line):  # a short write (rare on files): write the rest
+            written += os.write(self._fd, line[written:])
 
     def close(self) -> None:
         self._file.close()
@@ -223,56 +402,69 @@ class LogReader:
     cut_bytes: int = 0
 
     @classmethod
-    def read(cls, source: str | Path | IO[str]) -> LogReader:
+    def read(cls, source: str | Path | IO[str] | IO[bytes]) -> LogReader:
+        """Read a log file (by path, or an open text or binary file)."""
+        if isinstance(source, str | Path):
+            with open(source, "rb") as file:
+                return cls._parse(file.read())
         try:
-            if isinstance(source, str | Path):
-                with open(source, encoding="utf-8", newline="") as file:
-                    return cls._parse(file.read())
-            return cls._parse(source.read())
-        except UnicodeDecodeError as error:
-            text = error.object[: error.start]
-            line = (text.count(b"\n") if isinstance(text, bytes) else text.count("\n")) + 1
+            data = source.read()
+        except UnicodeDecodeError as error:  # a text file that is not UTF-8
+            line = error.object[: error.start].count(b"\n") + 1
             raise LogError(line, "not UTF-8 text") from None
+        # surrogates (undecodable bytes, if any) make their line "not UTF-8 text", as on disk
+        return cls._parse(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
 
     @classmethod
-    def _parse(cls, text: str) -> LogReader:
-        lines = text.split("\n")
-        last = lines.pop()  # "" when the file ends with a newline, else a line cut mid-way
+    def _parse(cls, data: bytes) -> LogReader:
+        lines = data.split(b"\n")
+        last = lines.pop()  # b"" when the file ends with a newline, else a line cut mid-way
         if not lines and not last:
             raise LogError(1, "empty log")
         reader: LogReader | None = None
+        version = 0
         for number, line in enumerate(lines, start=1):
-            data = cls._json(number, line)
+            value = cls._json(number, line)
             if reader is None:
-                if not isinstance(data, dict) or data.get("callstate_log") != FORMAT_VERSION:
+                stated = value.get("callstate_log") if isinstance(value, dict) else None
+                if type(stated) is not int or stated not in (1, FORMAT_VERSION):
                     raise LogError(number, "not a callstate log header")
-                reader = cls(header=data)
+                reader, version = cls(header=value), stated
                 continue
-            reader.entries.append(cls._entry(number, data))
+            reader.entries.append(cls._entry(number, value, version))
         if reader is None:  # no complete line: the header itself was being written
-            start = last[: len(_HEADER_START)]
-            if not _HEADER_START.startswith(start):
+            if not any(start.startswith(last[: len(start)]) for start in _HEADER_STARTS):
                 raise LogError(1, "not a callstate log header")
             reader = cls(header={})
         if last:
             reader.cut_line = len(lines) + 1
-            reader.cut_bytes = len(last.encode())
+            reader.cut_bytes = len(last)
         return reader
 
     @staticmethod
-    def _json(number: int, line: str) -> Any:
+    def _json(number: int, line: bytes) -> Any:
         try:
-            return json.loads(line)
+            return json.loads(line.decode())
+        except UnicodeDecodeError:
+            raise LogError(number, "not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise LogError(number, f"not JSON ({error.msg})") from None
 
     @staticmethod
-    def _entry(number: int, data: Any) -> Entry:
+    def _entry(number: int, data: Any, version: int) -> Entry:
+        """A request line: an array in version 2; an object too after a version 1 header."""
         try:
-            at, request, events = data["at"], data["request"], data["events"]
+            if isinstance(data, list):
+                at, request, records = data
+                events = tuple(_event_from_record(r) for r in _list(records))
+            elif version == 1:
+                at, request, records = data["at"], data["request"], data["events"]
+                events = tuple(event_from_json(e) for e in records)
+            else:
+                raise ValueError(f"a version {version} request line is an array")
             if not isinstance(request, dict) or not isinstance(at, int | float):
                 raise ValueError("malformed request")
-            return Entry(number, float(at), request, tuple(event_from_json(e) for e in events))
+            return Entry(number, float(at), request, events)
         except (KeyError, TypeError, ValueError) as error:
             raise LogError(number, f"not a request line ({error})") from None
 
@@ -299,10 +491,3 @@ def check_replayed(entry: Entry, produced: list[CallEvent]) -> None:
 
 def refused(entry: Entry, error: CallStateError) -> LogError:
     return LogError(entry.line, f"the logged request is refused now: {error.status_message}")
-
-
-def _plain(value: object) -> dict[Any, Any]:
-    """Requests may carry any ``Mapping`` (the checks accept them); JSON needs a dict."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

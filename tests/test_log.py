@@ -7,12 +7,17 @@ replay`` prints what a final ``GET /me/calls`` of the run would have printed.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest import mock
 
@@ -21,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import callstate.events as events_module
+import callstate.log as log_module
 import callstate.scenario as scenario_module
 from callstate import (
     CallEvent,
@@ -47,7 +53,7 @@ from callstate import (
     replay,
 )
 from callstate.cli import main
-from callstate.log import LogError, LogReader, event_from_json, event_to_json
+from callstate.log import LogError, LogReader, LogWriter, event_from_json, event_to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -326,10 +332,12 @@ def test_the_log_is_written_while_the_switch_runs(tmp_path: Path) -> None:
         text = path.read_text()
         assert text.endswith("\n")
         lines = text.splitlines()
-        assert len(lines) == count  # flushed: on disk before the next request
-        last = json.loads(lines[-1])
-        assert last["at"] == clock.now
-        assert [decode(json.dumps(e)) for e in last["events"]] == events[seen:]
+        assert len(lines) == count  # written: in the file before the next request
+        at, request, records = json.loads(lines[-1])
+        assert at == clock.now
+        assert request["op"] in {"add_device", "external_call", "perform"}
+        assert len(records) == len(events) - seen
+        assert LogReader.read(path).entries[-1].events == tuple(events[seen:])
         seen = len(events)
     # a refused request writes nothing
     before = path.read_text()
@@ -348,19 +356,18 @@ def test_every_line_is_json_and_reads_back(tmp_path: Path) -> None:
     switch.close_log()
     raw = [json.loads(line) for line in lines_of(path)]
     header, *rows = raw
-    assert header["callstate_log"] == 1
-    assert header["base_uri"] == BASE
-    assert header["seed"] == 11
+    assert lines_of(path)[0].startswith('{"callstate_log":2,')
+    assert header == {"callstate_log": 2, "base_uri": BASE, "seed": 11, "ids": header["ids"]}
     assert set(header["ids"]) >= {"call_prefix", "conn_prefix"}
     for row in rows:
-        assert set(row) == {"at", "request", "events"}
+        assert len(row) == 3
     reader = LogReader.read(path)
     assert reader.header == header
     assert reader.cut_line is None
     assert reader.cut_bytes == 0
     assert [e.line for e in reader.entries] == list(range(2, len(raw) + 1))
     assert [e.at for e in reader.entries] == clock_readings
-    assert [dict(e.request) for e in reader.entries] == [row["request"] for row in rows]
+    assert [dict(e.request) for e in reader.entries] == [row[1] for row in rows]
     ops = [e.request["op"] for e in reader.entries]
     assert ops == ["add_device", "add_device", "external_call", *["perform"] * 5]
     assert reader.entries[0].events == ()
@@ -389,6 +396,19 @@ def test_every_line_is_json_and_reads_back(tmp_path: Path) -> None:
         '{"at": 1, "request": {"op": "add_device"}, "events": [{"type": "Nope"}]}',
         '{"at": 1, "request": {"op": "add_device"}, "events": 5}',
         '{"callstate_log": 1, "base_uri": "x", "seed": null, "ids": {}}',
+        '{"callstate_log": 2, "base_uri": "x", "seed": null, "ids": {}}',
+        # a version 1 line is no version 2 line
+        '{"at": 1, "request": {"op": "add_device"}, "events": []}',
+        "[]",
+        '[1, {"op": "add_device"}]',
+        '[1, {"op": "add_device"}, [], 4]',
+        '["noon", {"op": "add_device"}, []]',
+        "[null, {}, []]",
+        '[1, "add_device", []]',
+        '[1, {"op": "add_device"}, 5]',
+        '[1, {"op": "add_device"}, {}]',
+        '[1, {"op": "add_device"}, [["Nope", []]]]',
+        '[1, {"op": "add_device"}, [{"type": "StateChanged"}]]',
     ],
 )
 @pytest.mark.parametrize("where", [2, 5, -1])
@@ -406,6 +426,194 @@ def test_a_malformed_line_names_its_number(tmp_path: Path, bad: str, where: int)
         LogReader.read(path)
     assert raised.value.line == index + 1
     assert f"line {index + 1}" in str(raised.value)
+
+
+def record_line(record: Any) -> str:
+    """A request line (of a log with seed 1) whose only event is ``record``."""
+    return json.dumps([1.5, {"op": "external_call"}, [record]])
+
+
+def a_real_record() -> list[Any]:
+    """The event record of a log's third line: a new leg's StateChanged with user data."""
+    return copy.deepcopy(_real_record())
+
+
+@functools.cache
+def _real_record() -> list[Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "switch.log"
+        switch = Switch(seed=1, log=path)
+        switch.add_device("15000", features=["recording"])
+        switch.external_call("+14155550100", to="15000", user_data={"a": "b", "n": 3})
+        switch.close_log()
+        record: list[Any] = json.loads(lines_of(path)[2])[2][0]
+    return record
+
+
+def record_mutated(index: int | None, value: Any, field: int | None = None) -> Any:
+    """A real record with item ``index`` (or field ``field`` of its snapshot) set to ``value``."""
+    record = a_real_record()
+    if field is not None:
+        record[1][field] = value
+    elif value is KeyError:
+        del record[index]
+    else:
+        record[index] = value
+    return record
+
+
+FIELD = {
+    name: n
+    for n, name in enumerate(
+        [
+            "id",
+            "conn_id",
+            "device",
+            "device_id",
+            "state",
+            "call_type",
+            "participants",
+            "dnis",
+            "ani",
+            "capabilities",
+            "user_data",
+            "mute",
+            "recording",
+            "parent_id",
+            "duration",
+        ]
+    )
+}
+MALFORMED_RECORDS = {
+    "object": {"type": "StateChanged"},
+    "string": "StateChanged",
+    "number": 5,
+    "empty": [],
+    "type only": ["StateChanged"],
+    "unknown type": record_mutated(0, "NoSuchEvent"),
+    "unhashable type": record_mutated(0, ["StateChanged"]),
+    "no previous": record_mutated(2, KeyError),
+    "bad previous": record_mutated(2, "Gone"),
+    "one extra too many": [*a_real_record(), None],
+    "extra on a plain kind": ["MuteChanged", *a_real_record()[1:]],
+    "dtmf without digits": ["DtmfSent", a_real_record()[1]],
+    "dtmf digits not a string": ["DtmfSent", a_real_record()[1], 5],
+    "fields an object": record_mutated(1, {"id": "x"}),
+    "fields a string": record_mutated(1, "x" * 15),
+    "14 fields": record_mutated(1, a_real_record()[1][:-1]),
+    "16 fields": record_mutated(1, [*a_real_record()[1], 0]),
+    "id a number": record_mutated(None, 5, FIELD["id"]),
+    "conn_id null": record_mutated(None, None, FIELD["conn_id"]),
+    "bad state": record_mutated(None, "Ringingg", FIELD["state"]),
+    "bad call type": record_mutated(None, "Sideways", FIELD["call_type"]),
+    "participant a number": record_mutated(None, [1], FIELD["participants"]),
+    "participants a string": record_mutated(None, "15001", FIELD["participants"]),
+    "bad capability": record_mutated(None, ["Fly"], FIELD["capabilities"]),
+    "capabilities a string": record_mutated(None, "", FIELD["capabilities"]),
+    "user data an object": record_mutated(None, {"a": "b"}, FIELD["user_data"]),
+    "user data pair short": record_mutated(None, [["a"]], FIELD["user_data"]),
+    "user data pair long": record_mutated(None, [["a", "b", "c"]], FIELD["user_data"]),
+    "user data pair a string": record_mutated(None, ["ab"], FIELD["user_data"]),
+    "user data key a number": record_mutated(None, [[1, "b"]], FIELD["user_data"]),
+    "user data value a bool": record_mutated(None, [["a", True]], FIELD["user_data"]),
+    "user data value a float": record_mutated(None, [["a", 1.5]], FIELD["user_data"]),
+    "user data value null": record_mutated(None, [["a", None]], FIELD["user_data"]),
+    "user data value a list": record_mutated(None, [["a", ["b"]]], FIELD["user_data"]),
+    "bad mute": record_mutated(None, "Loud", FIELD["mute"]),
+    "bad recording": record_mutated(None, "Rolling", FIELD["recording"]),
+    "parent id a number": record_mutated(None, 7, FIELD["parent_id"]),
+    "duration a string": record_mutated(None, "5", FIELD["duration"]),
+    "duration a float": record_mutated(None, 1.5, FIELD["duration"]),
+    "duration a bool": record_mutated(None, True, FIELD["duration"]),
+    "duration null": record_mutated(None, None, FIELD["duration"]),
+}
+
+
+def test_the_real_record_reads_and_its_mutations_are_all_different(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    header = '{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n'
+    path.write_text(header + record_line(a_real_record()) + "\n")
+    (event,) = LogReader.read(path).events
+    assert isinstance(event, StateChanged)
+    assert event.previous is None
+    assert event.call.user_data == (("a", "b"), ("n", 3))
+    assert event.call.recording is not None
+    assert len({json.dumps(r) for r in MALFORMED_RECORDS.values()}) == len(MALFORMED_RECORDS)
+
+
+@pytest.mark.parametrize("record", MALFORMED_RECORDS.values(), ids=MALFORMED_RECORDS.keys())
+def test_a_malformed_event_record_names_its_line(tmp_path: Path, record: Any) -> None:
+    path = tmp_path / "switch.log"
+    header = '{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n'
+    good = record_line(a_real_record()) + "\n"
+    path.write_text(header + good + record_line(record) + "\n" + good)
+    with pytest.raises(LogError) as raised:
+        LogReader.read(path)
+    assert raised.value.line == 3
+    assert "not a request line" in str(raised.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(EVENTS, max_size=4), st.floats(0, 4e9))
+def test_the_log_keeps_every_event_exactly(events: list[CallEvent], at: float) -> None:
+    """Any events (any text, integers beyond 64 bits) read back equal from a log line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "switch.log"
+        writer = LogWriter(open(path, "wb", buffering=0))  # noqa: SIM115
+        writer.header(BASE, None, {})
+        writer.request(at, MappingProxyType({"op": "x", "params": MappingProxyType({})}), events)
+        writer.close()
+        (entry,) = LogReader.read(path).entries
+    assert entry.events == tuple(events)
+    assert [type(e) for e in entry.events] == [type(e) for e in events]
+    assert (entry.at, entry.request) == (at, {"op": "x", "params": {}})
+
+
+def test_values_orjson_refuses_are_logged_and_restored(tmp_path: Path) -> None:
+    """The switch takes them, so the log must too: such lines are written by ``json``."""
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=4, log=path)
+    switch.add_device("15000")
+    odd = {"big": 2**70, "negative": -(2**64), "surrogate": "\ud800", "fine": "é"}
+    call = switch.external_call("+14155550100", to="15000", user_data=odd)
+    call.perform("Answer")
+    call.perform("UpdateUserData", userData=MappingProxyType({"more": 2**65}))
+    switch.close_log()
+    reader = LogReader.read(path)
+    assert dict(reader.events[-1].call.user_data) == {**odd, "more": 2**65}
+    assert reader.entries[-1].request["params"] == {"userData": {"more": 2**65}}
+    restored, _ = Switch.restore(path)
+    assert restored.call(call.id).user_data == call.user_data
+
+
+def test_a_short_write_is_completed(tmp_path: Path) -> None:
+    """``os.write`` may write part of a line; the writer writes the rest before returning."""
+    path = tmp_path / "switch.log"
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:
+        return real_write(fd, data[:7])
+
+    with mock.patch.object(log_module.os, "write", short_write):
+        switch, clock, events = logged_switch(path)
+        for _ in drive(switch, clock):
+            pass
+        switch.close_log()
+    reader = LogReader.read(path)
+    assert reader.events == events
+    assert reader.cut_line is None
+
+
+def test_a_binary_unbuffered_file_is_written_alike(tmp_path: Path) -> None:
+    text_path, binary_path = tmp_path / "text.log", tmp_path / "binary.log"
+    text_file = open(text_path, "w")  # noqa: SIM115 (the writer closes it)
+    for file in (text_file, open(binary_path, "wb", buffering=0)):  # noqa: SIM115
+        writer = LogWriter(file)
+        writer.header(BASE, 3, {"call_prefix": "X"})
+        writer.request(2.5, {"op": "add_device", "dn": "15000"}, [])
+        writer.close()
+    assert text_path.read_bytes() == binary_path.read_bytes()
+    assert text_path.read_bytes().count(b"\n") == 2
 
 
 def test_a_cut_last_line_is_skipped_and_reported(tmp_path: Path) -> None:
@@ -430,15 +638,59 @@ def test_a_cut_last_line_is_skipped_and_reported(tmp_path: Path) -> None:
     assert LogReader.read(cut).cut_line == len(full.entries) + 1
 
 
+def test_a_cut_inside_a_multibyte_character_is_a_cut_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=2, log=path)
+    switch.add_device("15000")
+    switch.external_call("+14155550100", to="15000", user_data={"name": "Zoë €"})
+    switch.close_log()
+    data = path.read_bytes()
+    inside = data.rindex("€".encode()) + 1
+    path.write_bytes(data[:inside])
+    reader = LogReader.read(path)
+    assert (reader.cut_line, len(reader.entries)) == (3, 1)
+    assert reader.cut_bytes == inside - (data.rindex(b"\n", 0, inside) + 1)
+    with path.open("rb") as file:  # an open binary file reads alike
+        assert LogReader.read(file) == reader
+
+
+def test_a_complete_line_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=2, log=path)
+    switch.add_device("15000")
+    switch.add_device("15001")
+    switch.close_log()
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1].replace(b"15000", b"1500\xff") + lines[2])
+    with pytest.raises(LogError) as raised:
+        LogReader.read(path)
+    assert (raised.value.line, raised.value.reason) == (2, "not UTF-8 text")
+
+
+def test_an_open_text_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    path.write_bytes(
+        b'{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n[1,{"op":"\xff"},[]]\n'
+    )
+    with path.open(encoding="utf-8") as file, pytest.raises(LogError) as raised:
+        LogReader.read(file)
+    assert (raised.value.line, raised.value.reason) == (2, "not UTF-8 text")
+
+
 @pytest.mark.parametrize(
     "content",
     [
         "",
         "\n",
         '{"callstate_log": 1, "base_uri": "x", "seed": nul',  # not as the writer writes it
-        '{"callstate_log":2,"base_uri":"x","se',  # another format
+        '{"callstate_log": 2, "base_uri": "x", "seed": nul',
+        '{"callstate_log":3,"base_uri":"x","se',  # another format
+        '{"callstate_log":0,',
         '{"callstate-log',
-        '{"callstate_log": 2, "base_uri": "x", "seed": null, "ids": {}}\n',
+        '{"callstate_log": 3, "base_uri": "x", "seed": null, "ids": {}}\n',
+        '{"callstate_log": true, "base_uri": "x", "seed": null, "ids": {}}\n',
+        '{"callstate_log": "2", "base_uri": "x", "seed": null, "ids": {}}\n',
+        '[2, "callstate_log"]\n',
         '{"at": 0.0, "request": {"op": "add_device"}, "events": []}\n',
         "[1]\n",
         "hello world\n",
