@@ -1,7 +1,11 @@
 """callstate: a GWS 8.5 voice call as an event-driven state machine, served as the Calls API.
 
-The public API is exactly what ``__all__`` lists.
+The public API is exactly what ``__all__`` lists. ``Scenario`` and ``run`` load on first use
+(the scenario reader needs pydantic, which nothing else on the call path does).
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from .device import Call, Device
 from .enums import (
@@ -39,7 +43,6 @@ from .events import (
 )
 from .log import LogError, LogReader, decode, encode, replay
 from .projection import Form, Projection, Role, User
-from .scenario import Scenario, run
 from .streams import AsyncSubscription, EventOverflowError, EventStream
 from .switch import ManualClock, Subscription, Switch
 
@@ -93,3 +96,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .scenario import Scenario, run
+
+#: public names loaded on first use -> their module
+_LAZY = {"Scenario": ".scenario", "run": ".scenario"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,4 +1,8 @@
-"""``python -m callstate``: run scenarios and render diagrams."""
+"""``python -m callstate``: run scenarios and render diagrams.
+
+Each command imports what it alone needs (the scenario reader's pydantic, the diagram writer),
+so a command starts without the others' import time.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from . import diagrams
 from .log import LogError, LogReader, replay
 from .projection import FORMS, Form, User
-from .scenario import Scenario, run
 
 __all__ = ["main"]
 
@@ -55,17 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diagrams":
+        from . import diagrams
+
         for path in diagrams.write(args.out):
             print(path)
         return 0
     if args.command == "replay":
         return _replay(args.log, args.user, args.format)
+    from .scenario import read, run
+
     try:
-        scenario = Scenario.model_validate_json(args.scenario.read_bytes())
+        scenario = read(args.scenario.read_bytes())
     except OSError as error:
         print(f"callstate: cannot read {args.scenario}: {error.strerror}", file=sys.stderr)
         return 2
-    except ValidationError as error:
+    except _validation_error() as error:  # evaluated only if reading failed otherwise
         print(f"callstate: {args.scenario} is not a valid scenario:\n{error}", file=sys.stderr)
         return 2
     try:
@@ -77,6 +81,13 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"callstate: cannot write {args.log}: {error.strerror}", file=sys.stderr)
         return 2
     return 0
+
+
+def _validation_error() -> type[Exception]:
+    """pydantic's ``ValidationError``, imported only when a scenario is refused."""
+    from pydantic import ValidationError
+
+    return ValidationError
 
 
 def _replay(path: Path, user: User, form: Form) -> int:

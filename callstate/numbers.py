@@ -8,6 +8,11 @@ first sight of a new public number costs a few hundred microseconds of ``phonenu
 validation and geocoding, every later one a dictionary lookup. The caches are bounded (the
 ``CACHE_SIZE`` most recently used numbers per cache) and outlive the calls that filled them;
 ``clear_caches()`` empties them, e.g. after a simulation run that dialled many distinct numbers.
+
+``phonenumbers`` is imported on the first public number, and its geocoder (about 0.3 s of
+imports: the location data of every country) only by ``facts``, which the 8.5.0
+``participantsInfo`` needs; ``formats`` (the 8.5.2 participant) does without it. A process
+that only sees DNs, or only prints the 8.5.2 form, never pays for the geocoder.
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-import phonenumbers
-from phonenumbers import PhoneNumberFormat, geocoder
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
 
 __all__ = [
     "CACHE_SIZE",
     "NumberFacts",
+    "NumberFormats",
     "cached",
     "clear_caches",
     "facts",
+    "formats",
     "normalize",
     "parse_number",
 ]
@@ -52,6 +59,16 @@ def clear_caches() -> None:
 
 _DN = re.compile(r"[0-9]+")
 _PUNCTUATION = re.compile(r"[\s().\-/]")
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFormats:
+    """How GWS writes one number (the 8.5.2 participant); no geocoding needed."""
+
+    phone_number: str
+    digits: str
+    e164: str
+    formatted: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +105,8 @@ def _parse(number: str) -> str | None:
     digits = normalize(number)
     if not digits.startswith("+") or not _DN.fullmatch(digits[1:]):
         return None
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(digits)
     except phonenumbers.NumberParseException:
@@ -95,23 +114,51 @@ def _parse(number: str) -> str | None:
     return digits if phonenumbers.is_possible_number(parsed) else None
 
 
+def _parsed(digits: str) -> PhoneNumber:
+    import phonenumbers
+
+    return phonenumbers.parse(digits)
+
+
+@cached
+def formats(number: str) -> NumberFormats:
+    """Formats of a number already accepted by ``parse_number`` (cached per distinct number).
+
+    A DN has no E.164 form (``""``) and is its own formatted number.
+    """
+    digits = normalize(number)
+    if not digits.startswith("+"):
+        return NumberFormats(number, digits, "", number)
+    from phonenumbers import PhoneNumberFormat, format_number
+
+    parsed = _parsed(digits)
+    return NumberFormats(
+        phone_number=number,
+        digits=digits,
+        e164=format_number(parsed, PhoneNumberFormat.E164),
+        formatted=format_number(parsed, PhoneNumberFormat.INTERNATIONAL),
+    )
+
+
 @cached
 def facts(number: str) -> NumberFacts:
     """Facts for a number already accepted by ``parse_number`` (cached per distinct number)."""
-    digits = normalize(number)
-    if not digits.startswith("+"):
-        return NumberFacts(number, digits, "", number, number, None, "", "", "", False, False)
-    parsed = phonenumbers.parse(digits)
-    region = phonenumbers.region_code_for_number(parsed) or ""
+    f = formats(number)
+    if not f.digits.startswith("+"):
+        return NumberFacts(number, f.digits, "", number, number, None, "", "", "", False, False)
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    parsed = _parsed(f.digits)
     return NumberFacts(
         phone_number=number,
-        digits=digits,
-        e164=phonenumbers.format_number(parsed, PhoneNumberFormat.E164),
-        formatted=phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL),
-        local=phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL),
+        digits=f.digits,
+        e164=f.e164,
+        formatted=f.formatted,
+        local=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
         location=geocoder.description_for_number(parsed, "en") or None,
         country_name=geocoder.country_name_for_number(parsed, "en"),
-        country_code=region,
+        country_code=phonenumbers.region_code_for_number(parsed) or "",
         calling_code=str(parsed.country_code),
         is_valid=phonenumbers.is_valid_number(parsed),
         is_public=True,

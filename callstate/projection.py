@@ -7,6 +7,23 @@ each event for a given user. Released legs leave the list once their Released ev
 Visibility (spec §1): an admin sees every call; an agent sees only the legs on its own device.
 A call the user may not see answers exactly like one that does not exist (``statusCode`` 6),
 so other agents' call ids cannot be probed.
+
+Two kinds of answer: the ``*_json`` methods return the exact bytes of the HTTP/CometD body (what
+a server sends), the others a fresh JSON object (dicts and lists the caller owns). Both are
+built directly, in the key order of the pydantic models in ``callstate.models`` (which define
+and document the shapes, and check these in the tests), without validating through pydantic.
+
+Why it stays fast with many live calls:
+
+* legs are indexed by device, so an agent's list costs its own calls, not everybody's; an
+  agent's list is the admin's (oldest first by first appearance) filtered to its device;
+* each leg's encoded resource (per form) is built on first need and kept until the leg's next
+  event, so ``GET /me/calls`` joins ready bytes. Bytes are not tracked by the garbage
+  collector and the caches are ``dict[str, bytes]`` (dicts of atomic values are untracked
+  too): the projection adds no GC-tracked object per live leg, and a full ``gc.collect()``
+  with 100,000 live legs costs what the core's own objects cost;
+* a notification is encoded once per (event, form) however many users ask for it, in a small
+  cache keyed by the event's identity (holding the event, so a reused ``id`` cannot match).
 """
 
 from __future__ import annotations
@@ -15,22 +32,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+import orjson
+
 from .enums import NotificationType, State
 from .events import CallEvent, CallSnapshot
-from .models import (
-    CallResource,
-    CallResponse,
-    CallsResponse,
-    Country,
-    ErrorResponse,
-    LegacyCallResource,
-    Notification,
-    NotificationData,
-    Participant,
-    ParticipantInfo,
-    dump,
-)
-from .numbers import cached, facts
+from .numbers import cached, facts, formats
 
 __all__ = ["FORMS", "Form", "Projection", "Role", "User"]
 
@@ -41,6 +47,9 @@ FORMS: Final[tuple[Form, ...]] = ("8.5.0", "8.5.2")
 _NO_EXTENSIONS: Final = frozenset(
     {NotificationType.ATTACHED_DATA_CHANGED, NotificationType.CALL_RECORDING_STATE_CHANGE}
 )
+#: notifications kept encoded: enough for every consumer of a burst of events to find its own
+_NOTICES: Final = 64
+_NO_CALLS: Final[dict[str, CallSnapshot]] = {}
 
 
 class Role(StrEnum):
@@ -78,31 +87,43 @@ class User:
         return self.role is Role.ADMIN or call.device == self.dn
 
 
-@cached
-def _participant(number: str) -> Participant:
-    f = facts(number)
-    return Participant(
-        e164Number=f.e164,
-        formattedPhoneNumber=f.formatted,
-        phoneNumber=f.phone_number,
-        digits=f.digits,
-    )
+def _encode(value: Any) -> bytes:
+    """Compact JSON. orjson refuses integers beyond 64 bits and lone surrogates, which attached
+    data may hold; those go through ``json`` (ASCII-escaped), which reads back the same."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        import json
+
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 @cached
-def _participant_info(number: str) -> ParticipantInfo:
+def _participant(number: str) -> dict[str, str]:
+    """8.5.2 participant (shared: encoded as is, copied for the dict answers)."""
+    f = formats(number)
+    return {
+        "e164Number": f.e164,
+        "formattedPhoneNumber": f.formatted,
+        "phoneNumber": f.phone_number,
+        "digits": f.digits,
+    }
+
+
+@cached
+def _participant_info(number: str) -> dict[str, Any]:
+    """8.5.0 ``participantsInfo`` item; ``localPhoneNumber`` only for public numbers."""
     f = facts(number)
-    country = Country(name=f.country_name, code=f.country_code, callingCode=f.calling_code)
-    common: dict[str, Any] = {
-        "country": country,
+    info: dict[str, Any] = {
+        "country": {"name": f.country_name, "code": f.country_code, "callingCode": f.calling_code},
         "formattedPhoneNumber": f.formatted,
         "location": f.location,
-        "E164digits": f.e164 or f.digits,
-        "isValidNumber": f.is_valid,
     }
     if f.is_public:
-        common["localPhoneNumber"] = f.local
-    return ParticipantInfo(**common)
+        info["localPhoneNumber"] = f.local
+    info["E164digits"] = f.e164 or f.digits
+    info["isValidNumber"] = f.is_valid
+    return info
 
 
 class Projection:
@@ -118,43 +139,78 @@ class Projection:
             raise ValueError(f"form is one of {FORMS}, not {form!r}")
         self.base_uri: Final = base_uri.rstrip("/")
         self.form: Final = form
+        #: every live leg, oldest first (by first appearance): the admin's list
         self._calls: dict[str, CallSnapshot] = {}
+        #: the same legs by device DN, each in the same order: an agent's list
+        self._by_device: dict[str, dict[str, CallSnapshot]] = {}
+        #: form -> leg id -> encoded resource of the leg's current snapshot
+        self._encoded: dict[str, dict[str, bytes]] = {form: {} for form in FORMS}
+        #: (id(event), form) -> (event, encoded notification), oldest first
+        self._notices: dict[tuple[int, str], tuple[CallEvent, bytes]] = {}
 
     # -- input ----------------------------------------------------------------------------------
     def apply(self, event: CallEvent) -> None:
         """Take one event in (a projection is a subscriber: ``switch.subscribe(projection)``)."""
         call = event.call
+        call_id = call.id
+        for form, encoded in self._encoded.items():
+            if encoded.pop(call_id, None) is not None and not encoded:
+                self._encoded[form] = {}  # an emptied dict keeps its largest table
+        old = self._calls.get(call_id)
         if call.state is State.RELEASED:
-            self._calls.pop(call.id, None)
-            if not self._calls:  # an emptied dict keeps its largest table; start afresh
-                self._calls = {}
+            if old is not None:
+                del self._calls[call_id]
+                if not self._calls:
+                    self._calls = {}
+                self._unindex(old)
+            return
+        self._calls[call_id] = call
+        if old is not None and old.device != call.device:
+            self._unindex(old)  # a leg is one device's; should a snapshot say otherwise, follow it
+        mine = self._by_device.get(call.device)
+        if mine is None:
+            self._by_device[call.device] = {call_id: call}
         else:
-            self._calls[call.id] = call
+            mine[call_id] = call
 
     __call__ = apply
+
+    def _unindex(self, call: CallSnapshot) -> None:
+        mine = self._by_device[call.device]
+        del mine[call.id]
+        if not mine:
+            del self._by_device[call.device]
 
     @property
     def snapshots(self) -> tuple[CallSnapshot, ...]:
         """Every live leg as the events last showed it, oldest first."""
         return tuple(self._calls.values())
 
-    # -- output ---------------------------------------------------------------------------------
+    def _visible(self, user: User) -> dict[str, CallSnapshot]:
+        """The live legs ``user`` sees, oldest first (same rule as ``User.sees``)."""
+        if user.role is Role.ADMIN:
+            return self._calls
+        if user.dn is None:
+            return _NO_CALLS
+        return self._by_device.get(user.dn, _NO_CALLS)
+
+    # -- output: JSON objects -------------------------------------------------------------------
     def call_resource(self, call: CallSnapshot, form: Form | None = None) -> dict[str, Any]:
         """The GWS call resource of one snapshot, as a JSON object."""
-        return dump(self._resource(call, form or self.form))
+        return self._resource(call, form or self.form, fresh=True)
 
     def get_calls(self, user: User, form: Form | None = None) -> dict[str, Any]:
         """``GET /api/v2/me/calls`` as ``user`` sees it."""
         form = form or self.form
-        calls = [self._resource(c, form) for c in self._calls.values() if user.sees(c)]
-        return dump(CallsResponse(statusCode=0, calls=calls))
+        calls = self._visible(user).values()
+        return {"statusCode": 0, "calls": [self._resource(c, form, fresh=True) for c in calls]}
 
     def get_call(self, user: User, call_id: str, form: Form | None = None) -> dict[str, Any]:
         """``GET /api/v2/me/calls/{id}``; unknown and not-yours answer the same."""
         call = self._calls.get(call_id)
         if call is None or not user.sees(call):
-            return dump(ErrorResponse(statusCode=6, statusMessage=f"call {call_id} not found"))
-        return dump(CallResponse(statusCode=0, call=self._resource(call, form or self.form)))
+            return _not_found(call_id)
+        return {"statusCode": 0, "call": self._resource(call, form or self.form, fresh=True)}
 
     def notification(
         self, event: CallEvent, user: User | None = None, form: Form | None = None
@@ -167,48 +223,134 @@ class Projection:
         kind = event.notification_type
         data: dict[str, Any] = {
             "notificationType": kind.value,
-            "call": self._resource(call, form or self.form),
+            "call": self._resource(call, form or self.form, fresh=True),
             "phoneNumber": call.device,
             "messageType": "CallStateChangeMessage",
         }
         if kind not in _NO_EXTENSIONS:
             data["extensions"] = {"BusinessCall": 0}
-        return dump(Notification(data=NotificationData(**data), channel="/v2/me/calls"))
+        return {"data": data, "channel": "/v2/me/calls"}
 
-    def _resource(self, call: CallSnapshot, form: Form) -> CallResource | LegacyCallResource:
+    # -- output: wire bytes ---------------------------------------------------------------------
+    def get_calls_json(self, user: User, form: Form | None = None) -> bytes:
+        """``GET /api/v2/me/calls`` as ``user`` sees it: the response body, compact JSON."""
+        form = self._form(form)
+        encoded = self._encoded[form]
+        legs = [
+            encoded.get(call_id) or self._encode_leg(call, form)
+            for call_id, call in self._visible(user).items()
+        ]
+        if not legs:
+            return b'{"statusCode":0,"calls":[]}'
+        # copy the (large) body once: the envelope goes onto the first and last legs
+        legs[0] = b'{"statusCode":0,"calls":[' + legs[0]
+        legs[-1] += b"]}"
+        return b",".join(legs)
+
+    def get_call_json(self, user: User, call_id: str, form: Form | None = None) -> bytes:
+        """``GET /api/v2/me/calls/{id}``: the response body; unknown and not-yours answer the
+        same."""
+        form = self._form(form)
+        call = self._calls.get(call_id)
+        if call is None or not user.sees(call):
+            return _encode(_not_found(call_id))
+        leg = self._encoded[form].get(call_id) or self._encode_leg(call, form)
+        return b'{"statusCode":0,"call":' + leg + b"}"
+
+    def notification_json(
+        self, event: CallEvent, user: User | None = None, form: Form | None = None
+    ) -> bytes | None:
+        """The CometD message for ``event``, encoded once per (event, form); ``None`` if
+        ``user`` (default: the leg's agent) may not see it."""
+        call = event.call
+        if user is not None and not user.sees(call):
+            return None
+        form = self._form(form)
+        key = (id(event), form)
+        notices = self._notices
+        hit = notices.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        if self._calls.get(call.id) is call:
+            leg = self._encoded[form].get(call.id) or self._encode_leg(call, form)
+        else:  # an event already superseded (or not applied): its own snapshot, not kept
+            leg = _encode(self._resource(call, form, fresh=False))
+        kind = event.notification_type
+        message = b"".join(
+            (
+                b'{"data":{"notificationType":',
+                _encode(kind.value),
+                b',"call":',
+                leg,
+                b',"phoneNumber":',
+                _encode(call.device),
+                b',"messageType":"CallStateChangeMessage"',
+                b"" if kind in _NO_EXTENSIONS else b',"extensions":{"BusinessCall":0}',
+                b'},"channel":"/v2/me/calls"}',
+            )
+        )
+        if hit is None and len(notices) >= _NOTICES:
+            del notices[next(iter(notices))]
+        notices[key] = (event, message)
+        return message
+
+    def _form(self, form: Form | None) -> Form:
+        form = form or self.form
+        if form not in FORMS:
+            raise ValueError(f"form is one of {FORMS}, not {form!r}")
+        return form
+
+    def _encode_leg(self, call: CallSnapshot, form: Form) -> bytes:
+        """Encode a live leg's current snapshot and keep it until the leg's next event."""
+        leg = self._encoded[form][call.id] = _encode(self._resource(call, form, fresh=False))
+        return leg
+
+    def _resource(self, call: CallSnapshot, form: str, *, fresh: bool) -> dict[str, Any]:
+        """The call resource, keys in the models' order.
+
+        ``fresh``: plain values only, nothing shared (the caller owns the result). Otherwise
+        the result is for encoding only: it holds the snapshot's enums and tuples as they are
+        (orjson writes a ``StrEnum`` as its value and a tuple as an array) and the shared
+        per-number parts, which saves most of the building.
+        """
         base = self.base_uri
-        fields: dict[str, Any] = {
-            "id": call.id,
-            "state": call.state.value,
-            "callUuid": call.id,
+        call_id = call.id
+        resource: dict[str, Any] = {
+            "id": call_id,
+            "state": call.state._value_ if fresh else call.state,
+            "callUuid": call_id,
             "connId": call.conn_id,
             "deviceUri": f"{base}/devices/{call.device_id}",
-            "uri": f"{base}/me/calls/{call.id}",
             "dnis": call.dnis,
-            "callType": call.call_type.value,
-            "capabilities": [c.value for c in call.capabilities],
-            "duration": str(call.duration),
-            "mute": call.mute.value,
-            "supervisorListeningIn": False,
-            "monitoredUserMuted": False,
+            "callType": call.call_type._value_ if fresh else call.call_type,
+            "capabilities": [c._value_ for c in call.capabilities] if fresh else call.capabilities,
         }
         if call.user_data:
-            fields["userData"] = dict(call.user_data)
+            resource["userData"] = dict(call.user_data)
+        resource["duration"] = str(call.duration)
+        resource["mute"] = call.mute._value_ if fresh else call.mute
         if call.recording is not None:
-            fields["recordingState"] = call.recording.value
+            resource["recordingState"] = call.recording._value_ if fresh else call.recording
+        resource["supervisorListeningIn"] = False
+        resource["monitoredUserMuted"] = False
+        resource["uri"] = f"{base}/me/calls/{call_id}"
         if call.parent_id is not None:
-            fields["parentCallUri"] = f"{base}/me/calls/{call.parent_id}"
-            fields["parentCallPath"] = f"/calls/{call.parent_id}"
+            resource["parentCallUri"] = f"{base}/me/calls/{call.parent_id}"
+            resource["parentCallPath"] = f"/calls/{call.parent_id}"
         if form == "8.5.2":
-            return CallResource(
-                participants=[_participant(p) for p in call.participants],
-                monitoring=False,
-                path=f"/calls/{call.id}",
-                **fields,
+            parts = [_participant(p) for p in call.participants]
+            resource["participants"] = [dict(p) for p in parts] if fresh else parts
+            resource["monitoring"] = False
+            resource["path"] = f"/calls/{call_id}"
+        else:
+            infos = [_participant_info(p) for p in call.participants]
+            resource["participants"] = list(call.participants) if fresh else call.participants
+            resource["participantsInfo"] = (
+                [{**i, "country": dict(i["country"])} for i in infos] if fresh else infos
             )
-        return LegacyCallResource(
-            participants=list(call.participants),
-            participantsInfo=[_participant_info(p) for p in call.participants],
-            ani=call.ani,
-            **fields,
-        )
+            resource["ani"] = call.ani
+        return resource
+
+
+def _not_found(call_id: str) -> dict[str, Any]:
+    return {"statusCode": 6, "statusMessage": f"call {call_id} not found"}

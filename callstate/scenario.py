@@ -15,15 +15,23 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 
 ``run`` yields one JSON-ready dict per output line: ``{"device", "message"}`` per notification,
 ``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET.
+
+The schema is the pydantic model ``Scenario`` (``callstate._scenario_schema``, loaded on first
+use). ``read`` and ``run`` check a plainly well-formed scenario themselves, strictly (exact JSON
+types, the schema's keys only, no coercion) and without pydantic, whose import and model
+building cost about a third of a short run's start; anything they are not sure of goes to
+``Scenario``, so every refusal and its message are pydantic's, as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .device import Call
 from .errors import CallNotFoundError, CallStateError, MissingParameterError
@@ -32,67 +40,225 @@ from .projection import Form, Projection, User
 from .requests import check_operation_name
 from .switch import ManualClock, Switch
 
-__all__ = ["Scenario", "run"]
+if TYPE_CHECKING:
+    from ._scenario_schema import Scenario
+
+__all__ = ["Scenario", "Script", "read", "run"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+def __getattr__(name: str) -> object:
+    if name == "Scenario":
+        from ._scenario_schema import Scenario
+
+        return Scenario
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class DeviceSpec(_Strict):
-    dn: str = Field(pattern=r"^[0-9]+$")
-    features: list[Literal["mute", "recording"]] = []
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    dn: str
+    features: tuple[str, ...]
 
 
-class AgentStep(_Strict):
+@dataclass(frozen=True, slots=True)
+class AgentStep:
     device: str
     operation: str
-    params: dict[str, Any] = {}
-    call: str | None = None
-    label: str | None = Field(None, alias="as")
+    params: dict[str, Any]
+    call: str | None
+    label: str | None
 
 
-class ExternalParams(_Strict):
-    user_data: dict[str, Any] | None = Field(None, alias="userData")  # checked by the switch
-
-
-class ExternalStep(_Strict):
+@dataclass(frozen=True, slots=True)
+class ExternalStep:
     external: str
-    event: Literal["Call", "Answer", "Hangup", "Busy"]
-    to: str | None = None
-    params: ExternalParams = Field(default_factory=lambda: ExternalParams.model_validate({}))
-    label: str | None = Field(None, alias="as")
-
-    @model_validator(mode="after")
-    def _call_needs_to(self) -> ExternalStep:
-        if self.event == "Call" and self.to is None:
-            raise ValueError("a far-end Call needs 'to': the DN it calls")
-        if self.event != "Call" and self.params.user_data is not None:
-            raise ValueError("only a far-end Call carries userData")
-        return self
+    event: str
+    to: str | None
+    user_data: dict[str, Any] | None
+    label: str | None
 
 
-class GetStep(_Strict):
-    get: str = Field(pattern=r"^/me/calls(/[^/]+)?/?$")
-    user: str = Field(pattern=r"^(admin|[0-9]+)$")
+@dataclass(frozen=True, slots=True)
+class GetStep:
+    get: str
+    user: str
 
 
-class WaitStep(_Strict):
-    wait: float = Field(ge=0)
+@dataclass(frozen=True, slots=True)
+class WaitStep:
+    wait: float
 
 
-class Scenario(_Strict):
-    """A scenario file, checked on load (unknown keys and malformed steps are refused)."""
+Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep
 
-    devices: list[DeviceSpec]
-    steps: list[AgentStep | ExternalStep | GetStep | WaitStep]
 
-    @model_validator(mode="after")
-    def _unique_devices(self) -> Scenario:
-        dns = [d.dn for d in self.devices]
-        if len(set(dns)) != len(dns):
-            raise ValueError(f"device DNs must be unique: {dns}")
-        return self
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A checked scenario, in plain objects (what ``run`` plays)."""
+
+    devices: tuple[DeviceSpec, ...]
+    steps: tuple[Step, ...]
+
+
+def read(source: bytes | str) -> Script:
+    """Check a scenario file's text; raise pydantic's ``ValidationError`` if it is not one."""
+    script = _plain(_json(source))
+    if script is None:
+        from ._scenario_schema import Scenario
+
+        return _script_of(Scenario.model_validate_json(source))
+    return script
+
+
+def _script_of(model: Scenario) -> Script:
+    from . import _scenario_schema as schema
+
+    steps: list[Step] = []
+    for s in model.steps:
+        if isinstance(s, schema.WaitStep):
+            steps.append(WaitStep(s.wait))
+        elif isinstance(s, schema.GetStep):
+            steps.append(GetStep(s.get, s.user))
+        elif isinstance(s, schema.ExternalStep):
+            steps.append(ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label))
+        else:
+            steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label))
+    devices = tuple(DeviceSpec(d.dn, tuple(d.features)) for d in model.devices)
+    return Script(devices, tuple(steps))
+
+
+# -- the plain check: a subset of what the schema accepts, read the same way ----------------------
+class _NotSure(Exception):
+    """The plain check cannot vouch for this: ask the schema."""
+
+
+def _json(source: bytes | str) -> Any:
+    """Decode like pydantic would, or ``_NOT_SURE``: no BOM, escapes, NaN or repeated keys."""
+    try:
+        text = source.decode() if isinstance(source, bytes) else source
+        if "\\u" in text or text.startswith("\ufeff"):
+            return _NOT_SURE
+        return json.loads(text, parse_constant=_refuse, object_pairs_hook=_unique)
+    except (ValueError, _NotSure):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return _NOT_SURE
+
+
+_NOT_SURE: Any = object()
+
+
+def _refuse(constant: str) -> Any:
+    raise _NotSure(constant)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _NotSure("repeated key")
+    return result
+
+
+_DN = re.compile(r"[0-9]+")
+_GET = re.compile(r"/me/calls(/[^/]+)?/?")
+_USER = re.compile(r"admin|[0-9]+")
+_FEATURES = frozenset({"mute", "recording"})
+_EVENTS = frozenset({"Call", "Answer", "Hangup", "Busy"})
+_AGENT = frozenset({"device", "operation", "params", "call", "as"})
+_EXTERNAL = frozenset({"external", "event", "to", "params", "as"})
+
+
+def _plain(data: Any) -> Script | None:
+    try:
+        return _check(data)
+    except _NotSure:
+        return None
+
+
+def _text(value: Any) -> str:
+    """An exact ``str`` that pydantic takes as it is (no lone surrogate)."""
+    if type(value) is not str:
+        raise _NotSure(value)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise _NotSure(value) from None
+    return value
+
+
+def _optional_text(step: Mapping[str, Any], key: str) -> str | None:
+    value = step.get(key)
+    return None if value is None else _text(value)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _NotSure(value)
+    for key in value:
+        _text(key)
+    return dict(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise _NotSure(value)
+    return value
+
+
+def _check(data: Any) -> Script:
+    if type(data) is not dict or data.keys() != {"devices", "steps"}:
+        raise _NotSure(data)
+    devices = tuple(_device(d) for d in _list(data["devices"]))
+    if len({d.dn for d in devices}) != len(devices):
+        raise _NotSure("repeated DN")
+    return Script(devices, tuple(_step(s) for s in _list(data["steps"])))
+
+
+def _device(spec: Any) -> DeviceSpec:
+    if type(spec) is not dict or "dn" not in spec or not spec.keys() <= {"dn", "features"}:
+        raise _NotSure(spec)
+    dn = _text(spec["dn"])
+    features = tuple(_text(f) for f in _list(spec.get("features", [])))
+    if not _DN.fullmatch(dn) or not set(features) <= _FEATURES:
+        raise _NotSure(spec)
+    return DeviceSpec(dn, features)
+
+
+def _step(step: Any) -> Step:
+    if type(step) is not dict:
+        raise _NotSure(step)
+    keys = step.keys()
+    if keys == {"wait"}:
+        wait = step["wait"]
+        if type(wait) is int and 0 <= wait < 2**53:
+            return WaitStep(float(wait))
+        if type(wait) is float and math.isfinite(wait) and wait >= 0:
+            return WaitStep(wait)
+    elif keys == {"get", "user"}:
+        get, user = _text(step["get"]), _text(step["user"])
+        if get.isascii() and _GET.fullmatch(get) and _USER.fullmatch(user):
+            return GetStep(get, user)
+    elif "external" in keys and "event" in keys and keys <= _EXTERNAL:
+        return _external_step(step)
+    elif "device" in keys and "operation" in keys and keys <= _AGENT:
+        params = _object(step.get("params", {}))
+        label = _optional_text(step, "as")
+        device, operation = _text(step["device"]), _text(step["operation"])
+        return AgentStep(device, operation, params, _optional_text(step, "call"), label)
+    raise _NotSure(step)
+
+
+def _external_step(step: dict[str, Any]) -> ExternalStep:
+    event = _text(step["event"])
+    to = _optional_text(step, "to")
+    params = _object(step.get("params", {}))
+    if not params.keys() <= {"userData"}:
+        raise _NotSure(params)
+    user_data = params.get("userData")
+    if user_data is not None:
+        user_data = _object(user_data)
+    if event not in _EVENTS or (to is None if event == "Call" else user_data is not None):
+        raise _NotSure(step)
+    return ExternalStep(_text(step["external"]), event, to, user_data, _optional_text(step, "as"))
 
 
 def _error(error: CallStateError) -> dict[str, Any]:
@@ -100,7 +266,7 @@ def _error(error: CallStateError) -> dict[str, Any]:
 
 
 def run(
-    scenario: Scenario | dict[str, Any],
+    scenario: Scenario | Script | Mapping[str, Any],
     *,
     form: Form = "8.5.0",
     seed: int | None = None,
@@ -111,8 +277,7 @@ def run(
 
     With ``log``, the switch writes its event log there as it runs (see ``callstate.log``).
     """
-    if not isinstance(scenario, Scenario):
-        scenario = Scenario.model_validate(scenario)
+    script = _script(scenario)
     clock = ManualClock()
     switch = Switch(base_uri, seed, clock=clock, log=log)
     projection = Projection(base_uri, form)
@@ -123,10 +288,10 @@ def run(
         lines.append({"device": event.call.device, "message": projection.notification(event)})
 
     switch.subscribe(notify)
-    for spec in scenario.devices:
+    for spec in script.devices:
         switch.add_device(spec.dn, features=spec.features)
     labels: dict[str, str] = {}
-    for step in scenario.steps:
+    for step in script.steps:
         if isinstance(step, WaitStep):
             clock.now += step.wait
         elif isinstance(step, GetStep):
@@ -159,10 +324,21 @@ def run(
     switch.close_log()
 
 
+def _script(scenario: Scenario | Script | Mapping[str, Any]) -> Script:
+    """The plain form of a checked scenario; a mapping is checked as ``read`` checks a file."""
+    if isinstance(scenario, Script):
+        return scenario
+    from ._scenario_schema import Scenario
+
+    if isinstance(scenario, Scenario):
+        return _script_of(scenario)
+    return _plain(scenario) or _script_of(Scenario.model_validate(scenario))
+
+
 def _external(switch: Switch, step: ExternalStep) -> Call:
     if step.event == "Call":
         assert step.to is not None  # checked on load
-        return switch.external_call(step.external, to=step.to, user_data=step.params.user_data)
+        return switch.external_call(step.external, to=step.to, user_data=step.user_data)
     if step.event == "Answer":
         return switch.external_answer(step.external, to=step.to)
     if step.event == "Busy":

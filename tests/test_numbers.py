@@ -44,19 +44,32 @@ def test_clear_caches_forgets_every_number_and_changes_no_answer() -> None:
 
     numbers.clear_caches()
 
-    assert cache_sizes() == [0, 0, 0, 0]
+    assert cache_sizes() == [0, 0, 0, 0, 0]
     after = [projection.get_call(admin, call.id, form) for form in ("8.5.0", "8.5.2")]
     assert after == before  # recomputed, identical
 
 
 def cache_sizes() -> list[int]:
-    """How many numbers each per-number cache holds (parse, facts, the projection's two)."""
+    """How many numbers each per-number cache holds (parse, formats, facts, the projection's
+    two)."""
     from callstate import projection
 
     cached: list[Any] = [
         numbers._parse,
+        numbers.formats,
         numbers.facts,
         projection._participant,
         projection._participant_info,
     ]
     return [int(f.cache_info().currsize) for f in cached]
+
+
+def test_formats_agree_with_facts() -> None:
+    for number in ("+1 415-555-0100", "+442071234567", "15001"):
+        f, full = numbers.formats(number), numbers.facts(number)
+        assert (f.phone_number, f.digits, f.e164, f.formatted) == (
+            full.phone_number,
+            full.digits,
+            full.e164,
+            full.formatted,
+        )

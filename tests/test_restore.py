@@ -564,7 +564,7 @@ def test_a_log_cut_inside_its_header_restores_an_empty_switch_and_resumes(
     restored.close_log()
     again, again_reader = Switch.restore(path, clock=clock)  # a whole log again: a new header
     assert again_reader.cut_line is None
-    assert again_reader.header["callstate_log"] == 1
+    assert again_reader.header["callstate_log"] == 2
     assert state_of(again) == state_of(restored)
 
 
@@ -635,18 +635,18 @@ def test_a_request_that_is_refused_now_names_its_line(tmp_path: Path) -> None:
 def test_a_request_that_gives_other_events_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
     lines = small_log(path)
-    tampered = json.loads(lines[4])
-    tampered["events"][0]["call"]["state"] = "Established"
+    tampered = json.loads(lines[4])  # [at, request, [[type, [fields], previous], ...]]
+    tampered[2][0][1][4] = "Established"  # field 4 of the snapshot: state
     error = restore_error(path, [*lines[:4], json.dumps(tampered) + "\n", *lines[5:]])
     assert error.line == 5
     # the logged clock readings are used: another reading gives other durations
     later = json.loads(lines[4])
-    later["at"] += 100
+    later[0] += 100  # the clock reading
     error = restore_error(path, [*lines[:4], json.dumps(later) + "\n", *lines[5:]])
     assert error.line == 5
     # events left out of a line
     fewer = json.loads(lines[3])
-    fewer["events"] = fewer["events"][:-1]
+    fewer[2] = fewer[2][:-1]  # the events
     error = restore_error(path, [*lines[:3], json.dumps(fewer) + "\n", *lines[4:]])
     assert error.line == 4
 
