@@ -126,6 +126,9 @@ def _participant_info(number: str) -> dict[str, Any]:
     return info
 
 
+_RELEASED: Final = State.RELEASED
+
+
 class Projection:
     """Calls API views of a switch, rebuilt from its events alone.
 
@@ -145,41 +148,48 @@ class Projection:
         self._by_device: dict[str, dict[str, CallSnapshot]] = {}
         #: form -> leg id -> encoded resource of the leg's current snapshot
         self._encoded: dict[str, dict[str, bytes]] = {form: {} for form in FORMS}
+        #: whether any encoding is kept (most events find none to forget)
+        self._encodings = False
         #: (id(event), form) -> (event, encoded notification), oldest first
         self._notices: dict[tuple[int, str], tuple[CallEvent, bytes]] = {}
 
     # -- input ----------------------------------------------------------------------------------
     def apply(self, event: CallEvent) -> None:
-        """Take one event in (a projection is a subscriber: ``switch.subscribe(projection)``)."""
+        """Take one event in (a projection is a subscriber: ``switch.subscribe(projection)``).
+
+        A leg belongs to one device for its whole life (the core never moves it), so the index
+        by device is kept without looking at the snapshot it replaces.
+        """
         call = event.call
         call_id = call.id
-        for form, encoded in self._encoded.items():
-            if encoded.pop(call_id, None) is not None and not encoded:
-                self._encoded[form] = {}  # an emptied dict keeps its largest table
-        old = self._calls.get(call_id)
-        if call.state is State.RELEASED:
-            if old is not None:
-                del self._calls[call_id]
-                if not self._calls:
+        if self._encodings:
+            self._forget_encodings(call_id)
+        calls, by_device, device = self._calls, self._by_device, call.device
+        if call.state is _RELEASED:
+            if calls.pop(call_id, None) is not None:
+                if not calls:  # an emptied dict keeps its largest table; start afresh
                     self._calls = {}
-                self._unindex(old)
+                mine = by_device[device]
+                del mine[call_id]
+                if not mine:
+                    del by_device[device]
             return
-        self._calls[call_id] = call
-        if old is not None and old.device != call.device:
-            self._unindex(old)  # a leg is one device's; should a snapshot say otherwise, follow it
-        mine = self._by_device.get(call.device)
-        if mine is None:
-            self._by_device[call.device] = {call_id: call}
+        calls[call_id] = call
+        legs = by_device.get(device)
+        if legs is None:
+            by_device[device] = {call_id: call}
         else:
-            mine[call_id] = call
+            legs[call_id] = call
+
+    def _forget_encodings(self, call_id: str) -> None:
+        """The leg changed: its kept encodings no longer show it."""
+        encoded = self._encoded
+        for form, legs in encoded.items():
+            if legs.pop(call_id, None) is not None and not legs:
+                encoded[form] = {}  # an emptied dict keeps its largest table
+        self._encodings = any(encoded.values())
 
     __call__ = apply
-
-    def _unindex(self, call: CallSnapshot) -> None:
-        mine = self._by_device[call.device]
-        del mine[call.id]
-        if not mine:
-            del self._by_device[call.device]
 
     @property
     def snapshots(self) -> tuple[CallSnapshot, ...]:
@@ -303,6 +313,7 @@ class Projection:
     def _encode_leg(self, call: CallSnapshot, form: Form) -> bytes:
         """Encode a live leg's current snapshot and keep it until the leg's next event."""
         leg = self._encoded[form][call.id] = _encode(self._resource(call, form, fresh=False))
+        self._encodings = True
         return leg
 
     def _resource(self, call: CallSnapshot, form: str, *, fresh: bool) -> dict[str, Any]:
