@@ -56,7 +56,7 @@ class Switch:
     def write_log(self, path: str | Path, *, append: bool = False) -> None:
         """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
         self.close_log()
-        self._log = LogWriter(open(path, "a" if append else "w", encoding="utf-8"))  # noqa: SIM115
+        self._log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
         if not append:
             self._log.header(self.base_uri, self.seed, self._engine.ids.state())
         self._engine.recorder = self._log
@@ -93,9 +93,10 @@ class Switch:
         replay_requests(switch, reader, replay_clock)
         switch._engine.clock = clock or time.time
         if resume_log:
-            if reader.cut_line is not None:
+            unused = reader.cut_bytes + reader.reserved_bytes
+            if unused:  # a cut last line, and space a crashed writer had reserved
                 with open(source, "rb+") as file:
-                    file.truncate(file.seek(0, 2) - reader.cut_bytes)
+                    file.truncate(file.seek(0, 2) - unused)
             switch.write_log(source, append=bool(header))
         return switch, reader
 

@@ -319,8 +319,15 @@ def drive(switch: Switch, clock: ManualClock) -> Iterator[None]:
     yield
 
 
+def live_text(path: Path) -> str:
+    """A live log's text: its lines, then zero bytes the writer reserved for the next ones."""
+    text = path.read_text()
+    assert "\0" not in text.rstrip("\0")
+    return text.rstrip("\0")
+
+
 def lines_of(path: Path) -> list[str]:
-    return path.read_text().splitlines()
+    return live_text(path).splitlines()
 
 
 def test_the_log_is_written_while_the_switch_runs(tmp_path: Path) -> None:
@@ -329,7 +336,7 @@ def test_the_log_is_written_while_the_switch_runs(tmp_path: Path) -> None:
     assert len(lines_of(path)) == 1  # the header, before any request
     seen = 0
     for count, _ in enumerate(drive(switch, clock), start=2):
-        text = path.read_text()
+        text = live_text(path)
         assert text.endswith("\n")
         lines = text.splitlines()
         assert len(lines) == count  # written: in the file before the next request
@@ -345,6 +352,7 @@ def test_the_log_is_written_while_the_switch_runs(tmp_path: Path) -> None:
         switch.device("15000").perform("nope", "Hangup")
     assert path.read_text() == before
     switch.close_log()
+    assert path.read_text() == before.rstrip("\0")  # closing cuts the reserved space off
 
 
 def test_every_line_is_json_and_reads_back(tmp_path: Path) -> None:
@@ -965,3 +973,56 @@ def test_replay_names_a_malformed_line(
     assert (status, out) == (2, "")
     assert f"line {where}" in err
     assert "Traceback" not in err
+
+
+# -- the writer's reserved space ------------------------------------------------------------------
+def test_a_crashed_writer_leaves_reserved_zeros_that_reading_and_resuming_drop(
+    tmp_path: Path,
+) -> None:
+    path, crashed = tmp_path / "live.log", tmp_path / "crashed.log"
+    switch, clock, events = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    crashed.write_bytes(path.read_bytes())  # what a crash now would leave on disk
+    switch.close_log()
+    assert crashed.read_bytes().endswith(b"\0")
+    reader = LogReader.read(crashed)
+    assert reader.events == events
+    assert reader.cut_line is None
+    assert reader.reserved_bytes == len(crashed.read_bytes()) - len(path.read_bytes())
+    restored, _ = Switch.restore(crashed, clock=clock, resume_log=True)
+    restored.add_device("15009")
+    restored.close_log()
+    assert crashed.read_bytes().startswith(path.read_bytes())
+    assert b"\0" not in crashed.read_bytes()
+    assert [d.dn for d in Switch.restore(crashed)[0].devices][-1] == "15009"
+
+
+def test_a_log_longer_than_the_reserved_space_grows_it(tmp_path: Path) -> None:
+    path = tmp_path / "long.log"
+    switch = Switch(seed=4, log=path)
+    phone = switch.add_device("15000")
+    seen: list[CallEvent] = []
+    switch.subscribe(seen.append)
+    for i in range(400):  # several times the first reservation
+        call = phone.dial(f"+1415555{i:04d}")
+        call.perform("Hangup")
+    size_live = path.stat().st_size
+    switch.close_log()
+    assert path.stat().st_size < size_live
+    assert path.stat().st_size > 4 * log_module._CHUNK
+    assert LogReader.read(path).events == seen
+
+
+def test_a_log_to_something_that_cannot_be_mapped_is_written_line_by_line(
+    tmp_path: Path,
+) -> None:
+    read_end, write_end = os.pipe()
+    writer = LogWriter(os.fdopen(write_end, "wb", buffering=0))
+    writer.header(BASE, 3, {"call_prefix": "X"})
+    writer.request(2.5, {"op": "add_device", "dn": "15000"}, [])
+    writer.close()
+    with os.fdopen(read_end, "rb") as pipe:
+        reader = LogReader.read(pipe)
+    assert reader.header["seed"] == 3
+    assert [entry.request for entry in reader.entries] == [{"op": "add_device", "dn": "15000"}]

@@ -130,7 +130,8 @@ def carry_on(switch: Switch) -> list[CallEvent]:
 
 
 def log_bytes(path: Path) -> bytes:
-    return path.read_bytes()
+    """A log's lines (a live log ends in zero bytes its writer reserved: not part of it)."""
+    return path.read_bytes().rstrip(b"\0")
 
 
 def line_ends(data: bytes) -> list[int]:
@@ -540,7 +541,7 @@ def test_resume_log_drops_a_cut_last_line_first(tmp_path: Path, opened: list[Swi
     assert reader.cut_line is not None
     assert reader.cut_bytes == 9
     assert state_of(restored) == state_of(Switch.restore(whole)[0])
-    assert path.read_bytes() == data[:last_start]  # truncated before appending
+    assert log_bytes(path) == data[:last_start]  # truncated before appending
     restored.device("15001").dial("+14155550100")
     restored.close_log()
     again, again_reader = Switch.restore(path, clock=clock)
