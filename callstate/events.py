@@ -59,6 +59,11 @@ class CallEvent(tuple[Any, ...]):
 
     __slots__ = ()
     notification_type: ClassVar[NotificationType] = NotificationType.STATUS_CHANGE
+    #: the event's class name (what logs write)
+    kind: ClassVar[str] = "CallEvent"
+
+    def __init_subclass__(cls) -> None:
+        cls.kind = cls.__name__
 
     def __new__(cls, call: CallSnapshot) -> Self:
         return tuple.__new__(cls, (call,))

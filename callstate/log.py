@@ -125,6 +125,9 @@ _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 E = TypeVar("E", bound=Enum)
 
 
+#: id(capabilities tuple) -> (the tuple, its JSON): few distinct tuples exist (the table's), and
+#: holding each keeps its id from being reused
+_CAPABILITIES: dict[int, tuple[tuple[Operation, ...], orjson.Fragment]] = {}
 #: space the writer reserves at a time
 _CHUNK: Final = 1 << 16
 
@@ -389,9 +392,30 @@ class LogWriter:
         )
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
-        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order
-        records = [(type(e).__name__, tuple(e[0]), *e[1:]) for e in events]
-        self._write(_dumps((at, request, records)))
+        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order;
+        # the capabilities (one of a few shared tuples) go in as JSON encoded once per tuple
+        events = events if isinstance(events, list) else list(events)
+        records = []
+        for event in events:
+            call = event[0]
+            caps = call[9]
+            known = _CAPABILITIES.get(id(caps))
+            if known is None or known[0] is not caps:
+                known = _CAPABILITIES[id(caps)] = (caps, orjson.Fragment(orjson.dumps(caps)))
+            records.append((event.kind, (*call[:9], known[1], *call[10:]), *event[1:]))
+        line = (at, request, records)
+        try:
+            data = orjson.dumps(line, default=_plain, option=_NEWLINE)
+        except orjson.JSONEncodeError:  # see _dumps: the json module writes it, without fragments
+            data = _dumps((at, request, [(e.kind, tuple(e[0]), *e[1:]) for e in events]))
+        # the common case inline (this runs once per request): room in the mapping, copy
+        start = self._pos
+        end = start + len(data)
+        if end <= self._size and self._map is not None:
+            self._map[start:end] = data
+            self._pos = end
+        else:
+            self._write(data)
 
     def _write(self, line: bytes) -> None:
         mapped = self._map
