@@ -42,6 +42,7 @@ requests again on the same ids and clock readings, checking that they produce th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -125,9 +126,8 @@ _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 E = TypeVar("E", bound=Enum)
 
 
-#: id(capabilities tuple) -> (the tuple, its JSON): few distinct tuples exist (the table's), and
-#: holding each keeps its id from being reused
-_CAPABILITIES: dict[int, tuple[tuple[Operation, ...], orjson.Fragment]] = {}
+#: madvise: fault a range of a mapping in for writing, ahead of use (Linux 5.14 and later)
+_MADV_POPULATE_WRITE: Final = 23
 #: space the writer reserves at a time
 _CHUNK: Final = 1 << 16
 
@@ -377,6 +377,8 @@ class LogWriter:
             self._map = mmap.mmap(self._fd, size)
         else:
             self._map.resize(size)
+        with contextlib.suppress(OSError):  # fault the new pages in at once (Linux 5.14+)
+            self._map.madvise(_MADV_POPULATE_WRITE, self._size, size - self._size)
         self._size = size
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
@@ -392,22 +394,14 @@ class LogWriter:
         )
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
-        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order;
-        # the capabilities (one of a few shared tuples) go in as JSON encoded once per tuple
+        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order
         events = events if isinstance(events, list) else list(events)
-        records = []
-        for event in events:
-            call = event[0]
-            caps = call[9]
-            known = _CAPABILITIES.get(id(caps))
-            if known is None or known[0] is not caps:
-                known = _CAPABILITIES[id(caps)] = (caps, orjson.Fragment(orjson.dumps(caps)))
-            records.append((event.kind, (*call[:9], known[1], *call[10:]), *event[1:]))
+        records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
         line = (at, request, records)
         try:
             data = orjson.dumps(line, default=_plain, option=_NEWLINE)
-        except orjson.JSONEncodeError:  # see _dumps: the json module writes it, without fragments
-            data = _dumps((at, request, [(e.kind, tuple(e[0]), *e[1:]) for e in events]))
+        except orjson.JSONEncodeError:  # see _dumps
+            data = _dumps(line)
         # the common case inline (this runs once per request): room in the mapping, copy
         start = self._pos
         end = start + len(data)
