@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from typing import Final, NamedTuple, TypedDict
+from typing import Final, NamedTuple, TypedDict, TypeVar
 
 from transitions import Machine, MachineError
 
@@ -295,18 +295,70 @@ def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
     return tuple(sorted(offered, key=str))
 
 
-#: (state, context) -> sorted capabilities, computed once at import.
-CAPABILITIES: Final[Mapping[tuple[State, Context], tuple[Operation, ...]]] = {
-    (state, context): capabilities_for(state, context)
-    for state in State
-    for context in all_contexts()
-}
+_V = TypeVar("_V")
+_MUTES: Final = frozenset({None, *Mute})
+_RECORDINGS: Final = frozenset({None, *RecordingState})
+
+
+def _is_key(key: object) -> bool:
+    """Whether ``key`` is a (state, context) that some leg can be in."""
+    if not (isinstance(key, tuple) and len(key) == 2 and key[0] in State):
+        return False
+    context = key[1]
+    return (
+        type(context) is Context
+        and context.mute in _MUTES
+        and context.recording in _RECORDINGS
+        and context.pair in PairRole
+        and context.conference in ConferenceRole
+        and type(context.answered) is bool
+    )
+
+
+class _Derived(Mapping[tuple[State, Context], _V]):
+    """(state, context) -> what the table gives for it, each worked out on first use.
+
+    Working every one out at import (9,000 of them) took a third of the package's import time;
+    a switch meets a few dozen.
+    """
+
+    def __init__(self, derive: Callable[[State, Context], _V]) -> None:
+        self._derive = derive
+        self._known: dict[tuple[State, Context], _V] = {}
+
+    def __getitem__(self, key: tuple[State, Context]) -> _V:
+        try:
+            return self._known[key]
+        except KeyError:
+            if not _is_key(key):
+                raise
+            value = self._known[key] = self._derive(*key)
+            return value
+
+    def __iter__(self) -> Iterator[tuple[State, Context]]:
+        return ((state, context) for state in State for context in all_contexts())
+
+    def __len__(self) -> int:
+        return (
+            len(State)
+            * (len(Mute) + 1)
+            * (len(RecordingState) + 1)
+            * len(PairRole)
+            * len(ConferenceRole)
+            * 2
+        )
+
+
+#: (state, context) -> sorted capabilities.
+CAPABILITIES: Final[Mapping[tuple[State, Context], tuple[Operation, ...]]] = _Derived(
+    capabilities_for
+)
 
 
 #: The same as sets, for O(1) membership tests on the request path.
-OFFERED: Final[Mapping[tuple[State, Context], frozenset[str]]] = {
-    key: frozenset(capabilities) for key, capabilities in CAPABILITIES.items()
-}
+OFFERED: Final[Mapping[tuple[State, Context], frozenset[str]]] = _Derived(
+    lambda state, context: frozenset(CAPABILITIES[state, context])
+)
 
 
 def _condition(name: str) -> Callable[[object], bool]:
