@@ -341,6 +341,19 @@ def decode(line: str) -> CallEvent:
 
 
 # -- the log file ---------------------------------------------------------------------------------
+def _content_end(fd: int) -> int:
+    """Where a log file's lines end: its size, less the zero bytes a writer had reserved and
+    not used (a log that was not closed, e.g. after a crash), which the new lines replace."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    while end:
+        block = os.pread(fd, min(end, _CHUNK), end - min(end, _CHUNK))
+        kept = len(block.rstrip(b"\0"))
+        if kept:
+            return end - len(block) + kept
+        end -= len(block)
+    return 0
+
+
 class LogWriter:
     """Writes the header, then one line per request as the request completes.
 
@@ -363,7 +376,7 @@ class LogWriter:
         self._map: mmap.mmap | None = None
         self._pos = self._size = 0
         if stat.S_ISREG(os.fstat(fd).st_mode):
-            self._pos = self._size = os.lseek(fd, 0, os.SEEK_END)  # new lines go at the end
+            self._pos = self._size = _content_end(fd)  # new lines go after the last one
             try:
                 self._reserve(_CHUNK)
             except (OSError, ValueError):  # no reservation or mapping here: write instead

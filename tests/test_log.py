@@ -1026,3 +1026,20 @@ def test_a_log_to_something_that_cannot_be_mapped_is_written_line_by_line(
         reader = LogReader.read(pipe)
     assert reader.header["seed"] == 3
     assert [entry.request for entry in reader.entries] == [{"op": "add_device", "dn": "15000"}]
+
+
+def test_appending_to_a_log_left_open_writes_after_its_last_line(tmp_path: Path) -> None:
+    path, crashed = tmp_path / "live.log", tmp_path / "crashed.log"
+    switch, clock, _ = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    crashed.write_bytes(path.read_bytes())  # a log whose writer never closed it
+    switch.close_log()
+    again = Switch(seed=11)
+    again.write_log(crashed, append=True)
+    again.add_device("15009")
+    again.close_log()
+    lines = crashed.read_bytes().split(b"\n")
+    assert b"\0" not in crashed.read_bytes()
+    assert crashed.read_bytes().startswith(path.read_bytes())
+    assert json.loads(lines[-2])[1]["dn"] == "15009"
