@@ -29,12 +29,14 @@ per line, events as ``encode`` writes them) is still read. A version 1 log resum
 version (``Switch.restore(..., resume_log=True)``) goes on with version 2 lines; the reader takes
 either shape after a version 1 header, and only version 2 lines after a version 2 header.
 
-Each line is written to the file descriptor with one ``os.write`` as its request completes (no
-Python buffer), so a crash loses at most the line being written. ``read`` returns every
-complete line and reports a cut last line; a malformed line anywhere else is refused with its
-line number. A file holding only the beginning of a header (the crash came while the header was
-written) is a log with an empty ``header`` and no request; an empty file or a first line that is
-not the start of a header is not a log.
+Each line is with the operating system as its request completes (copied into the mapped file,
+or written with one ``os.write``: see ``LogWriter``), so a crash loses at most the line being
+written. A log still open, or left by a process that died, ends in zero bytes its writer had
+reserved; reading ignores them (``reserved_bytes``) and resuming writes over them. ``read``
+returns every complete line and reports a cut last line; a malformed line anywhere else is
+refused with its line number. A file holding only the beginning of a header (the crash came
+while the header was written) is a log with an empty ``header`` and no request; an empty file
+or a first line that is not the start of a header is not a log.
 
 ``replay`` rebuilds a projection from the events; ``restore`` rebuilds a switch by running the
 requests again on the same ids and clock readings, checking that they produce the logged events.
