@@ -377,24 +377,30 @@ class LogWriter:
         self._fd = fd = file.fileno()
         self._map: mmap.mmap | None = None
         self._pos = self._size = 0
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            self._pos = self._size = _content_end(fd)  # new lines go after the last one
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        end = _content_end(fd)  # new lines go after the last one, over unused reserved space
+        if end != os.fstat(fd).st_size:
+            os.ftruncate(fd, end)
+        if hasattr(os, "posix_fallocate"):
+            self._pos = self._size = end
             try:
                 self._reserve(_CHUNK)
             except (OSError, ValueError):  # no reservation or mapping here: write instead
                 self._map = None
 
     def _reserve(self, need: int) -> None:
-        """Make room for ``need`` more bytes after the last line."""
+        """Make room for ``need`` more bytes after the last line (a new, larger mapping: a
+        resize in place is not available everywhere)."""
         size = max(self._size * 2, self._pos + need + _CHUNK) // _CHUNK * _CHUNK
         os.posix_fallocate(self._fd, self._size, size - self._size)
-        if self._map is None:
-            self._map = mmap.mmap(self._fd, size)
-        else:
-            self._map.resize(size)
-        with contextlib.suppress(OSError):  # fault the new pages in at once (Linux 5.14+)
-            self._map.madvise(_MADV_POPULATE_WRITE, self._size, size - self._size)
-        self._size = size
+        mapped = mmap.mmap(self._fd, size)
+        with contextlib.suppress(OSError, ValueError):  # fault the new pages in (Linux 5.14+)
+            start = self._size // mmap.PAGESIZE * mmap.PAGESIZE
+            mapped.madvise(_MADV_POPULATE_WRITE, start, size - start)
+        if self._map is not None:
+            self._map.close()
+        self._map, self._size = mapped, size
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
         self._write(

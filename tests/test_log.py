@@ -1043,3 +1043,16 @@ def test_appending_to_a_log_left_open_writes_after_its_last_line(tmp_path: Path)
     assert b"\0" not in crashed.read_bytes()
     assert crashed.read_bytes().startswith(path.read_bytes())
     assert json.loads(lines[-2])[1]["dn"] == "15009"
+
+
+def test_without_space_reservation_the_writer_writes_each_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "posix_fallocate")  # as on macOS
+    path = tmp_path / "switch.log"
+    switch, clock, events = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    assert b"\0" not in path.read_bytes()  # no reserved space, even while open
+    switch.close_log()
+    assert LogReader.read(path).events == events
