@@ -416,7 +416,6 @@ class LogWriter:
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
         # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order
-        events = events if isinstance(events, list) else list(events)
         records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
         line = (at, request, records)
         try:
