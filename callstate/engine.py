@@ -310,10 +310,12 @@ class Engine:
         """A request succeeded: record it with its events (``request`` is what the recorder
         keeps; ``None`` when there is no recorder), then deliver the events."""
         events, self.pending = self.pending, []
-        if self.recorder is not None and request is not None:
-            self.recorder.request(self.now, request, events)
-        if events:
-            self.bus.publish(events)
+        try:
+            if self.recorder is not None and request is not None:
+                self.recorder.request(self.now, request, events)
+        finally:  # the change is made: its events go out even if the log could not keep them
+            if events:
+                self.bus.publish(events)
 
     # -- lookups ----------------------------------------------------------------------------------
     def add_line(self, line: Line) -> None:

@@ -61,6 +61,7 @@ class CallEvent(tuple[Any, ...]):
     notification_type: ClassVar[NotificationType] = NotificationType.STATUS_CHANGE
     #: the event's class name (what logs write)
     kind: ClassVar[str] = "CallEvent"
+    __match_args__: ClassVar[tuple[str, ...]] = ("call",)
 
     def __init_subclass__(cls) -> None:
         cls.kind = cls.__name__
@@ -96,6 +97,7 @@ class StateChanged(CallEvent):
     """The leg moved to ``call.state``; ``previous`` is ``None`` for a new leg."""
 
     __slots__ = ()
+    __match_args__ = ("call", "previous")
 
     def __new__(cls, call: CallSnapshot, previous: State | None = None) -> Self:
         return tuple.__new__(cls, (call, previous))
@@ -142,6 +144,7 @@ class DtmfSent(CallEvent):
     """The agent sent ``digits`` on the leg."""
 
     __slots__ = ()
+    __match_args__ = ("call", "digits")
     notification_type = NotificationType.DTMF_SENT
 
     def __new__(cls, call: CallSnapshot, digits: str = "") -> Self:

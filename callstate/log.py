@@ -130,7 +130,9 @@ E = TypeVar("E", bound=Enum)
 
 #: madvise: fault a range of a mapping in for writing, ahead of use (Linux 5.14 and later)
 _MADV_POPULATE_WRITE: Final = 23
-#: space the writer reserves at a time
+#: the most the writer reserves at a time
+_MAX_STEP: Final = 1 << 26
+#: the least the writer reserves at a time, and the unit of reservation
 _CHUNK: Final = 1 << 16
 
 
@@ -374,33 +376,49 @@ class LogWriter:
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
-        self._fd = fd = file.fileno()
         self._map: mmap.mmap | None = None
         self._pos = self._size = 0
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return
-        end = _content_end(fd)  # new lines go after the last one, over unused reserved space
-        if end != os.fstat(fd).st_size:
-            os.ftruncate(fd, end)
-        if hasattr(os, "posix_fallocate"):
-            self._pos = self._size = end
-            try:
+        try:
+            self._fd = fd = file.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return
+            end = _content_end(fd)  # new lines go after the last one, over unused reserved space
+            if end != os.fstat(fd).st_size:
+                os.ftruncate(fd, end)
+            self._pos = end
+            if hasattr(os, "posix_fallocate"):
                 self._reserve(_CHUNK)
-            except (OSError, ValueError):  # no reservation or mapping here: write instead
-                self._map = None
+        except BaseException:
+            file.close()
+            raise
 
     def _reserve(self, need: int) -> None:
-        """Make room for ``need`` more bytes after the last line (a new, larger mapping: a
-        resize in place is not available everywhere)."""
-        size = max(self._size * 2, self._pos + need + _CHUNK) // _CHUNK * _CHUNK
-        os.posix_fallocate(self._fd, self._size, size - self._size)
-        mapped = mmap.mmap(self._fd, size)
-        with contextlib.suppress(OSError, ValueError):  # fault the new pages in (Linux 5.14+)
-            start = self._size // mmap.PAGESIZE * mmap.PAGESIZE
-            mapped.madvise(_MADV_POPULATE_WRITE, start, size - start)
+        """Make room for ``need`` more bytes after the last line: reserve the next chunk (an
+        eighth of the log so far, within bounds) and map the file anew (a resize in place is
+        not available everywhere). Where that fails, write each line from now on."""
+        step = min(max(_CHUNK, self._pos // 8), _MAX_STEP)
+        size = (self._pos + need + step + _CHUNK - 1) // _CHUNK * _CHUNK
+        try:
+            os.posix_fallocate(self._fd, self._size, size - self._size)
+            mapped = mmap.mmap(self._fd, size)
+        except (OSError, ValueError):
+            self._unmap()
+            return
+        with contextlib.suppress(OSError, ValueError):  # fault new pages in (Linux 5.14+)
+            start = self._pos // mmap.PAGESIZE * mmap.PAGESIZE
+            mapped.madvise(_MADV_POPULATE_WRITE, start, min(size - start, _CHUNK))
         if self._map is not None:
             self._map.close()
         self._map, self._size = mapped, size
+
+    def _unmap(self) -> None:
+        """Stop mapping: cut the reserved space off, and write the next line at the end."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._size = 0
+        os.ftruncate(self._fd, self._pos)
+        os.lseek(self._fd, self._pos, os.SEEK_SET)
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
         self._write(
@@ -426,34 +444,36 @@ class LogWriter:
         start = self._pos
         end = start + len(data)
         if end <= self._size and self._map is not None:
-            self._map[start:end] = data
+            # the newline last: a line that ends in one was copied whole
+            self._map[start : end - 1] = data[:-1]
+            self._map[end - 1] = 10
             self._pos = end
         else:
             self._write(data)
 
     def _write(self, line: bytes) -> None:
+        end = self._pos + len(line)
+        if self._map is not None and end > self._size:
+            self._reserve(len(line))
         mapped = self._map
         if mapped is None:
             written = os.write(self._fd, line)
             while written < len(line):  # a short write (rare on files): write the rest
                 written += os.write(self._fd, line[written:])
-            return
-        start = self._pos
-        end = start + len(line)
-        if end > self._size:
-            self._reserve(len(line))
-            mapped = self._map
-            assert mapped is not None
-        mapped[start:end] = line
+        else:
+            mapped[self._pos : end - 1] = line[:-1]
+            mapped[end - 1] = line[-1]
         self._pos = end
 
     def close(self) -> None:
         """Unmap, cut the reserved space off, and close the file."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-            os.ftruncate(self._fd, self._pos)
-        self._file.close()
+        try:
+            if self._map is not None:
+                self._map.close()
+                self._map = None
+                os.ftruncate(self._fd, self._pos)
+        finally:
+            self._file.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +517,12 @@ class LogReader:
     def _parse(cls, data: bytes) -> LogReader:
         padded = len(data)
         data = data.rstrip(b"\0")  # space a live (or crashed) writer reserved: not the log's
+        reserved, tail = padded - len(data), 0
+        hole = data.find(b"\0")
+        if hole >= 0:  # pages a machine crash left unwritten: nothing from that line on is sure
+            start = data.rfind(b"\n", 0, hole) + 1
+            tail = len(data) - start
+            data = data[:start]
         lines = data.split(b"\n")
         last = lines.pop()  # b"" when the file ends with a newline, else a line cut mid-way
         if not lines and not last:
@@ -516,10 +542,10 @@ class LogReader:
             if not any(start.startswith(last[: len(start)]) for start in _HEADER_STARTS):
                 raise LogError(1, "not a callstate log header")
             reader = cls(header={})
-        if last:
+        if last or tail:
             reader.cut_line = len(lines) + 1
-            reader.cut_bytes = len(last)
-        reader.reserved_bytes = padded - len(data)
+            reader.cut_bytes = len(last) + tail
+        reader.reserved_bytes = reserved
         return reader
 
     @staticmethod

@@ -1056,3 +1056,87 @@ def test_without_space_reservation_the_writer_writes_each_line(
     assert b"\0" not in path.read_bytes()  # no reserved space, even while open
     switch.close_log()
     assert LogReader.read(path).events == events
+
+
+def test_a_log_that_cannot_keep_a_request_still_delivers_its_events(tmp_path: Path) -> None:
+    switch = Switch(seed=5, log=tmp_path / "switch.log")
+    phone = switch.add_device("15000")
+    projection = Projection()
+    switch.subscribe(projection)
+    no_space = OSError(28, "No space left")
+    with (
+        mock.patch.object(LogWriter, "request", side_effect=no_space),
+        pytest.raises(OSError, match="No space"),
+    ):
+        phone.dial("+14155550100")
+    assert [s.state for s in projection.snapshots] == [State.DIALING]  # the change went out
+    switch.close_log()
+
+
+def test_zero_bytes_inside_a_log_cut_it_there(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch, clock, _ = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    switch.close_log()
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    third = len(lines[0]) + len(lines[1]) + len(lines[2]) + 3  # where line 4 starts
+    holed = data[: third + 5] + b"\0" * 4096 + data[third + 5 + 4096 :]  # a page never written
+    path.write_bytes(holed)
+    reader = LogReader.read(path)
+    assert [e.line for e in reader.entries] == [2, 3]
+    assert reader.cut_line == 4
+    assert reader.cut_bytes == len(holed.rstrip(b"\0")) - third
+    restored, _ = Switch.restore(path, clock=clock, resume_log=True)
+    restored.close_log()
+    assert path.read_bytes() == data[:third]
+
+
+def test_when_reserving_fails_later_the_writer_writes_each_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=4, log=path)
+    phone = switch.add_device("15000")
+    seen: list[CallEvent] = []
+    switch.subscribe(seen.append)
+
+    def refuse(fd: int, offset: int, length: int) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", refuse)
+    for i in range(300):  # past the first reservation
+        phone.dial(f"+1415555{i:04d}").perform("Hangup")
+    assert b"\0" not in path.read_bytes()
+    switch.close_log()
+    assert LogReader.read(path).events == seen
+
+
+def test_the_reserved_space_stays_a_fraction_of_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=4, log=path)
+    phone = switch.add_device("15000")
+    for i in range(3000):
+        phone.dial(f"+1415555{i % 10000:04d}").perform("Hangup")
+    reserved = LogReader.read(path).reserved_bytes
+    used = path.stat().st_size - reserved
+    assert reserved <= max(used // 8, log_module._CHUNK) + 2 * log_module._CHUNK
+    switch.close_log()
+
+
+def test_events_match_by_position_as_they_did() -> None:
+    switch = Switch(seed=1)
+    seen: list[CallEvent] = []
+    switch.subscribe(seen.append)
+    switch.add_device("15000").dial("+14155550100").perform("SendDtmf", digits="12")
+    match seen[0]:
+        case StateChanged(call, previous):
+            assert (call.state, previous) == (State.DIALING, None)
+        case _:
+            pytest.fail("not a StateChanged")
+    match seen[-1]:
+        case DtmfSent(call, digits):
+            assert digits == "12"
+        case _:
+            pytest.fail("not a DtmfSent")
