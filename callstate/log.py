@@ -30,8 +30,9 @@ version (``Switch.restore(..., resume_log=True)``) goes on with version 2 lines;
 either shape after a version 1 header, and only version 2 lines after a version 2 header.
 
 Each line is with the operating system as its request completes (copied into the mapped file,
-or written with one ``os.write``: see ``LogWriter``), so a crash loses at most the line being
-written. A log still open, or left by a process that died, ends in zero bytes its writer had
+or written with one ``os.write``: see ``LogWriter``), so a crash of the process loses at most the
+line being written. (Nothing is synced to disk: a crash of the machine may lose more. Pages it
+left unwritten read as zero bytes, and the log is cut at the first of them.) A log still open, or left by a process that died, ends in zero bytes its writer had
 reserved; reading ignores them (``reserved_bytes``) and resuming writes over them. ``read``
 returns every complete line and reports a cut last line; a malformed line anywhere else is
 refused with its line number. A file holding only the beginning of a header (the crash came
