@@ -32,12 +32,13 @@ either shape after a version 1 header, and only version 2 lines after a version 
 Each line is with the operating system as its request completes (copied into the mapped file,
 or written with one ``os.write``: see ``LogWriter``), so a crash of the process loses at most the
 line being written. (Nothing is synced to disk: a crash of the machine may lose more. Pages it
-left unwritten read as zero bytes, and the log is cut at the first of them.) A log still open, or left by a process that died, ends in zero bytes its writer had
-reserved; reading ignores them (``reserved_bytes``) and resuming writes over them. ``read``
-returns every complete line and reports a cut last line; a malformed line anywhere else is
-refused with its line number. A file holding only the beginning of a header (the crash came
-while the header was written) is a log with an empty ``header`` and no request; an empty file
-or a first line that is not the start of a header is not a log.
+left unwritten read as zero bytes, and the log is cut at the first of them.) A log still open,
+or left by a process that died, ends in zero bytes its writer had reserved; reading ignores them
+(``reserved_bytes``) and resuming writes over them. ``read`` returns every complete line and
+reports a cut last line; a malformed line anywhere else is refused with its line number. A file
+holding only the beginning of a header (the crash came while the header was written) is a log
+with an empty ``header`` and no request; an empty file or a first line that is not the start of
+a header is not a log.
 
 ``replay`` rebuilds a projection from the events; ``restore`` rebuilds a switch by running the
 requests again on the same ids and clock readings, checking that they produce the logged events.
