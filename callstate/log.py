@@ -133,7 +133,7 @@ E = TypeVar("E", bound=Enum)
 #: madvise: fault a range of a mapping in for writing, ahead of use (Linux 5.14 and later)
 _MADV_POPULATE_WRITE: Final = 23
 #: the most the writer reserves at a time
-_MAX_STEP: Final = 1 << 26
+_MAX_STEP: Final = 1 << 23
 #: the least the writer reserves at a time, and the unit of reservation
 _CHUNK: Final = 1 << 16
 
@@ -374,12 +374,13 @@ class LogWriter:
     device, a file system that cannot reserve space) gets one ``os.write`` per line.
     """
 
-    __slots__ = ("_fd", "_file", "_map", "_pos", "_size")
+    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size")
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
         self._map: mmap.mmap | None = None
-        self._pos = self._size = 0
+        #: file offsets: the mapping's start, the end of the lines, the end of the mapping
+        self._base = self._pos = self._size = 0
         try:
             self._fd = fd = file.fileno()
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -395,23 +396,24 @@ class LogWriter:
             raise
 
     def _reserve(self, need: int) -> None:
-        """Make room for ``need`` more bytes after the last line: reserve the next chunk (an
-        eighth of the log so far, within bounds) and map the file anew (a resize in place is
-        not available everywhere). Where that fails, write each line from now on."""
+        """Make room for ``need`` more bytes after the last line: reserve the next stretch of
+        the file (an eighth of the log so far, within bounds) and map just that window, so
+        that growing costs the same however long the log is. Where that fails, write each
+        line from now on."""
         step = min(max(_CHUNK, self._pos // 8), _MAX_STEP)
         size = (self._pos + need + step + _CHUNK - 1) // _CHUNK * _CHUNK
+        base = self._pos // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
         try:
-            os.posix_fallocate(self._fd, self._size, size - self._size)
-            mapped = mmap.mmap(self._fd, size)
+            os.posix_fallocate(self._fd, self._pos, size - self._pos)
+            mapped = mmap.mmap(self._fd, size - base, offset=base)
         except (OSError, ValueError):
             self._unmap()
             return
-        with contextlib.suppress(OSError, ValueError):  # fault new pages in (Linux 5.14+)
-            start = self._pos // mmap.PAGESIZE * mmap.PAGESIZE
-            mapped.madvise(_MADV_POPULATE_WRITE, start, min(size - start, _CHUNK))
+        with contextlib.suppress(OSError, ValueError):  # fault the window in (Linux 5.14+)
+            mapped.madvise(_MADV_POPULATE_WRITE)
         if self._map is not None:
             self._map.close()
-        self._map, self._size = mapped, size
+        self._map, self._base, self._size = mapped, base, size
 
     def _unmap(self) -> None:
         """Stop mapping: cut the reserved space off, and write the next line at the end."""
@@ -445,10 +447,12 @@ class LogWriter:
         # the common case inline (this runs once per request): room in the mapping, copy
         start = self._pos
         end = start + len(data)
-        if end <= self._size and self._map is not None:
+        mapped = self._map
+        if mapped is not None and end <= self._size:
             # the newline last: a line that ends in one was copied whole
-            self._map[start : end - 1] = data[:-1]
-            self._map[end - 1] = 10
+            base = self._base
+            mapped[start - base : end - base - 1] = data[:-1]
+            mapped[end - base - 1] = 10
             self._pos = end
         else:
             self._write(data)
@@ -463,8 +467,9 @@ class LogWriter:
             while written < len(line):  # a short write (rare on files): write the rest
                 written += os.write(self._fd, line[written:])
         else:
-            mapped[self._pos : end - 1] = line[:-1]
-            mapped[end - 1] = line[-1]
+            base = self._base
+            mapped[self._pos - base : end - base - 1] = line[:-1]
+            mapped[end - base - 1] = line[-1]
         self._pos = end
 
     def close(self) -> None:
