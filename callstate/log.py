@@ -54,7 +54,6 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
@@ -101,24 +100,6 @@ _KINDS: Final[Mapping[str, type[CallEvent]]] = {
         RecordingChanged,
     )
 }
-#: a snapshot's fields in the order a version 2 event record holds them
-_FIELDS: Final = attrgetter(
-    "id",
-    "conn_id",
-    "device",
-    "device_id",
-    "state",
-    "call_type",
-    "participants",
-    "dnis",
-    "ani",
-    "capabilities",
-    "user_data",
-    "mute",
-    "recording",
-    "parent_id",
-    "duration",
-)
 #: the keys of what some kinds carry besides the snapshot, in a version 1 event
 _EXTRA_KEYS: Final[Mapping[type[CallEvent], tuple[str, ...]]] = {
     StateChanged: ("previous",),

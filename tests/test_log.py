@@ -470,28 +470,7 @@ def record_mutated(index: int | None, value: Any, field: int | None = None) -> A
     return record
 
 
-FIELD = {
-    name: n
-    for n, name in enumerate(
-        [
-            "id",
-            "conn_id",
-            "device",
-            "device_id",
-            "state",
-            "call_type",
-            "participants",
-            "dnis",
-            "ani",
-            "capabilities",
-            "user_data",
-            "mute",
-            "recording",
-            "parent_id",
-            "duration",
-        ]
-    )
-}
+FIELD = {name: n for n, name in enumerate(CallSnapshot._fields)}
 MALFORMED_RECORDS = {
     "object": {"type": "StateChanged"},
     "string": "StateChanged",
