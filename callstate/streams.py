@@ -12,7 +12,8 @@ Its buffer is bounded (``maxsize``). A slow consumer never loses an event silent
 * a **consumer** — a task reading a stream of this switch (an ``async for`` loop, an async
   subscriber's task) — is admitted at once and never waits: it could be waiting for itself, or
   for another consumer waiting for it. Its requests, like a synchronous caller's, can fill a
-  stream; a stream nobody has read yet (or whose reader has finished) holds nobody back either.
+  stream; a stream nobody has read yet, or whose reader has gone (its task finished, raised or was
+  cancelled, or it left its ``async for``), holds nobody back either: waiting requests go on.
 * a synchronous caller cannot be made to wait, so if it (or a consumer) fills a stream, the
   stream stops buffering, hands out what it holds, and then raises ``EventOverflowError`` naming
   how many events were missed. The stream is then closed; re-read the calls with a GET to
@@ -27,7 +28,7 @@ admitted at once, may come before them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
@@ -64,10 +65,9 @@ class Streams:
             unread, blocking = False, None
             for stream in self.open:
                 if stream.full:
-                    reader = stream.reader
-                    if reader is None or reader.done():
+                    if not stream.reading:
                         unread = True
-                    elif reader is not me:
+                    elif stream.reader is not me:
                         blocking = stream
                         break
             if blocking is not None:
@@ -135,6 +135,7 @@ class EventStream:
         self._waiters: list[asyncio.Future[None]] = []  # readers waiting for an event
         self._space: list[asyncio.Future[None]] = []  # requests waiting for room
         self.reader: asyncio.Task[object] | None = None  # the task that last read
+        self._gone = False  # that task has left: finished, cancelled, or out of its async for
         self._subscription = streams.bus.subscribe(self._put, device)
         streams.open.add(self)
 
@@ -147,13 +148,31 @@ class EventStream:
             self._events.append(event)
         _wake(self._waiters)
 
-    def __aiter__(self) -> EventStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[CallEvent]:
+        return self._read()
+
+    async def _read(self) -> AsyncIterator[CallEvent]:
+        """What ``async for`` runs: when the loop is left — finished, broken out of, or by an
+        exception or a cancellation — the stream's reader is gone and holds nobody back."""
+        try:
+            while True:
+                try:
+                    event = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            self._leave()
 
     async def __anext__(self) -> CallEvent:
         import asyncio
 
-        self.reader = asyncio.current_task()
+        task = asyncio.current_task()
+        if task is not self.reader:
+            self.reader = task
+            if task is not None:
+                task.add_done_callback(self._reader_done)
+        self._gone = False
         while True:
             if self._events:
                 event = self._events.popleft()
@@ -168,6 +187,20 @@ class EventStream:
                 raise StopAsyncIteration
             await _wait(self._waiters)
 
+    def _reader_done(self, task: asyncio.Task[object]) -> None:
+        if task is self.reader:
+            self._leave()
+
+    def _leave(self) -> None:
+        """The reader has gone: requests waiting for room go on."""
+        self._gone = True
+        _wake(self._space)
+
+    @property
+    def reading(self) -> bool:
+        """A live task reads this stream: it has read from it and has not left."""
+        return self.reader is not None and not self._gone and not self.reader.done()
+
     @property
     def pending(self) -> int:
         """Events buffered and not yet consumed."""
@@ -179,8 +212,9 @@ class EventStream:
         return not self._closed and len(self._events) > self.maxsize // 2
 
     async def drained(self) -> None:
-        """Wait until the buffer is at most half full (or the stream is closed)."""
-        while self.full:
+        """Wait until the buffer is at most half full, the stream is closed, or its reader has
+        gone (see ``reading``)."""
+        while self.full and not self._gone:
             await _wait(self._space)
 
     def close(self) -> None:

@@ -835,3 +835,43 @@ def test_maxsize_must_be_positive() -> None:
     switch = Switch(seed=1)
     with pytest.raises(ValueError, match="maxsize"):
         switch.events(maxsize=0)
+
+
+# -- a reader that goes away holds nobody back ------------------------------------------------------
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["cancelled", "raises", "breaks"])
+async def test_a_request_waiting_for_room_goes_on_when_the_reader_goes_away(how: str) -> None:
+    switch, _ = make_switch()
+    call = await answered_call(switch)
+    stream = switch.events(maxsize=4)
+    first, go_away, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def reader() -> None:
+        async for _event in stream:
+            first.set()
+            if how == "breaks":
+                await go_away.wait()
+                break
+            await go_away.wait()
+            if how == "raises":
+                raise RuntimeError("the reader fails")
+        await never.wait()  # after a break the task lives on, reading no more
+
+    task = asyncio.create_task(reader())
+    call.perform("UpdateUserData", userData={"x": 0})
+    await bounded(first.wait())
+    for i in range(1, 4):  # the stream is now more than half full
+        call.perform("UpdateUserData", userData={"x": i})
+    assert stream.full
+    waiting = asyncio.create_task(switch.device("15000").aperform(call.id, "Hold"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # back-pressure: the reader is alive and slow
+    if how == "cancelled":
+        task.cancel()
+    else:
+        go_away.set()
+    await bounded(waiting, timeout=1)
+    assert call.state is State.HELD
+    task.cancel()
+    with pytest.raises((asyncio.CancelledError, RuntimeError)):
+        await task
