@@ -85,6 +85,11 @@ class Streams:
         for streams, or two consumers could wait for each other. Other tasks are admitted one at
         a time, first come first served, each once every read stream has room; the next waits
         until the one before has run and the streams have room again.
+
+        Cancelling the coroutine has one meaning: cancelled before the request ran (waiting for
+        its turn or for room), the request did not happen and ``CancelledError`` is raised;
+        once it has run, it happened, and its result is returned even if the cancellation comes
+        while it waits for the streams afterwards.
         """
         import asyncio
 
@@ -97,7 +102,11 @@ class Streams:
         async with self._admission[1]:
             await self.drained()
             result = request()
-            await self.drained()
+            try:
+                await self.drained()
+            except asyncio.CancelledError:  # it has happened: the result must not be lost
+                if me is not None:
+                    me.uncancel()
             return result
 
 

@@ -837,7 +837,7 @@ def test_maxsize_must_be_positive() -> None:
         switch.events(maxsize=0)
 
 
-# -- a reader that goes away holds nobody back ------------------------------------------------------
+# -- a reader that goes away holds nobody back ---------------------------------------------------
 @pytest.mark.asyncio
 @pytest.mark.parametrize("how", ["cancelled", "raises", "breaks"])
 async def test_a_request_waiting_for_room_goes_on_when_the_reader_goes_away(how: str) -> None:
@@ -875,3 +875,65 @@ async def test_a_request_waiting_for_room_goes_on_when_the_reader_goes_away(how:
     task.cancel()
     with pytest.raises((asyncio.CancelledError, RuntimeError)):
         await task
+
+
+# -- cancelling an async request -------------------------------------------------------------------
+async def slow_reader(switch: Switch, maxsize: int) -> tuple[EventStream, asyncio.Task[None]]:
+    """A stream read by a live task that has read one event and now reads nothing."""
+    stream = switch.events(maxsize=maxsize)
+    first, never = asyncio.Event(), asyncio.Event()
+
+    async def reader() -> None:
+        async for _event in stream:
+            first.set()
+            await never.wait()
+
+    task = asyncio.create_task(reader())
+    switch.external_call(OTHER, to="15002")
+    await bounded(first.wait())
+    return stream, task
+
+
+@pytest.mark.asyncio
+async def test_a_request_cancelled_while_it_waits_for_room_did_not_happen() -> None:
+    switch, _ = make_switch()
+    call = await answered_call(switch)
+    stream, reader = await slow_reader(switch, maxsize=4)
+    for i in range(3):
+        call.perform("UpdateUserData", userData={"x": i})
+    assert stream.full
+    waiting = asyncio.create_task(switch.device("15000").aperform(call.id, "Hold"))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert call.state is State.ESTABLISHED  # not held: the request never ran
+    reader.cancel()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("request_kind", ["aperform", "adial"])
+async def test_a_request_cancelled_after_it_ran_returns_its_result(request_kind: str) -> None:
+    switch, _ = make_switch()
+    call = await answered_call(switch)
+    stream, reader = await slow_reader(switch, maxsize=4)
+    assert not stream.full  # room: the request runs at once, then waits for room again
+    phone = switch.device("15000")
+    for i in range(2):  # half full: one more event fills it
+        call.perform("UpdateUserData", userData={"x": i})
+    if request_kind == "aperform":
+        task: asyncio.Task[Any] = asyncio.create_task(phone.aperform(call.id, "Hold"))
+    else:
+        task = asyncio.create_task(phone.adial(OTHER))
+    await asyncio.sleep(0.01)
+    assert stream.full
+    assert not task.done()  # it ran, and waits for the slow reader
+    task.cancel()
+    result = await bounded(task)
+    if request_kind == "aperform":
+        assert result is None
+        assert call.state is State.HELD
+    else:
+        assert isinstance(result, Call)
+        assert result in phone.calls  # the call it made is handed back, not lost
+    reader.cancel()
