@@ -47,7 +47,7 @@ class Device(Line):
 
     def dial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
         """GWS ``Dial``: a new leg to ``destination`` (a number, or ``{"phoneNumber": ...}``)."""
-        if isinstance(destination, str):
+        if isinstance(destination, str):  # the shorthand for {"phoneNumber": destination}
             destination = {"phoneNumber": destination}
         engine = self._engine
         engine.begin()

@@ -62,8 +62,9 @@ class MissingParameterError(CallStateError):
     status_code = 1
 
 
-class InvalidParameterError(CallStateError):
-    """A parameter is malformed or does not fit the call as it is now."""
+class InvalidParameterError(CallStateError, ValueError):
+    """A parameter is malformed or does not fit the call as it is now. Also raised for a bad
+    argument to a constructor or a setup call (a ``ValueError`` too, as those raised before)."""
 
     status_code = 2
 

@@ -27,16 +27,27 @@ if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
 
 __all__ = [
+    "MAX_DN",
     "CACHE_SIZE",
     "NumberFacts",
     "NumberFormats",
     "cached",
     "clear_caches",
     "facts",
+    "is_dn",
     "formats",
     "normalize",
     "parse_number",
 ]
+
+#: the longest DN (directory number) a device may have
+MAX_DN: Final = 32
+
+
+def is_dn(value: object) -> bool:
+    """Whether ``value`` is a DN: 1 to ``MAX_DN`` ASCII digits."""
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_DN
+
 
 #: numbers kept by each per-number cache (least recently used dropped first)
 CACHE_SIZE: Final = 65536

@@ -35,8 +35,9 @@ from typing import Any, Final, Literal
 import orjson
 
 from .enums import NotificationType, State
+from .errors import InvalidParameterError
 from .events import CallEvent, CallSnapshot
-from .numbers import cached, facts, formats
+from .numbers import MAX_DN, cached, facts, formats, is_dn
 
 __all__ = ["FORMS", "Form", "Projection", "Role", "User"]
 
@@ -66,6 +67,17 @@ class User:
     role: Role
     dn: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.role is Role.ADMIN and self.dn is None:
+            return
+        if self.role is Role.AGENT and is_dn(self.dn):
+            return
+        raise InvalidParameterError(
+            f"a user is an admin, or an agent with a DN (1 to {MAX_DN} digits), "
+            f"not {self.role!r} with {self.dn!r}",
+            operation="User",
+        )
+
     @classmethod
     def admin(cls) -> User:
         return cls(Role.ADMIN)
@@ -79,8 +91,10 @@ class User:
         """``"admin"`` or an agent's DN (digits), as the CLI and scenarios write them."""
         if text == Role.ADMIN:
             return cls.admin()
-        if not text.isascii() or not text.isdigit():
-            raise ValueError(f"user {text!r} is neither 'admin' nor a DN (digits only)")
+        if not is_dn(text):
+            raise InvalidParameterError(
+                f"user {text!r} is neither 'admin' nor a DN (digits only)", operation="User"
+            )
         return cls.agent(text)
 
     def sees(self, call: CallSnapshot) -> bool:
@@ -129,6 +143,18 @@ def _participant_info(number: str) -> dict[str, Any]:
 _RELEASED: Final = State.RELEASED
 
 
+def _checked(user: object) -> User:
+    if not isinstance(user, User):
+        raise InvalidParameterError(f"{user!r} is not a User (User.admin(), User.agent(dn))")
+    return user
+
+
+def _event(event: object) -> CallEvent:
+    if not isinstance(event, CallEvent):
+        raise InvalidParameterError(f"{event!r} is not a CallEvent")
+    return event
+
+
 class Projection:
     """Calls API views of a switch, rebuilt from its events alone.
 
@@ -138,8 +164,14 @@ class Projection:
     """
 
     def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = "8.5.2"):
+        if not isinstance(base_uri, str):
+            raise InvalidParameterError(
+                f"base_uri is a URL string, not {base_uri!r}", operation="Projection"
+            )
         if form not in FORMS:
-            raise ValueError(f"form is one of {FORMS}, not {form!r}")
+            raise InvalidParameterError(
+                f"form is one of {FORMS}, not {form!r}", operation="Projection"
+            )
         self.base_uri: Final = base_uri.rstrip("/")
         self.form: Final = form
         #: every live leg, oldest first (by first appearance): the admin's list
@@ -160,7 +192,7 @@ class Projection:
         A leg belongs to one device for its whole life (the core never moves it), so the index
         by device is kept without looking at the snapshot it replaces.
         """
-        call = event.call
+        call = _event(event).call
         call_id = call.id
         if self._encodings:
             self._forget_encodings(call_id)
@@ -198,7 +230,7 @@ class Projection:
 
     def _visible(self, user: User) -> dict[str, CallSnapshot]:
         """The live legs ``user`` sees, oldest first (same rule as ``User.sees``)."""
-        if user.role is Role.ADMIN:
+        if _checked(user).role is Role.ADMIN:
             return self._calls
         if user.dn is None:
             return _NO_CALLS
@@ -207,33 +239,37 @@ class Projection:
     # -- output: JSON objects -------------------------------------------------------------------
     def call_resource(self, call: CallSnapshot, form: Form | None = None) -> dict[str, Any]:
         """The GWS call resource of one snapshot, as a JSON object."""
-        return self._resource(call, form or self.form, fresh=True)
+        if not isinstance(call, CallSnapshot):
+            raise InvalidParameterError(f"{call!r} is not a CallSnapshot")
+        return self._resource(call, self._form(form), fresh=True)
 
     def get_calls(self, user: User, form: Form | None = None) -> dict[str, Any]:
         """``GET /api/v2/me/calls`` as ``user`` sees it."""
-        form = form or self.form
+        form = self._form(form)
         calls = self._visible(user).values()
         return {"statusCode": 0, "calls": [self._resource(c, form, fresh=True) for c in calls]}
 
     def get_call(self, user: User, call_id: str, form: Form | None = None) -> dict[str, Any]:
         """``GET /api/v2/me/calls/{id}``; unknown and not-yours answer the same."""
-        call = self._calls.get(call_id)
-        if call is None or not user.sees(call):
+        form = self._form(form)
+        call = self._calls.get(call_id) if isinstance(call_id, str) else None
+        if call is None or not _checked(user).sees(call):
             return _not_found(call_id)
-        return {"statusCode": 0, "call": self._resource(call, form or self.form, fresh=True)}
+        return {"statusCode": 0, "call": self._resource(call, form, fresh=True)}
 
     def notification(
         self, event: CallEvent, user: User | None = None, form: Form | None = None
     ) -> dict[str, Any] | None:
         """The CometD message for ``event``; ``None`` if ``user`` (default: the leg's agent)
         may not see it."""
-        call = event.call
-        if user is not None and not user.sees(call):
+        form = self._form(form)
+        call = _event(event).call
+        if user is not None and not _checked(user).sees(call):
             return None
         kind = event.notification_type
         data: dict[str, Any] = {
             "notificationType": kind.value,
-            "call": self._resource(call, form or self.form, fresh=True),
+            "call": self._resource(call, form, fresh=True),
             "phoneNumber": call.device,
             "messageType": "CallStateChangeMessage",
         }
@@ -261,8 +297,8 @@ class Projection:
         """``GET /api/v2/me/calls/{id}``: the response body; unknown and not-yours answer the
         same."""
         form = self._form(form)
-        call = self._calls.get(call_id)
-        if call is None or not user.sees(call):
+        call = self._calls.get(call_id) if isinstance(call_id, str) else None
+        if call is None or not _checked(user).sees(call):
             return _encode(_not_found(call_id))
         leg = self._encoded[form].get(call_id) or self._encode_leg(call, form)
         return b'{"statusCode":0,"call":' + leg + b"}"
@@ -272,10 +308,10 @@ class Projection:
     ) -> bytes | None:
         """The CometD message for ``event``, encoded once per (event, form); ``None`` if
         ``user`` (default: the leg's agent) may not see it."""
-        call = event.call
-        if user is not None and not user.sees(call):
-            return None
         form = self._form(form)
+        call = _event(event).call
+        if user is not None and not _checked(user).sees(call):
+            return None
         key = (id(event), form)
         notices = self._notices
         hit = notices.get(key)
@@ -305,9 +341,10 @@ class Projection:
         return message
 
     def _form(self, form: Form | None) -> Form:
-        form = form or self.form
+        if form is None:
+            return self.form
         if form not in FORMS:
-            raise ValueError(f"form is one of {FORMS}, not {form!r}")
+            raise InvalidParameterError(f"form is one of {FORMS}, not {form!r}")
         return form
 
     def _encode_leg(self, call: CallSnapshot, form: Form) -> bytes:
@@ -363,5 +400,5 @@ class Projection:
         return resource
 
 
-def _not_found(call_id: str) -> dict[str, Any]:
+def _not_found(call_id: object) -> dict[str, Any]:
     return {"statusCode": 6, "statusMessage": f"call {call_id} not found"}

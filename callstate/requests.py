@@ -19,11 +19,12 @@ from .enums import CallType, Feature, NetworkEvent, Operation, State
 from .errors import (
     CallNotFoundError,
     CallStateError,
+    DeviceNotFoundError,
     InvalidParameterError,
     OperationNotAvailableError,
     UnknownOperationError,
 )
-from .numbers import normalize, parse_number
+from .numbers import MAX_DN, is_dn, normalize, parse_number
 from .operations import OPERATIONS
 from .params import NO_PARAMS, PARAMETERS, check_params
 
@@ -62,17 +63,32 @@ def _unknown(name: str, call_id: str | None = None, state: State | None = None) 
 
 
 # -- devices --------------------------------------------------------------------------------------
-def check_device(engine: Engine, dn: str, given: Iterable[str]) -> frozenset[Feature]:
-    """Check a new device: its DN must be digits only and new on the switch; return its
-    features from their names (``"mute"``, ``"recording"``)."""
-    if not (isinstance(dn, str) and dn.isdigit() and dn.isascii()):
-        raise ValueError(f"a DN is digits only, not {dn!r}")
+def check_device(engine: Engine, dn: object, given: object) -> frozenset[Feature]:
+    """Check a new device: its DN must be digits only (at most ``MAX_DN`` of them) and new on
+    the switch; return its features from their names (``"mute"``, ``"recording"``)."""
+    if not is_dn(dn):
+        raise InvalidParameterError(
+            f"a DN is 1 to {MAX_DN} digits, not {_shown(dn)}", operation="add_device"
+        )
     if dn in engine.lines:
-        raise ValueError(f"device {dn} already exists")
-    try:
-        return frozenset(Feature(f) for f in given)
-    except ValueError:
-        raise ValueError(f"features are {[str(f) for f in Feature]}, not {given!r}") from None
+        raise InvalidParameterError(f"device {dn} already exists", operation="add_device")
+    names = [str(f) for f in Feature]
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InvalidParameterError(
+            f"features are a list of {names}, not {_shown(given)}", operation="add_device"
+        )
+    items = list(given)
+    if not all(isinstance(f, str) and f in names for f in items):
+        raise InvalidParameterError(
+            f"features are {names}, not {_shown(items)}", operation="add_device"
+        )
+    return frozenset(Feature(f) for f in items)
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: an error message names a bad value without carrying it all."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- agent requests ---------------------------------------------------------------------------
@@ -90,10 +106,14 @@ def perform(
     engine: Engine, line: Line, call_id: str, operation: str, params: Mapping[str, Any]
 ) -> Leg:
     """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
-    op = _BY_NAME.get(operation)
+    op = _BY_NAME.get(operation) if isinstance(operation, str) else None
     if op is None:
-        known = line.legs.get(call_id)
-        raise _unknown(operation, call_id, known.state if known is not None else None)
+        known = line.legs.get(call_id) if isinstance(call_id, str) else None
+        raise _unknown(
+            _shown(operation) if not isinstance(operation, str) else operation,
+            call_id if isinstance(call_id, str) else None,
+            known.state if known is not None else None,
+        )
     leg = line_leg(line, call_id, op)
     if op not in leg.offered:
         offered = ", ".join(leg.capabilities) or "nothing"
@@ -133,7 +153,8 @@ def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, 
         raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
     line = engine.line(to)
     try:
-        data = check_params(Operation.ATTACH_USER_DATA, {"userData": user_data or {}}).user_data
+        given = {} if user_data is None else user_data
+        data = check_params(Operation.ATTACH_USER_DATA, {"userData": given}).user_data
     except InvalidParameterError as error:  # name the request that was made
         raise InvalidParameterError(error.reason, operation="Call") from None
     connection = engine.connect(number)
@@ -175,6 +196,12 @@ def _outside_party(leg: Leg, party: str | Leg) -> str | None:
 def _far_end_leg(
     engine: Engine, party: str | Leg, to: str | None, what: str, *, unanswered: bool
 ) -> Leg:
+    if not isinstance(party, str | Leg):
+        raise InvalidParameterError(
+            f"the far party is an outside number or a call, not {_shown(party)}", operation=what
+        )
+    if to is not None and not isinstance(to, str):
+        raise DeviceNotFoundError(f"no device {_shown(to)}", operation=what)
     if isinstance(party, Leg):
         # the leg itself, not a leg of another switch that happens to share its id
         candidates: Iterable[Leg] = (party,) if engine.legs.get(party.id) is party else ()

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
-from .errors import CallStateError
+from .errors import CallStateError, InvalidParameterError
 from .events import CallEvent
 
 if TYPE_CHECKING:  # at run time asyncio is imported by whoever runs the loop, when it is used
@@ -133,8 +133,10 @@ class EventStream:
     """``async for event in stream``: the switch's (or one device's) events, in order."""
 
     def __init__(self, streams: Streams, *, maxsize: int = 1024, device: str | None = None):
-        if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
+        if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
+            raise InvalidParameterError(
+                f"maxsize must be an integer of at least 1, not {maxsize!r}", operation="events"
+            )
         self.maxsize = maxsize
         self.device = device
         self._streams = streams

@@ -9,6 +9,7 @@ engine, then recorded by the log if there is one, then delivered in order to eve
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Final, cast
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
 from .engine import Engine, Leg, ManualClock
+from .errors import InvalidParameterError
 from .log import LogReader, LogWriter
 from .requests import (
     check_device,
@@ -31,6 +33,23 @@ from .streams import AsyncSubscriber, AsyncSubscription, EventStream, Streams
 __all__ = ["ManualClock", "Subscriber", "Subscription", "Switch"]
 
 
+def _check_switch_arguments(
+    base_uri: object, seed: object, clock: object, on_error: object, log: object
+) -> None:
+    def refuse(reason: str) -> InvalidParameterError:
+        return InvalidParameterError(reason, operation="Switch")
+
+    if not isinstance(base_uri, str):
+        raise refuse(f"base_uri is a URL string, not {base_uri!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise refuse(f"seed is an integer or None, not {seed!r}")
+    for name, value in (("clock", clock), ("on_subscriber_error", on_error)):
+        if value is not None and not callable(value):
+            raise refuse(f"{name} is a callable or None, not {value!r}")
+    if log is not None and not isinstance(log, str | os.PathLike):
+        raise refuse(f"log is a path or None, not {log!r}")
+
+
 class Switch:
     """A simulated switch: devices, their calls, the far end, and the event stream."""
 
@@ -43,6 +62,7 @@ class Switch:
         on_subscriber_error: ErrorHandler | None = None,
         log: str | Path | None = None,
     ) -> None:
+        _check_switch_arguments(base_uri, seed, clock, on_subscriber_error, log)
         self.base_uri: Final = base_uri.rstrip("/")
         self.seed: Final = seed
         self._bus = Bus(on_subscriber_error)
@@ -55,6 +75,8 @@ class Switch:
     # -- the log ----------------------------------------------------------------------------------
     def write_log(self, path: str | Path, *, append: bool = False) -> None:
         """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidParameterError(f"a log is a path, not {path!r}", operation="write_log")
         self.close_log()
         self._log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
         if not append:
@@ -140,6 +162,8 @@ class Switch:
         A callback that raises does not stop delivery to the others: the error goes, with the
         event, to ``on_subscriber_error`` (by default the ``callstate`` logger).
         """
+        if not callable(callback):
+            raise InvalidParameterError(f"{callback!r} is not callable", operation="subscribe")
         return self._bus.subscribe(callback)
 
     def subscribe_async(
@@ -147,6 +171,10 @@ class Switch:
     ) -> AsyncSubscription:
         """Deliver every future event to coroutine function ``callback``, in order, from a task
         of the running loop; errors go to ``on_subscriber_error`` like a sync subscriber's."""
+        if not callable(callback):
+            raise InvalidParameterError(
+                f"{callback!r} is not callable", operation="subscribe_async"
+            )
         return AsyncSubscription(self._streams, callback, maxsize)
 
     def events(self, *, maxsize: int = 1024) -> EventStream:
