@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .engine import MAX_CLOCK
+
 __all__ = ["AgentStep", "DeviceSpec", "ExternalStep", "GetStep", "Scenario", "WaitStep"]
 
 
@@ -57,7 +59,7 @@ class GetStep(_Strict):
 
 
 class WaitStep(_Strict):
-    wait: float = Field(ge=0)
+    wait: float = Field(ge=0, le=MAX_CLOCK, strict=True, allow_inf_nan=False)
 
 
 class Scenario(_Strict):

@@ -12,9 +12,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .log import LogError, LogReader, replay
 from .projection import FORMS, Form, User
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = ["main"]
 
@@ -57,7 +61,14 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "diagrams":
         from . import diagrams
 
-        for path in diagrams.write(args.out):
+        try:
+            written = diagrams.write(args.out)
+        except OSError as error:
+            print(
+                f"callstate: cannot write diagrams to {args.out}: {error.strerror}", file=sys.stderr
+            )
+            return 2
+        for path in written:
             print(path)
         return 0
     if args.command == "replay":
@@ -70,20 +81,24 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"callstate: cannot read {args.scenario}: {error.strerror}", file=sys.stderr)
         return 2
     except _validation_error() as error:  # evaluated only if reading failed otherwise
-        print(f"callstate: {args.scenario} is not a valid scenario:\n{error}", file=sys.stderr)
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in error.errors()
+        )
+        print(f"callstate: {args.scenario} is not a valid scenario: {problems}", file=sys.stderr)
         return 2
     try:
         for line in run(scenario, form=args.format, seed=args.seed, log=args.log):
             print(json.dumps(line))
-    except OSError as error:
-        if args.log is None or error.filename != str(args.log):
-            raise
-        print(f"callstate: cannot write {args.log}: {error.strerror}", file=sys.stderr)
+    except BrokenPipeError:  # the reader went away: main() ends quietly
+        raise
+    except OSError as error:  # the log (or the output) could not be written
+        target = args.log if args.log is not None else "the output"
+        print(f"callstate: cannot write {target}: {error.strerror or error}", file=sys.stderr)
         return 2
     return 0
 
 
-def _validation_error() -> type[Exception]:
+def _validation_error() -> type[ValidationError]:
     """pydantic's ``ValidationError``, imported only when a scenario is refused."""
     from pydantic import ValidationError
 

@@ -38,7 +38,7 @@ from .enums import (
     RecordingState,
     State,
 )
-from .errors import CallNotFoundError, DeviceNotFoundError
+from .errors import CallNotFoundError, DeviceNotFoundError, InvalidParameterError
 from .events import (
     CallEvent,
     CallSnapshot,
@@ -51,9 +51,21 @@ from .ids import IdGenerator
 from .numbers import normalize
 from .table import CAPABILITIES, DECISIONS, OFFERED, Context, next_state
 
-__all__ = ["Connection", "Engine", "Leg", "Line", "ManualClock", "Recorder", "Trigger"]
+__all__ = [
+    "MAX_CLOCK",
+    "Connection",
+    "Engine",
+    "Leg",
+    "Line",
+    "ManualClock",
+    "Recorder",
+    "Trigger",
+]
 
 Trigger = Operation | NetworkEvent
+
+#: the furthest a clock reading may be from 0, in seconds (about 31,700 years)
+MAX_CLOCK: Final = 1e12
 
 _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
@@ -303,8 +315,17 @@ class Engine:
 
     # -- requests ---------------------------------------------------------------------------------
     def begin(self) -> None:
-        """A request starts: read the clock once (every event of the request shows that time)."""
-        self.now = self.clock()
+        """A request starts: read the clock once (every event of the request shows that time).
+
+        A reading that is not a finite number of seconds within ``MAX_CLOCK`` of 0 refuses the
+        request here, before anything changes.
+        """
+        now = self.clock()
+        if type(now) is not float and (not isinstance(now, int | float) or isinstance(now, bool)):
+            raise InvalidParameterError(f"the clock read {now!r}, not a number of seconds")
+        if not -MAX_CLOCK <= now <= MAX_CLOCK:  # also false for NaN
+            raise InvalidParameterError(f"the clock read {now!r}: beyond {MAX_CLOCK:g} s")
+        self.now = now
 
     def commit(self, request: Mapping[str, Any] | None = None) -> None:
         """A request succeeded: record it with its events (``request`` is what the recorder

@@ -135,10 +135,11 @@ def _parsed(digits: str) -> PhoneNumber:
 def formats(number: str) -> NumberFormats:
     """Formats of a number already accepted by ``parse_number`` (cached per distinct number).
 
-    A DN has no E.164 form (``""``) and is its own formatted number.
+    A DN has no E.164 form (``""``) and is its own formatted number; so is anything that is not
+    a possible public number (a damaged log can hold one), rather than an error.
     """
     digits = normalize(number)
-    if not digits.startswith("+"):
+    if not digits.startswith("+") or parse_number(number) is None:
         return NumberFormats(number, digits, "", number)
     from phonenumbers import PhoneNumberFormat, format_number
 
@@ -155,7 +156,7 @@ def formats(number: str) -> NumberFormats:
 def facts(number: str) -> NumberFacts:
     """Facts for a number already accepted by ``parse_number`` (cached per distinct number)."""
     f = formats(number)
-    if not f.digits.startswith("+"):
+    if not f.e164:  # a DN, or not a possible public number
         return NumberFacts(number, f.digits, "", number, number, None, "", "", "", False, False)
     import phonenumbers
     from phonenumbers import geocoder

@@ -161,3 +161,48 @@ def test_an_unhashable_operation_or_call_id_is_unknown_or_not_found() -> None:
         world.agent.perform([], "Hold")  # type: ignore[arg-type]
     assert missing.value.status_code == 6
     assert world.projection.get_call(User.admin(), [])["statusCode"] == 6  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reading", [math.inf, -math.inf, math.nan, 1e13, "12", None, True])
+def test_a_clock_reading_that_is_not_a_time_refuses_the_request(reading: object) -> None:
+    clock_value: list[object] = [0.0]
+    switch = Switch(seed=1, clock=lambda: clock_value[0])
+    phone = switch.add_device("15000")
+    seen: list[CallEvent] = []
+    switch.subscribe(seen.append)
+    call = switch.external_call("+14155550100", to="15000")
+    clock_value[0] = reading
+    with pytest.raises(InvalidParameterError, match="the clock read"):
+        call.perform("Answer")
+    assert (call.state, len(seen)) == (call.state.RINGING, 1)
+    clock_value[0] = 5.0
+    call.perform("Answer")  # a good reading again: the switch goes on
+    assert len(phone.calls) == 1
+
+
+def test_a_damaged_number_in_a_log_is_shown_plain_not_a_crash() -> None:
+    from callstate import CallSnapshot, StateChanged
+    from callstate.enums import CallType, Mute, State
+
+    snapshot = CallSnapshot(
+        id="X1",
+        conn_id="c",
+        device="15000",
+        device_id="d",
+        state=State.RINGING,
+        call_type=CallType.INBOUND,
+        participants=("+1x5\u00e9",),
+        dnis="15000",
+        ani="+1x5\u00e9",
+        capabilities=(),
+        user_data=(),
+        mute=Mute.OFF,
+        recording=None,
+        parent_id=None,
+        duration=0,
+    )
+    for form in ("8.5.0", "8.5.2"):
+        projection = Projection(form=form)  # type: ignore[arg-type]
+        projection.apply(StateChanged(snapshot, None))
+        assert projection.get_calls_json(User.admin())
+        assert projection.get_calls(User.admin())["calls"][0]["id"] == "X1"

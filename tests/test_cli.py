@@ -268,3 +268,41 @@ def test_unknown_operation_steps_print_an_error_line_and_the_run_goes_on(tmp_pat
     assert "Teleport" in errors[2]["error"]["statusMessage"]
     (get,) = [line for line in lines if "response" in line]
     assert [c["state"] for c in get["response"]["calls"]] == ["Dialing", "Ringing"]
+
+
+# -- bad input: exit 2 with one line on stderr, never a traceback ---------------------------------
+@pytest.mark.parametrize(
+    ("step", "complaint"),
+    [
+        ('{"wait": 1e309}', "finite number"),
+        ('{"wait": "1"}', "valid number"),
+        ('{"wait": -1}', "greater than or equal to 0"),
+        ('{"wait": 1e13}', "less than or equal to"),
+    ],
+)
+def test_a_bad_wait_is_refused_in_one_line(tmp_path: Path, step: str, complaint: str) -> None:
+    scenario = tmp_path / "s.json"
+    scenario.write_text(f'{{"devices": [{{"dn": "15000"}}], "steps": [{step}]}}')
+    done = cli("run", str(scenario))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1
+    assert "is not a valid scenario" in done.stderr
+    assert complaint in done.stderr
+
+
+def test_diagrams_into_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    done = cli("diagrams", "--out", str(taken))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"callstate: cannot write diagrams to {taken}: File exists"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_log_that_cannot_be_written_is_refused_in_one_line() -> None:
+    done = cli("run", str(ROOT / "examples" / "inbound.json"), "--log", "/dev/full")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "callstate: cannot write /dev/full: No space left on device"
+    ]
