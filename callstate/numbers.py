@@ -111,8 +111,10 @@ def parse_number(number: object) -> str | None:
 
 @cached
 def _parse(number: str) -> str | None:
+    if len(number) > 4 * MAX_DN:  # far longer than any number, punctuation and all
+        return None
     if _DN.fullmatch(number):
-        return number
+        return number if len(number) <= MAX_DN else None
     digits = normalize(number)
     if not digits.startswith("+") or not _DN.fullmatch(digits[1:]):
         return None

