@@ -7,12 +7,13 @@ A log file (``Switch(log=path)``) starts with a header line; then each successfu
 adding a device, a dial, an agent operation, a far-end event — is one line holding the switch
 clock when it ran, the request, and the events it produced. Format version 2, written now::
 
-    {"callstate_log":2,"base_uri":...,"seed":...,"ids":{...}}
-    [AT,REQUEST,[EVENT,...]]
+    {"callstate_log":2,"base_uri":...,"seed":...,"ids":{...},"crc":"HHHHHHHH"}
+    [AT,REQUEST,[EVENT,...],"HHHHHHHH"]
 
-where ``AT`` is the clock reading, ``REQUEST`` an object (``{"op":"perform",...}``) and each
-``EVENT`` an array ``[TYPE,[FIELDS],EXTRA]``: ``TYPE`` the event class name, ``FIELDS`` the 15
-``CallSnapshot`` fields in this order::
+(each line closed by the CRC-32 of the line without it, in 8 hex digits: a damaged line is
+refused by its number) where ``AT`` is the clock reading, ``REQUEST`` an object
+(``{"op":"perform",...}``) and each ``EVENT`` an array ``[TYPE,[FIELDS],EXTRA]``: ``TYPE`` the
+event class name, ``FIELDS`` the 15 ``CallSnapshot`` fields in this order::
 
     id, conn_id, device, device_id, state, call_type, participants, dnis, ani, capabilities,
     user_data, mute, recording, parent_id, duration
@@ -51,6 +52,7 @@ import json
 import mmap
 import os
 import stat
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -107,7 +109,6 @@ _EXTRA_KEYS: Final[Mapping[type[CallEvent], tuple[str, ...]]] = {
 }
 _FIELD_COUNT: Final = 15
 _USER_DATA: Final = 10  # its index: pairs in the record, a tuple of tuples in the snapshot
-_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 E = TypeVar("E", bound=Enum)
 
 
@@ -136,17 +137,46 @@ def _plain(value: object) -> dict[Any, Any]:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dumps(data: object) -> bytes:
-    """``data`` as one JSON line (with its newline).
+def _payload(data: object) -> bytes:
+    """``data`` as compact JSON (no newline).
 
-    orjson refuses a few values the ``json`` module writes exactly — integers beyond 64 bits,
-    non-string keys, lone surrogates; such a line is written by ``json`` instead, so nothing the
-    switch accepts makes logging fail. (Lines are read with ``json``, which reads both exactly.)
+    orjson refuses a few values the ``json`` module writes exactly — non-string keys, lone
+    surrogates; such a line is written by ``json`` instead, so nothing the switch accepts makes
+    logging fail. (Lines are read with ``json``, which reads both exactly.)
     """
     try:
-        return orjson.dumps(data, default=_plain, option=_NEWLINE)
+        return orjson.dumps(data, default=_plain)
     except orjson.JSONEncodeError:
-        return (json.dumps(data, separators=(",", ":"), default=_plain) + "\n").encode()
+        return json.dumps(data, separators=(",", ":"), default=_plain).encode()
+
+
+def _header(value: dict[str, Any]) -> dict[str, Any]:
+    """A header read back, its fields checked: what restoring a switch takes from it."""
+    ids = value.get("ids")
+    seed = value.get("seed")
+    if not (
+        isinstance(value.get("base_uri"), str)
+        and (seed is None or (type(seed) is int))
+        and isinstance(ids, dict)
+        and all(isinstance(ids.get(k), str) for k in ("call_prefix", "conn_prefix"))
+    ):
+        raise LogError(1, "a header with base_uri (text), seed (integer or null) and ids")
+    return value
+
+
+def _sealed(number: int, line: bytes, value: Any) -> Any:
+    """Check the CRC-32 that closes a version 2 line: 8 hex digits after the line's last comma
+    (``,"crc":"HHHHHHHH"}`` for the header, ``,"HHHHHHHH"]`` for a request; a fixed width, so
+    that a line's length does not depend on its checksum) cover the line without them."""
+    if isinstance(value, dict):
+        at = line.rfind(b',"crc":')
+        crc, payload = value.pop("crc", None), line[:at] + b"}"
+    else:
+        at = line.rfind(b",")
+        crc, payload = (value.pop() if value else None), line[:at] + b"]"
+    if not isinstance(crc, str) or at < 0 or crc != f"{zlib.crc32(payload):08x}":
+        raise LogError(number, "damaged: its checksum does not match")
+    return value
 
 
 # -- one event <-> one JSON object --------------------------------------------------------------
@@ -319,7 +349,7 @@ def _event_from_record(record: Any) -> CallEvent:
 
 def encode(event: CallEvent) -> str:
     """One event as one line of JSON (no newline)."""
-    return _dumps(event_to_json(event))[:-1].decode()
+    return _payload(event_to_json(event)).decode()
 
 
 def decode(line: str) -> CallEvent:
@@ -406,25 +436,20 @@ class LogWriter:
         os.lseek(self._fd, self._pos, os.SEEK_SET)
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
-        self._write(
-            _dumps(
-                {
-                    "callstate_log": FORMAT_VERSION,
-                    "base_uri": base_uri,
-                    "seed": seed,
-                    "ids": dict(ids),
-                }
-            )
-        )
+        header = {"callstate_log": FORMAT_VERSION, "base_uri": base_uri, "seed": seed}
+        header["ids"] = dict(ids)
+        payload = _payload(header)
+        self._write(payload[:-1] + b',"crc":"%08x"}\n' % zlib.crc32(payload))
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
         # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order
         records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
         line = (at, request, records)
         try:
-            data = orjson.dumps(line, default=_plain, option=_NEWLINE)
-        except orjson.JSONEncodeError:  # see _dumps
-            data = _dumps(line)
+            payload = orjson.dumps(line, default=_plain)
+        except orjson.JSONEncodeError:  # see _payload
+            payload = _payload(line)
+        data = payload[:-1] + b',"%08x"]\n' % zlib.crc32(payload)  # [AT,REQUEST,EVENTS,CRC]
         # the common case inline (this runs once per request): room in the mapping, copy
         start = self._pos
         end = start + len(data)
@@ -523,8 +548,12 @@ class LogReader:
                 stated = value.get("callstate_log") if isinstance(value, dict) else None
                 if type(stated) is not int or stated not in (1, FORMAT_VERSION):
                     raise LogError(number, "not a callstate log header")
-                reader, version = cls(header=value), stated
+                if stated == FORMAT_VERSION:
+                    value = _sealed(number, line, value)
+                reader, version = cls(header=_header(value)), stated
                 continue
+            if isinstance(value, list):  # version 2 lines, after either header
+                value = _sealed(number, line, value)
             reader.entries.append(cls._entry(number, value, version))
         if reader is None:  # no complete line: the header itself was being written
             if not any(start.startswith(last[: len(start)]) for start in _HEADER_STARTS):
@@ -544,6 +573,8 @@ class LogReader:
             raise LogError(number, "not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise LogError(number, f"not JSON ({error.msg})") from None
+        except RecursionError:
+            raise LogError(number, "not a log line: nested too deeply") from None
 
     @staticmethod
     def _entry(number: int, data: Any, version: int) -> Entry:

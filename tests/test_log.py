@@ -24,6 +24,7 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sealing import seal, unsealed
 
 import callstate.events as events_module
 import callstate.log as log_module
@@ -58,6 +59,8 @@ from callstate.log import LogError, LogReader, LogWriter, event_from_json, event
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 BASE = "http://127.0.0.1:8080/api/v2"
+IDS = {"call_prefix": "X" * 26, "conn_prefix": "0" * 10}
+HEADER_LINE = (seal({"callstate_log": 2, "base_uri": "x", "seed": 1, "ids": IDS}) + "\n").encode()
 ADMIN = User.admin()
 
 # -- strategies -----------------------------------------------------------------------------------
@@ -340,7 +343,7 @@ def test_the_log_is_written_while_the_switch_runs(tmp_path: Path) -> None:
         assert text.endswith("\n")
         lines = text.splitlines()
         assert len(lines) == count  # written: in the file before the next request
-        at, request, records = json.loads(lines[-1])
+        at, request, records = unsealed(lines[-1])
         assert at == clock.now
         assert request["op"] in {"add_device", "external_call", "perform"}
         assert len(records) == len(events) - seen
@@ -362,7 +365,7 @@ def test_every_line_is_json_and_reads_back(tmp_path: Path) -> None:
     for _ in drive(switch, clock):
         clock_readings.append(clock.now)
     switch.close_log()
-    raw = [json.loads(line) for line in lines_of(path)]
+    raw = [unsealed(line) for line in lines_of(path)]
     header, *rows = raw
     assert lines_of(path)[0].startswith('{"callstate_log":2,')
     assert header == {"callstate_log": 2, "base_uri": BASE, "seed": 11, "ids": header["ids"]}
@@ -438,7 +441,7 @@ def test_a_malformed_line_names_its_number(tmp_path: Path, bad: str, where: int)
 
 def record_line(record: Any) -> str:
     """A request line (of a log with seed 1) whose only event is ``record``."""
-    return json.dumps([1.5, {"op": "external_call"}, [record]])
+    return seal([1.5, {"op": "external_call"}, [record]])
 
 
 def a_real_record() -> list[Any]:
@@ -518,7 +521,7 @@ MALFORMED_RECORDS = {
 
 def test_the_real_record_reads_and_its_mutations_are_all_different(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
-    header = '{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n'
+    header = seal({"callstate_log": 2, "base_uri": "x", "seed": 1, "ids": IDS}) + "\n"
     path.write_text(header + record_line(a_real_record()) + "\n")
     (event,) = LogReader.read(path).events
     assert isinstance(event, StateChanged)
@@ -531,7 +534,7 @@ def test_the_real_record_reads_and_its_mutations_are_all_different(tmp_path: Pat
 @pytest.mark.parametrize("record", MALFORMED_RECORDS.values(), ids=MALFORMED_RECORDS.keys())
 def test_a_malformed_event_record_names_its_line(tmp_path: Path, record: Any) -> None:
     path = tmp_path / "switch.log"
-    header = '{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n'
+    header = seal({"callstate_log": 2, "base_uri": "x", "seed": 1, "ids": IDS}) + "\n"
     good = record_line(a_real_record()) + "\n"
     path.write_text(header + good + record_line(record) + "\n" + good)
     with pytest.raises(LogError) as raised:
@@ -547,7 +550,7 @@ def test_the_log_keeps_every_event_exactly(events: list[CallEvent], at: float) -
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "switch.log"
         writer = LogWriter(open(path, "wb", buffering=0))  # noqa: SIM115
-        writer.header(BASE, None, {})
+        writer.header(BASE, None, IDS)
         writer.request(at, MappingProxyType({"op": "x", "params": MappingProxyType({})}), events)
         writer.close()
         (entry,) = LogReader.read(path).entries
@@ -656,9 +659,7 @@ def test_a_complete_line_that_is_not_utf8_names_its_line(tmp_path: Path) -> None
 
 def test_an_open_text_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
-    path.write_bytes(
-        b'{"callstate_log":2,"base_uri":"x","seed":1,"ids":{}}\n[1,{"op":"\xff"},[]]\n'
-    )
+    path.write_bytes(HEADER_LINE + b'[1,{"op":"\xff"},[]]\n')
     with path.open(encoding="utf-8") as file, pytest.raises(LogError) as raised:
         LogReader.read(file)
     assert (raised.value.line, raised.value.reason) == (2, "not UTF-8 text")
@@ -998,7 +999,7 @@ def test_a_log_to_something_that_cannot_be_mapped_is_written_line_by_line(
 ) -> None:
     read_end, write_end = os.pipe()
     writer = LogWriter(os.fdopen(write_end, "wb", buffering=0))
-    writer.header(BASE, 3, {"call_prefix": "X"})
+    writer.header(BASE, 3, IDS)
     writer.request(2.5, {"op": "add_device", "dn": "15000"}, [])
     writer.close()
     with os.fdopen(read_end, "rb") as pipe:
@@ -1119,3 +1120,61 @@ def test_events_match_by_position_as_they_did() -> None:
             assert digits == "12"
         case _:
             pytest.fail("not a DtmfSent")
+
+
+# -- integrity: every line carries a CRC-32 -------------------------------------------------------
+def test_every_flipped_bit_of_a_log_is_caught_or_is_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch, clock, _ = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    switch.close_log()
+    data = path.read_bytes()
+    full = LogReader.read(path)
+    flipped = tmp_path / "flipped.log"
+    for offset in range(len(data)):
+        for bit in (0x01, 0x20):
+            damaged = bytearray(data)
+            damaged[offset] ^= bit
+            flipped.write_bytes(damaged)
+            caught: LogError | None = None
+            try:
+                reader = LogReader.read(flipped)
+            except LogError as error:
+                caught = error
+            if caught is not None:
+                assert 1 <= caught.line <= data.count(b"\n")
+                with pytest.raises(LogError):
+                    Switch.restore(flipped)
+                continue
+            # only the last newline can go unnoticed: the last line then reads as cut
+            assert offset == len(data) - 1, (offset, bit)
+            assert reader.entries == full.entries[:-1]
+            assert reader.cut_line == len(full.entries) + 1
+
+
+def test_a_log_nested_too_deeply_is_refused_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.log"
+    path.write_bytes(HEADER_LINE + b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    with pytest.raises(LogError) as raised:
+        LogReader.read(path)
+    assert raised.value.line == 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"callstate_log": 2, "base_uri": 5, "seed": 1, "ids": IDS},
+        {"callstate_log": 2, "base_uri": "x", "seed": "1", "ids": IDS},
+        {"callstate_log": 2, "base_uri": "x", "seed": 1, "ids": {"call_prefix": "X"}},
+        {"callstate_log": 2, "base_uri": "x", "seed": 1},
+    ],
+)
+def test_a_header_without_what_restoring_needs_is_refused(
+    tmp_path: Path, header: dict[str, Any]
+) -> None:
+    path = tmp_path / "switch.log"
+    path.write_text(seal(header) + "\n")
+    with pytest.raises(LogError) as raised:
+        Switch.restore(path)
+    assert raised.value.line == 1

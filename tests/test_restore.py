@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+from sealing import seal, unsealed
 
 from callstate import (
     Call,
@@ -655,9 +656,9 @@ def test_a_request_that_gives_other_events_names_its_line(tmp_path: Path) -> Non
 def test_a_header_with_other_ids_fails_on_the_first_line_with_events(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
     lines = small_log(path)
-    header = json.loads(lines[0])
+    header = unsealed(lines[0])
     header["ids"]["call_prefix"] = "0" * 26
-    error = restore_error(path, [json.dumps(header) + "\n", *lines[1:]])
+    error = restore_error(path, [seal(header) + "\n", *lines[1:]])
     assert error.line == 3
 
 
