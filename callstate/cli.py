@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import LogWriteError
 from .log import LogError, LogReader, replay
 from .projection import FORMS, Form, User
 
@@ -91,7 +92,12 @@ def _main(argv: Sequence[str] | None) -> int:
             print(json.dumps(line))
     except BrokenPipeError:  # the reader went away: main() ends quietly
         raise
-    except OSError as error:  # the log (or the output) could not be written
+    except LogWriteError as error:
+        cause = error.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+        print(f"callstate: cannot write {args.log}: {reason}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the log (or the output) could not be opened or written
         target = args.log if args.log is not None else "the output"
         print(f"callstate: cannot write {target}: {error.strerror or error}", file=sys.stderr)
         return 2

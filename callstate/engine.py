@@ -38,7 +38,12 @@ from .enums import (
     RecordingState,
     State,
 )
-from .errors import CallNotFoundError, DeviceNotFoundError, InvalidParameterError
+from .errors import (
+    CallNotFoundError,
+    DeviceNotFoundError,
+    InvalidParameterError,
+    LogWriteError,
+)
 from .events import (
     CallEvent,
     CallSnapshot,
@@ -304,6 +309,8 @@ class Engine:
         self.clock = clock or time.time
         self.bus = bus or Bus()
         self.recorder: Recorder | None = None
+        #: why the recorder last failed; requests are refused until it is replaced
+        self.log_failure: Exception | None = None
         self.leg_type = leg_type
         #: the clock reading of the request being run
         self.now = 0.0
@@ -320,6 +327,11 @@ class Engine:
         A reading that is not a finite number of seconds within ``MAX_CLOCK`` of 0 refuses the
         request here, before anything changes.
         """
+        if self.log_failure is not None:
+            raise LogWriteError(
+                f"the event log failed ({self.log_failure}): open it again (write_log) "
+                "or close it (close_log) first"
+            )
         now = self.clock()
         if type(now) is not float and (not isinstance(now, int | float) or isinstance(now, bool)):
             raise InvalidParameterError(f"the clock read {now!r}, not a number of seconds")
@@ -334,6 +346,12 @@ class Engine:
         try:
             if self.recorder is not None and request is not None:
                 self.recorder.request(self.now, request, events)
+        except Exception as error:  # see LogWriteError: refuse what follows until a new log
+            self.log_failure = error
+            raise LogWriteError(
+                f"the event log could not keep this request ({error}); "
+                "every request is refused until the log is opened again or closed"
+            ) from error
         finally:  # the change is made: its events go out even if the log could not keep them
             if events:
                 self.bus.publish(events)

@@ -16,6 +16,7 @@ __all__ = [
     "CallStateError",
     "DeviceNotFoundError",
     "InvalidParameterError",
+    "LogWriteError",
     "MissingParameterError",
     "OperationNotAvailableError",
     "UnknownOperationError",
@@ -85,3 +86,15 @@ class DeviceNotFoundError(CallStateError):
     """No device with that DN on the switch."""
 
     status_code = 6
+
+
+class LogWriteError(CallStateError):
+    """The event log could not keep a request (a full disk, a file too large, ...).
+
+    The request that met it has made its change and its events are delivered, but its line is
+    not in the log; from then on the switch refuses every request with this error until the log
+    is opened again (``Switch.write_log``) or closed (``Switch.close_log``), so a log never
+    misses more than that one request and a restore never gives a state the switch did not have.
+    """
+
+    status_code = 4

@@ -55,7 +55,7 @@ def replay_requests(switch: SwitchLike, reader: LogReader, clock: ManualClock) -
                 _apply(switch, entry.request)
             except CallStateError as error:
                 raise refused(entry, error) from None
-            except (KeyError, TypeError, ValueError) as error:
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise LogError(entry.line, f"not a request this switch knows: {error!r}") from None
             check_replayed(entry, produced)
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .device import Call
 from .engine import MAX_CLOCK
-from .errors import CallNotFoundError, CallStateError, MissingParameterError
+from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
 from .events import CallEvent
 from .projection import Form, Projection, User
 from .requests import check_operation_name
@@ -305,6 +305,8 @@ def run(
         elif isinstance(step, ExternalStep):
             try:
                 leg = _external(switch, step)
+            except LogWriteError:  # not the step's fault: the run cannot go on
+                raise
             except CallStateError as error:
                 lines.append({"external": step.external, "error": _error(error)})
             else:
@@ -313,6 +315,8 @@ def run(
         else:
             try:
                 leg = _agent(switch, step, labels)
+            except LogWriteError:  # not the step's fault: the run cannot go on
+                raise
             except CallStateError as error:
                 lines.append({"device": step.device, "error": _error(error)})
             else:

@@ -77,17 +77,19 @@ class Switch:
         """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
         if not isinstance(path, str | os.PathLike):
             raise InvalidParameterError(f"a log is a path, not {path!r}", operation="write_log")
-        self.close_log()
+        self.close_log()  # a failed log is replaced: requests are taken again
         self._log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
         if not append:
             self._log.header(self.base_uri, self.seed, self._engine.ids.state())
         self._engine.recorder = self._log
 
     def close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-            self._engine.recorder = None
+        """Stop logging (and, after a ``LogWriteError``, take requests again)."""
+        log, self._log = self._log, None
+        self._engine.recorder = None
+        self._engine.log_failure = None
+        if log is not None:
+            log.close()
 
     @classmethod
     def restore(

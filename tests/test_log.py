@@ -36,6 +36,7 @@ from callstate import (
     CallType,
     CapabilitiesChanged,
     DtmfSent,
+    LogWriteError,
     ManualClock,
     Mute,
     MuteChanged,
@@ -1038,18 +1039,37 @@ def test_without_space_reservation_the_writer_writes_each_line(
     assert LogReader.read(path).events == events
 
 
-def test_a_log_that_cannot_keep_a_request_still_delivers_its_events(tmp_path: Path) -> None:
-    switch = Switch(seed=5, log=tmp_path / "switch.log")
+def test_a_log_that_cannot_keep_a_request_stops_the_switch_until_it_is_replaced(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=5, log=path)
     phone = switch.add_device("15000")
     projection = Projection()
     switch.subscribe(projection)
     no_space = OSError(28, "No space left")
     with (
         mock.patch.object(LogWriter, "request", side_effect=no_space),
-        pytest.raises(OSError, match="No space"),
+        pytest.raises(LogWriteError, match="No space") as raised,
     ):
         phone.dial("+14155550100")
+    assert raised.value.status_code == 4
     assert [s.state for s in projection.snapshots] == [State.DIALING]  # the change went out
+    (call,) = phone.calls
+    # every later request is refused, and changes nothing
+    with pytest.raises(LogWriteError):
+        call.perform("Hangup")
+    with pytest.raises(LogWriteError):
+        switch.external_call("+14155550101", to="15000")
+    assert [c.state for c in phone.calls] == [State.DIALING]
+    # the log holds the state before the failed request: one the switch had
+    restored, _ = Switch.restore(path)
+    assert [d.dn for d in restored.devices] == ["15000"]
+    assert restored.calls == ()
+    # a new log takes requests again
+    switch.write_log(tmp_path / "again.log")
+    call.perform("Hangup")
+    assert phone.calls == ()
     switch.close_log()
 
 
