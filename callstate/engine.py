@@ -126,6 +126,9 @@ class ManualClock:
 class Recorder(Protocol):
     """Where a committed request goes before its events are delivered (the event log)."""
 
+    #: why the recorder cannot take another request (then requests are refused), else None
+    failure: Exception | None
+
     def request(
         self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]
     ) -> None: ...
@@ -327,6 +330,12 @@ class Engine:
         A reading that is not a finite number of seconds within ``MAX_CLOCK`` of 0 refuses the
         request here, before anything changes.
         """
+        recorder = self.recorder
+        if recorder is not None and recorder.failure is not None:
+            raise LogWriteError(
+                f"the event log has no room for another request ({recorder.failure}): "
+                "nothing was changed; open it again (write_log) or close it (close_log)"
+            )
         if self.log_failure is not None:
             raise LogWriteError(
                 f"the event log failed ({self.log_failure}): open it again (write_log) "

@@ -48,6 +48,7 @@ requests again on the same ids and clock readings, checking that they produce th
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import mmap
 import os
@@ -114,6 +115,10 @@ E = TypeVar("E", bound=Enum)
 
 #: madvise: fault a range of a mapping in for writing, ahead of use (Linux 5.14 and later)
 _MADV_POPULATE_WRITE: Final = 23
+#: errors that say the file cannot grow: no falling back to plain writes, which would fail too
+_NO_ROOM: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: room the writer keeps ahead for the next line, so that copying it in cannot fail
+_HEADROOM: Final = 1 << 18
 #: the most the writer reserves at a time
 _MAX_STEP: Final = 1 << 23
 #: the least the writer reserves at a time, and the unit of reservation
@@ -385,11 +390,13 @@ class LogWriter:
     device, a file system that cannot reserve space) gets one ``os.write`` per line.
     """
 
-    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size")
+    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "failure")
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
         self._map: mmap.mmap | None = None
+        #: why the log has no room for another line (checked before each request), else None
+        self.failure: Exception | None = None
         #: file offsets: the mapping's start, the end of the lines, the end of the mapping
         self._base = self._pos = self._size = 0
         try:
@@ -417,7 +424,12 @@ class LogWriter:
         try:
             os.posix_fallocate(self._fd, self._pos, size - self._pos)
             mapped = mmap.mmap(self._fd, size - base, offset=base)
-        except (OSError, ValueError):
+        except OSError as error:
+            if error.errno in _NO_ROOM:  # writing each line would fail as well
+                raise
+            self._unmap()
+            return
+        except ValueError:
             self._unmap()
             return
         with contextlib.suppress(OSError, ValueError):  # fault the window in (Linux 5.14+)
@@ -460,8 +472,18 @@ class LogWriter:
             mapped[start - base : end - base - 1] = data[:-1]
             mapped[end - base - 1] = 10
             self._pos = end
+            if self._size - end < _HEADROOM:
+                self._ahead()
         else:
             self._write(data)
+
+    def _ahead(self) -> None:
+        """Keep room for the next request's line. Without it (a full disk), say so in
+        ``failure``: the switch then refuses the next request before it changes anything."""
+        try:
+            self._reserve(_HEADROOM)
+        except OSError as error:
+            self.failure = error
 
     def _write(self, line: bytes) -> None:
         end = self._pos + len(line)

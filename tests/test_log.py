@@ -1198,3 +1198,40 @@ def test_a_header_without_what_restoring_needs_is_refused(
     with pytest.raises(LogError) as raised:
         Switch.restore(path)
     assert raised.value.line == 1
+
+
+def test_a_full_disk_refuses_the_next_request_before_it_changes_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=6, log=path)
+    phone = switch.add_device("15000")
+    seen: list[CallEvent] = []
+    switch.subscribe(seen.append)
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    refused: LogWriteError | None = None
+    for i in range(5000):  # until the room kept ahead runs out
+        try:
+            phone.dial(f"+1415555{i % 10000:04d}").perform("Hangup")
+        except LogWriteError as error:
+            refused = error
+            break
+    assert refused is not None
+    assert "nothing was changed" in str(refused)
+    assert refused.status_code == 4
+    before = (len(seen), phone.calls)
+    with pytest.raises(LogWriteError):
+        phone.dial("+14155550100")
+    assert (len(seen), phone.calls) == before
+    # the log holds every request the switch made: a restore gives the live state
+    restored, reader = Switch.restore(path)
+    assert reader.events == seen
+    assert [(c.id, c.state) for c in restored.calls] == [(c.id, c.state) for c in phone.calls]
+    monkeypatch.undo()
+    switch.write_log(tmp_path / "again.log")
+    phone.dial("+14155550100")
+    switch.close_log()
