@@ -461,21 +461,25 @@ class LogWriter:
             payload = orjson.dumps(line, default=_plain)
         except orjson.JSONEncodeError:  # see _payload
             payload = _payload(line)
-        data = payload[:-1] + b',"%08x"]\n' % zlib.crc32(payload)  # [AT,REQUEST,EVENTS,CRC]
+        # sealed: the closing "]" becomes ',"CRC"]' and the newline — [AT,REQUEST,EVENTS,CRC]
+        tail = b',"%08x"]\n' % zlib.crc32(payload)
         # the common case inline (this runs once per request): room in the mapping, copy
         start = self._pos
-        end = start + len(data)
+        end = start + len(payload) - 1 + len(tail)
         mapped = self._map
         if mapped is not None and end <= self._size:
-            # the newline last: a line that ends in one was copied whole
-            base = self._base
-            mapped[start - base : end - base - 1] = data[:-1]
-            mapped[end - base - 1] = 10
+            # the payload, then the tail over its "]", the newline last: a line that ends in
+            # one was copied whole
+            at = start - self._base
+            mapped[at : at + len(payload)] = payload
+            at += len(payload) - 1
+            mapped[at : at + len(tail) - 1] = tail[:-1]
+            mapped[end - self._base - 1] = 10
             self._pos = end
             if self._size - end < _HEADROOM:
                 self._ahead()
         else:
-            self._write(data)
+            self._write(payload[:-1] + tail)
 
     def _ahead(self) -> None:
         """Keep room for the next request's line. Without it (a full disk), say so in
