@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import LogWriteError
 from .log import LogError, LogReader, replay
@@ -24,9 +24,16 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad command lines are told in one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"callstate: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m callstate", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m callstate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_cmd = commands.add_parser("run", help="run a scenario, print one JSON object per line")
     run_cmd.add_argument("scenario", type=Path)
     run_cmd.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")

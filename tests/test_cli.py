@@ -306,3 +306,15 @@ def test_a_log_that_cannot_be_written_is_refused_in_one_line() -> None:
     assert done.stderr.splitlines() == [
         "callstate: cannot write /dev/full: No space left on device"
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("run", "examples/inbound.json", "--format", "9"), ("replay",), (), ("run", "x", "--nope")],
+)
+def test_a_bad_command_line_is_told_in_one_line(args: tuple[str, ...]) -> None:
+    done = cli(*args)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("callstate: ")
+    assert line.endswith("--help)")
