@@ -63,7 +63,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 import orjson
 
 from .enums import CallType, Mute, Operation, RecordingState, State
-from .errors import CallStateError
+from .errors import CallStateError, InvalidParameterError
 from .events import (
     CallEvent,
     CallSnapshot,
@@ -354,12 +354,19 @@ def _event_from_record(record: Any) -> CallEvent:
 
 def encode(event: CallEvent) -> str:
     """One event as one line of JSON (no newline)."""
+    if not isinstance(event, CallEvent):
+        raise InvalidParameterError(f"{event!r:.80} is not a CallEvent", operation="encode")
     return _payload(event_to_json(event)).decode()
 
 
 def decode(line: str) -> CallEvent:
     """The event on one line of JSON; ``ValueError`` if it is not one."""
-    return event_from_json(json.loads(line))
+    if not isinstance(line, str | bytes | bytearray):
+        raise InvalidParameterError(f"{line!r:.80} is not a line of text", operation="decode")
+    try:
+        return event_from_json(json.loads(line))
+    except RecursionError:
+        raise ValueError("not an event: nested too deeply") from None
 
 
 # -- the log file ---------------------------------------------------------------------------------
@@ -541,9 +548,13 @@ class LogReader:
     @classmethod
     def read(cls, source: str | Path | IO[str] | IO[bytes]) -> LogReader:
         """Read a log file (by path, or an open text or binary file)."""
-        if isinstance(source, str | Path):
+        if isinstance(source, str | os.PathLike):
             with open(source, "rb") as file:
                 return cls._parse(file.read())
+        if not callable(getattr(source, "read", None)):
+            raise InvalidParameterError(
+                f"a log is a path or an open file, not {source!r:.80}", operation="read"
+            )
         try:
             data = source.read()
         except UnicodeDecodeError as error:  # a text file that is not UTF-8
@@ -628,6 +639,9 @@ class LogReader:
 def replay(reader: LogReader, form: Form = "8.5.2") -> Projection:
     """A ``Projection`` rebuilt from the logged events alone."""
     from .projection import Projection
+
+    if not isinstance(reader, LogReader):
+        raise InvalidParameterError(f"{reader!r:.80} is not a LogReader", operation="replay")
 
     projection = Projection(reader.header.get("base_uri", "http://127.0.0.1:8080/api/v2"), form)
     for event in reader.events:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +16,16 @@ from callstate import (
     CallEvent,
     CallStateError,
     InvalidParameterError,
+    LogError,
+    LogReader,
     Projection,
     Switch,
     User,
+    decode,
+    encode,
+    replay,
 )
+from callstate.log import event_from_json
 
 ANYTHING = st.one_of(
     st.none(),
@@ -237,3 +244,27 @@ def test_numbers_and_digits_are_bounded() -> None:
         world.answered.perform("SendDtmf", digits="1" * 257)
     assert world.state() == before
     world.answered.perform("UpdateUserData", userData={"ok": 2**63 - 1, "s": "x" * 65536})
+
+
+LOG_ENTRY_POINTS: dict[str, Callable[[Any, Any], object]] = {
+    "LogReader.read": lambda a, b: LogReader.read(a),
+    "Switch.restore": lambda a, b: Switch.restore(a),
+    "decode": lambda a, b: decode(a),
+    "encode": lambda a, b: encode(a),
+    "replay": replay,
+    "event_from_json": lambda a, b: event_from_json(a),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG_ENTRY_POINTS))
+@settings(max_examples=60, deadline=None)
+@given(a=ANYTHING, b=ANYTHING)
+def test_the_log_api_takes_any_argument_or_refuses_it(name: str, a: Any, b: Any) -> None:
+    if name in ("LogReader.read", "Switch.restore") and isinstance(a, str | bytes):
+        a = Path("/nonexistent") / "x.log"  # a string is a path: reading one is not the point
+    try:
+        LOG_ENTRY_POINTS[name](a, b)
+    except (CallStateError, LogError, OSError):
+        pass
+    except ValueError:  # decode and event_from_json say "not an event" with a ValueError
+        assert name in ("decode", "event_from_json")
