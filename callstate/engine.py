@@ -95,6 +95,9 @@ _GSIP_RECORD: Final = {
 }
 
 _new: Final = tuple.__new__
+#: kinds of undo entries
+_LEG, _CONNECTION, _KEY, _ATTRIBUTE = "leg", "connection", "key", "attribute"
+_MISSING: Final = object()
 _Derived = tuple[Context, tuple[Operation, ...], frozenset[str]]
 #: (state, mute, recording, pair, conference, answered) -> context and what it offers.
 #: A handful of distinct keys exist; each is worked out once and shared by every leg.
@@ -322,6 +325,12 @@ class Engine:
         self.legs: dict[str, Leg] = {}
         #: events of the request being run, in order
         self.pending: list[CallEvent] = []
+        #: while a recorder is attached: how to undo the request being run, should its log line
+        #: not be written (see ``commit``); None otherwise
+        self._undo: list[tuple[Any, ...]] | None = None
+        self._kept: set[int] = set()
+        self._ids_mark = (0, 0)
+        self._rng: object | None = None
 
     # -- requests ---------------------------------------------------------------------------------
     def begin(self) -> None:
@@ -347,26 +356,87 @@ class Engine:
         if not -MAX_CLOCK <= now <= MAX_CLOCK:  # also false for NaN
             raise InvalidParameterError(f"the clock read {now!r}: beyond {MAX_CLOCK:g} s")
         self.now = now
+        if recorder is not None:
+            self._undo, self._kept, self._rng = [], set(), None
+            self._ids_mark = self.ids.mark()
 
     def commit(self, request: Mapping[str, Any] | None = None) -> None:
         """A request succeeded: record it with its events (``request`` is what the recorder
         keeps; ``None`` when there is no recorder), then deliver the events."""
         events, self.pending = self.pending, []
-        try:
-            if self.recorder is not None and request is not None:
+        undo, self._undo = self._undo, None
+        if self.recorder is not None and request is not None:
+            try:
                 self.recorder.request(self.now, request, events)
-        except Exception as error:  # see LogWriteError: refuse what follows until a new log
-            self.log_failure = error
-            raise LogWriteError(
-                f"the event log could not keep this request ({error}); "
-                "every request is refused until the log is opened again or closed"
-            ) from error
-        finally:  # the change is made: its events go out even if the log could not keep them
-            if events:
-                self.bus.publish(events)
+            except Exception as error:  # the log cannot keep it: it did not happen
+                if undo is not None:
+                    self._rollback(undo)
+                self.log_failure = error
+                raise LogWriteError(
+                    f"the event log could not keep this request ({error}): nothing was "
+                    "changed, and every request is refused until the log is opened again "
+                    "or closed"
+                ) from error
+        if events:
+            self.bus.publish(events)
+
+    # -- undoing a request ------------------------------------------------------------------------
+    def _keep(self, leg: Leg) -> None:
+        """Before the request changes ``leg`` the first time: note how it was."""
+        undo = self._undo
+        if undo is not None and id(leg) not in self._kept:
+            self._kept.add(id(leg))
+            undo.append((_LEG, leg, (
+                leg._state, leg._answered, leg._derived, leg._mute, leg._recording,
+                leg._user_data, leg._participants, leg._parent, leg._consult, leg._connection,
+            )))  # fmt: skip
+
+    def _keep_connection(self, connection: Connection) -> None:
+        undo = self._undo
+        if undo is not None and id(connection) not in self._kept:
+            self._kept.add(id(connection))
+            undo.append((_CONNECTION, connection, list(connection), connection.owner))
+
+    def _rollback(self, undo: list[tuple[Any, ...]]) -> None:
+        """Put back everything the request changed, newest change first."""
+        reordered: list[dict[str, Any]] = []
+        for entry in reversed(undo):
+            kind = entry[0]
+            if kind is _LEG:
+                leg = entry[1]
+                (
+                    leg._state, leg._answered, leg._derived, leg._mute, leg._recording,
+                    leg._user_data, leg._participants, leg._parent, leg._consult,
+                    leg._connection,
+                ) = entry[2]  # fmt: skip
+            elif kind is _CONNECTION:
+                entry[1][:] = entry[2]
+                entry[1].owner = entry[3]
+            elif kind is _KEY:
+                table, key, old = entry[1], entry[2], entry[3]
+                if old is _MISSING:
+                    table.pop(key, None)
+                else:
+                    table[key] = old
+                    reordered.append(table)
+            else:  # _ATTRIBUTE
+                setattr(entry[1], entry[2], entry[3])
+        for table in reordered:  # legs put back: oldest first again (ids grow with creation)
+            items = sorted(table.items())
+            table.clear()
+            table.update(items)
+        self.ids.rewind(self._ids_mark, self._rng)
+
+    def device_id(self) -> str:
+        """A new device's id (drawn from the seeded generator)."""
+        if self._undo is not None and self._rng is None:
+            self._rng = self.ids.rng_state()
+        return self.ids.device_id()
 
     # -- lookups ----------------------------------------------------------------------------------
     def add_line(self, line: Line) -> None:
+        if self._undo is not None:
+            self._undo.append((_KEY, self.lines, line.dn, _MISSING))
         self.lines[line.dn] = line
 
     def line(self, dn: str) -> Line:
@@ -421,6 +491,8 @@ class Engine:
     # -- one leg ----------------------------------------------------------------------------------
     def refresh(self, leg: Leg) -> bool:
         """Work out the leg's context and capabilities again; return whether they changed."""
+        if self._undo is not None:
+            self._keep(leg)
         before = leg._derived[1]
         consult, parent = leg._consult, leg._parent
         if consult is not None:
@@ -448,6 +520,8 @@ class Engine:
         With ``announce``, tell the agent of the new state, or else of new capabilities; with
         ``finish``, let a released leg go and settle its connection.
         """
+        if self._undo is not None:
+            self._keep(leg)
         previous = leg._state
         before = leg._derived
         dest = DECISIONS.get((trigger, previous, before[0]))
@@ -484,14 +558,20 @@ class Engine:
             self.pending.append(_new(CapabilitiesChanged, (self.snapshot(leg),)))
 
     def set_mute(self, leg: Leg, value: Mute) -> None:
+        if self._undo is not None:
+            self._keep(leg)
         leg._mute = value
         self.refresh(leg)
 
     def set_user_data(self, leg: Leg, data: UserData) -> None:
+        if self._undo is not None:
+            self._keep(leg)
         leg._user_data = data
 
     def set_recording(self, leg: Leg, state: RecordingState) -> None:
         """Set the recording state, and the ``GSIP_RECORD`` user data GWS attaches with it."""
+        if self._undo is not None:
+            self._keep(leg)
         leg._recording = state
         leg._user_data = merged(leg._user_data, (("GSIP_RECORD", _GSIP_RECORD[state]),))
         self.refresh(leg)
@@ -578,8 +658,15 @@ class Engine:
             self.now,
             parent,
         )
+        undo = self._undo
+        if undo is not None:
+            self._keep_connection(connection)
+            undo.append((_KEY, self.legs, leg.id, _MISSING))
+            undo.append((_KEY, line.legs, leg.id, _MISSING))
         connection.append(leg)
         if parent is not None:
+            if undo is not None:
+                self._keep(parent)
             parent._consult = leg
         self.legs[leg.id] = line.legs[leg.id] = leg
         return leg
@@ -597,6 +684,8 @@ class Engine:
         """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number."""
         line = self.lines.get(number)
         if line is None:
+            if self._undo is not None:
+                self._keep_connection(connection)
             connection.append(number)
             return None
         return self.add_leg(
@@ -605,6 +694,8 @@ class Engine:
 
     def sync(self, leg: Leg) -> None:
         """Take the leg's participants from its connection again (no event)."""
+        if self._undo is not None:
+            self._keep(leg)
         leg._participants = self._others(leg)
         self.refresh(leg)
 
@@ -615,14 +706,25 @@ class Engine:
     def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
         """After a release: drop the leg, dissolve its consult pair, optionally leave."""
         legs, mine = self.legs, leg.device.legs
+        undo = self._undo
+        if undo is not None:
+            self._keep(leg)
+            undo.append((_KEY, legs, leg.id, leg))
+            undo.append((_KEY, mine, leg.id, leg))
         del legs[leg.id], mine[leg.id]
         # an emptied dict keeps its largest table; a fresh one gives the memory back
         if not legs:
+            if undo is not None:
+                undo.append((_ATTRIBUTE, self, "legs", legs))
             self.legs = {}
         if not mine:
+            if undo is not None:
+                undo.append((_ATTRIBUTE, leg.device, "legs", mine))
             leg.device.legs = {}
         partner = leg._consult or leg._parent
         if partner is not None:
+            if self._undo is not None:
+                self._keep(partner)
             partner._parent = partner._consult = None
             leg._parent = leg._consult = None
             if touch:
@@ -631,17 +733,23 @@ class Engine:
             self.leave(leg._connection, leg)
 
     def leave(self, connection: Connection, party: Leg | str) -> None:
+        if self._undo is not None:
+            self._keep_connection(connection)
         connection.remove(party)
         self.settle(connection)
 
     def drop(self, connection: Connection, party: Leg | str) -> None:
         """Take ``party`` out of ``connection`` without settling it (the caller will)."""
+        if self._undo is not None:
+            self._keep_connection(connection)
         connection.remove(party)
 
     def settle(self, connection: Connection, *, skip: Leg | None = None) -> None:
         """After parties changed: a lone party is released, and so are legs left ringing with
         nobody who placed or answered the call [ours]; otherwise participants resync."""
         parties = connection
+        if self._undo is not None:
+            self._keep_connection(connection)
         if len(parties) < 3 or connection.owner not in parties:
             connection.owner = None
         if len(parties) < 2 or all(isinstance(p, Leg) and p._state is _RINGING for p in parties):
@@ -654,6 +762,8 @@ class Engine:
                 continue
             others = self._others(leg)
             if others != leg._participants:
+                if self._undo is not None:
+                    self._keep(leg)
                 leg._participants = others
                 self.refresh(leg)
                 if leg is not skip:
@@ -664,6 +774,8 @@ class Engine:
     def make_owner(self, connection: Connection, leg: Leg) -> None:
         """``leg`` made ``connection`` a conference: it owns it, unless someone already does."""
         if connection.owner is None and len(connection) >= 3:
+            if self._undo is not None:
+                self._keep_connection(connection)
             connection.owner = leg
 
     def answered(self, connection: Connection, by: Leg | None) -> None:
@@ -680,6 +792,9 @@ class Engine:
         device that would have two legs on the call keeps its older leg; the newer is released.
         """
         moved = [p for p in consult._connection if p is not consult]
+        if self._undo is not None:
+            self._keep_connection(consult._connection)
+            self._keep_connection(into)
         consult._connection.clear()
         kept: dict[str, Leg | str] = {}
         redundant: list[Leg] = []
@@ -698,6 +813,8 @@ class Engine:
         into[:] = kept.values()
         for party in into:
             if isinstance(party, Leg):
+                if self._undo is not None:
+                    self._keep(party)
                 party._connection = into
         for leg in redundant:
             self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
@@ -709,6 +826,8 @@ class Engine:
             if leg._state is not _RELEASED:
                 self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
                 self.finish(leg, leave=False)
+        if self._undo is not None:
+            self._keep_connection(connection)
         connection.clear()
 
 

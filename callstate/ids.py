@@ -46,6 +46,21 @@ class IdGenerator:
         self._call_prefix = state["call_prefix"]
         self._conn_prefix = state["conn_prefix"]
 
+    def mark(self) -> tuple[int, int]:
+        """Where the counters stand (``rewind`` goes back there)."""
+        return self._calls, self._conns
+
+    def rewind(self, mark: tuple[int, int], rng: object | None = None) -> None:
+        """Hand out the ids after ``mark`` again (and the device ids after ``rng``, a
+        ``rng_state()``): a request that was undone used none."""
+        self._calls, self._conns = mark
+        if rng is not None:
+            self._rng.setstate(rng)  # type: ignore[arg-type]
+
+    def rng_state(self) -> object:
+        """The state device ids are drawn from (see ``rewind``)."""
+        return self._rng.getstate()
+
     def call_id(self) -> str:
         self._calls += 1
         return self._call_prefix + base32(self._calls)

@@ -132,7 +132,7 @@ class Switch:
         engine = self._engine
         flags = check_device(engine, dn, features)
         engine.begin()
-        device_id = engine.ids.device_id()  # drawn even when restoring, to keep later ids equal
+        device_id = engine.device_id()  # drawn even when restoring, to keep later ids equal
         device = Device(engine, self._streams, dn, _device_id or device_id, flags)
         engine.add_line(device)
         engine.commit(
