@@ -91,10 +91,10 @@ class DeviceNotFoundError(CallStateError):
 class LogWriteError(CallStateError):
     """The event log could not keep a request (a full disk, a file too large, ...).
 
-    The request that met it has made its change and its events are delivered, but its line is
-    not in the log; from then on the switch refuses every request with this error until the log
-    is opened again (``Switch.write_log``) or closed (``Switch.close_log``), so a log never
-    misses more than that one request and a restore never gives a state the switch did not have.
+    The log is fail-stop: the request that met it changed nothing (it is undone, and its events
+    are not delivered), and from then on the switch refuses every request with this error until
+    the log is opened again (``Switch.write_log``) or closed (``Switch.close_log``). The log thus
+    holds every request the switch made, and a restore gives the state the switch has.
     """
 
     status_code = 4
