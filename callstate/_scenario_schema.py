@@ -21,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class DeviceSpec(_Strict):
-    dn: str = Field(pattern=r"^[0-9]+$")
+    dn: str = Field(pattern=r"^[0-9]{1,32}$")
     features: list[Literal["mute", "recording"]] = []
 
 
@@ -55,7 +55,7 @@ class ExternalStep(_Strict):
 
 class GetStep(_Strict):
     get: str = Field(pattern=r"^/me/calls(/[^/]+)?/?$")
-    user: str = Field(pattern=r"^(admin|[0-9]+)$")
+    user: str = Field(pattern=r"^(admin|[0-9]{1,32})$")
 
 
 class WaitStep(_Strict):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from .errors import LogWriteError
+from .errors import CallStateError, LogWriteError
 from .log import LogError, LogReader, replay
 from .projection import FORMS, Form, User
 
@@ -107,6 +107,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as error:  # the log (or the output) could not be opened or written
         target = args.log if args.log is not None else "the output"
         print(f"callstate: cannot write {target}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except CallStateError as error:  # a scenario the checks let through, refused when run
+        print(f"callstate: {args.scenario}: {error}", file=sys.stderr)
         return 2
     return 0
 

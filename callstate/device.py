@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from .engine import Engine, Leg, Line
 from .enums import Feature
+from .errors import InvalidParameterError
 from .requests import dial, line_leg, perform
 from .streams import EventStream, Streams
 
@@ -45,8 +46,10 @@ class Device(Line):
         """This device's live leg ``call_id``; anything else is 'not found'."""
         return cast(Call, line_leg(self, call_id, operation))
 
-    def dial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
+    def dial(self, destination: str | Mapping[str, Any], /, **params: Any) -> Call:
         """GWS ``Dial``: a new leg to ``destination`` (a number, or ``{"phoneNumber": ...}``)."""
+        if "destination" in params:
+            raise InvalidParameterError("destination is given twice", operation="Dial")
         if isinstance(destination, str):  # the shorthand for {"phoneNumber": destination}
             destination = {"phoneNumber": destination}
         engine = self._engine
@@ -58,7 +61,7 @@ class Device(Line):
         )
         return cast(Call, leg)
 
-    def perform(self, call_id: str, operation: str, **params: Any) -> None:
+    def perform(self, call_id: str, operation: str, /, **params: Any) -> None:
         """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
         engine = self._engine
         engine.begin()
@@ -75,13 +78,13 @@ class Device(Line):
             else None
         )
 
-    async def aperform(self, call_id: str, operation: str, **params: Any) -> None:
+    async def aperform(self, call_id: str, operation: str, /, **params: Any) -> None:
         """``perform`` for coroutines, with back-pressure: concurrent requests are admitted one
         at a time, first come first served, once every event stream has room (see
         ``callstate.streams``); each runs whole, judged against what the one before left."""
         await self._streams.admit(lambda: self.perform(call_id, operation, **params))
 
-    async def adial(self, destination: str | Mapping[str, Any], **params: Any) -> Call:
+    async def adial(self, destination: str | Mapping[str, Any], /, **params: Any) -> Call:
         """``dial`` for coroutines (admitted like ``aperform``)."""
         return await self._streams.admit(lambda: self.dial(destination, **params))
 
@@ -111,6 +114,6 @@ class Call(Leg):
         """The live consult started from this call, if any."""
         return cast(Call | None, self._consult)
 
-    def perform(self, operation: str, **params: Any) -> None:
+    def perform(self, operation: str, /, **params: Any) -> None:
         """Shorthand for ``self.device.perform(self.id, operation, **params)``."""
         self.device.perform(self.id, operation, **params)

@@ -43,6 +43,7 @@ from .errors import (
     DeviceNotFoundError,
     InvalidParameterError,
     LogWriteError,
+    shown,
 )
 from .events import (
     CallEvent,
@@ -352,9 +353,9 @@ class Engine:
             )
         now = self.clock()
         if type(now) is not float and (not isinstance(now, int | float) or isinstance(now, bool)):
-            raise InvalidParameterError(f"the clock read {now!r}, not a number of seconds")
+            raise InvalidParameterError(f"the clock read {shown(now)}, not a number of seconds")
         if not -MAX_CLOCK <= now <= MAX_CLOCK:  # also false for NaN
-            raise InvalidParameterError(f"the clock read {now!r}: beyond {MAX_CLOCK:g} s")
+            raise InvalidParameterError(f"the clock read {shown(now)}: beyond {MAX_CLOCK:g} s")
         self.now = now
         if recorder is not None:
             self._undo, self._kept, self._rng = [], set(), None
@@ -443,13 +444,13 @@ class Engine:
         try:
             return self.lines[dn]
         except (KeyError, TypeError):
-            raise DeviceNotFoundError(f"no device {dn!r}") from None
+            raise DeviceNotFoundError(f"no device {shown(dn)}") from None
 
     def leg(self, call_id: str) -> Leg:
         try:
             return self.legs[call_id]
         except (KeyError, TypeError):
-            raise CallNotFoundError("no such call", call_id=str(call_id)) from None
+            raise CallNotFoundError("no such call", call_id=call_id) from None
 
     # -- events -----------------------------------------------------------------------------------
     def snapshot(self, leg: Leg) -> CallSnapshot:

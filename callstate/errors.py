@@ -12,6 +12,7 @@ from typing import ClassVar
 from .enums import State
 
 __all__ = [
+    "shown",
     "CallNotFoundError",
     "CallStateError",
     "DeviceNotFoundError",
@@ -21,6 +22,16 @@ __all__ = [
     "OperationNotAvailableError",
     "UnknownOperationError",
 ]
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters; never fails (some values
+    cannot be shown: a 5,000-digit integer, an object whose ``__repr__`` raises)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class CallStateError(Exception):
@@ -37,9 +48,11 @@ class CallStateError(Exception):
         operation: str | None = None,
     ) -> None:
         self.reason = reason
-        self.call_id = call_id
+        self.call_id = call_id if call_id is None or type(call_id) is str else shown(call_id)
         self.state = state
-        self.operation = operation
+        self.operation = (
+            operation if operation is None or isinstance(operation, str) else shown(operation)
+        )
         super().__init__(self.status_message)
 
     @property

@@ -63,7 +63,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 import orjson
 
 from .enums import CallType, Mute, Operation, RecordingState, State
-from .errors import CallStateError, InvalidParameterError
+from .errors import CallStateError, InvalidParameterError, shown
 from .events import (
     CallEvent,
     CallSnapshot,
@@ -121,6 +121,8 @@ _NO_ROOM: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 _HEADROOM: Final = 1 << 18
 #: the most the writer reserves at a time
 _MAX_STEP: Final = 1 << 23
+#: what a crash can leave unwritten in a file: whole pages
+_PAGE: Final = 4096
 #: the least the writer reserves at a time, and the unit of reservation
 _CHUNK: Final = 1 << 16
 
@@ -216,7 +218,7 @@ def event_to_json(event: CallEvent) -> dict[str, Any]:
 
 def _str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
+        raise ValueError(f"expected a string, got {shown(value)}")
     return value
 
 
@@ -226,7 +228,7 @@ def _optional(value: Any) -> str | None:
 
 def _list(value: Any) -> list[Any]:
     if not isinstance(value, list):
-        raise ValueError(f"expected a list, got {value!r}")
+        raise ValueError(f"expected a list, got {shown(value)}")
     return value
 
 
@@ -238,7 +240,7 @@ def _value(value: Any) -> str | int:
 
 def _pair(pair: Any) -> tuple[str, str | int]:
     if not isinstance(pair, list) or len(pair) != 2:
-        raise ValueError(f"a user_data pair must be [key, value], got {pair!r}")
+        raise ValueError(f"a user_data pair must be [key, value], got {shown(pair)}")
     return _str(pair[0]), _value(pair[1])
 
 
@@ -292,7 +294,7 @@ def _member(kind: type[E], value: Any) -> E:
     try:
         return _MEMBERS[kind][value]  # type: ignore[return-value]
     except (KeyError, TypeError):  # TypeError: an unhashable value (a list, an object)
-        raise ValueError(f"{value!r} is not a valid {kind.__name__}") from None
+        raise ValueError(f"{shown(value)} is not a valid {kind.__name__}") from None
 
 
 def _event(kind: type[CallEvent], snapshot: CallSnapshot, extra: list[Any]) -> CallEvent:
@@ -304,7 +306,7 @@ def _event(kind: type[CallEvent], snapshot: CallSnapshot, extra: list[Any]) -> C
         (digits,) = extra
         return DtmfSent(snapshot, _str(digits))
     if extra:
-        raise ValueError(f"{kind.__name__} carries nothing more, got {extra!r}")
+        raise ValueError(f"{kind.__name__} carries nothing more, got {shown(extra)}")
     return kind(snapshot)
 
 
@@ -355,14 +357,14 @@ def _event_from_record(record: Any) -> CallEvent:
 def encode(event: CallEvent) -> str:
     """One event as one line of JSON (no newline)."""
     if not isinstance(event, CallEvent):
-        raise InvalidParameterError(f"{event!r:.80} is not a CallEvent", operation="encode")
+        raise InvalidParameterError(f"{shown(event)} is not a CallEvent", operation="encode")
     return _payload(event_to_json(event)).decode()
 
 
 def decode(line: str) -> CallEvent:
     """The event on one line of JSON; ``ValueError`` if it is not one."""
     if not isinstance(line, str | bytes | bytearray):
-        raise InvalidParameterError(f"{line!r:.80} is not a line of text", operation="decode")
+        raise InvalidParameterError(f"{shown(line)} is not a line of text", operation="decode")
     try:
         return event_from_json(json.loads(line))
     except RecursionError:
@@ -553,15 +555,21 @@ class LogReader:
                 return cls._parse(file.read())
         if not callable(getattr(source, "read", None)):
             raise InvalidParameterError(
-                f"a log is a path or an open file, not {source!r:.80}", operation="read"
+                f"a log is a path or an open file, not {shown(source)}", operation="read"
             )
         try:
             data = source.read()
         except UnicodeDecodeError as error:  # a text file that is not UTF-8
             line = error.object[: error.start].count(b"\n") + 1
             raise LogError(line, "not UTF-8 text") from None
-        # surrogates (undecodable bytes, if any) make their line "not UTF-8 text", as on disk
-        return cls._parse(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+        if isinstance(data, str):
+            # surrogates (undecodable bytes, if any) make their line "not UTF-8 text", as on disk
+            return cls._parse(data.encode("utf-8", "surrogatepass"))
+        if not isinstance(data, bytes | bytearray):
+            raise InvalidParameterError(
+                f"{shown(source)} read {shown(data)}, not text", operation="read"
+            )
+        return cls._parse(bytes(data))
 
     @classmethod
     def _parse(cls, data: bytes) -> LogReader:
@@ -569,7 +577,12 @@ class LogReader:
         data = data.rstrip(b"\0")  # space a live (or crashed) writer reserved: not the log's
         reserved, tail = padded - len(data), 0
         hole = data.find(b"\0")
-        if hole >= 0:  # pages a machine crash left unwritten: nothing from that line on is sure
+        if hole >= 0:
+            run = len(data) - hole - len(data[hole:].lstrip(b"\0"))
+            page = -(-hole // _PAGE) * _PAGE  # the first page boundary at or after the hole
+            if page + _PAGE > hole + run:  # no whole page of zeros: damage, not a crash
+                raise LogError(data.count(b"\n", 0, hole) + 1, "damaged: zero bytes in a line")
+            # a page a machine crash left unwritten: nothing from its line on is sure
             start = data.rfind(b"\n", 0, hole) + 1
             tail = len(data) - start
             data = data[:start]
@@ -587,6 +600,8 @@ class LogReader:
                     raise LogError(number, "not a callstate log header")
                 if stated == FORMAT_VERSION:
                     value = _sealed(number, line, value)
+                elif "crc" in value:  # a version 2 header whose version was damaged
+                    raise LogError(number, "damaged: a version 1 header has no checksum")
                 reader, version = cls(header=_header(value)), stated
                 continue
             if isinstance(value, list):  # version 2 lines, after either header
@@ -610,6 +625,8 @@ class LogReader:
             raise LogError(number, "not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise LogError(number, f"not JSON ({error.msg})") from None
+        except ValueError as error:  # e.g. an integer too long to read
+            raise LogError(number, f"not a log line ({error})") from None
         except RecursionError:
             raise LogError(number, "not a log line: nested too deeply") from None
 
@@ -628,7 +645,7 @@ class LogReader:
             if not isinstance(request, dict) or not isinstance(at, int | float):
                 raise ValueError("malformed request")
             return Entry(number, float(at), request, events)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise LogError(number, f"not a request line ({error})") from None
 
     @property
@@ -641,7 +658,7 @@ def replay(reader: LogReader, form: Form = "8.5.2") -> Projection:
     from .projection import Projection
 
     if not isinstance(reader, LogReader):
-        raise InvalidParameterError(f"{reader!r:.80} is not a LogReader", operation="replay")
+        raise InvalidParameterError(f"{shown(reader)} is not a LogReader", operation="replay")
 
     projection = Projection(reader.header.get("base_uri", "http://127.0.0.1:8080/api/v2"), form)
     for event in reader.events:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 from .enums import Operation
-from .errors import InvalidParameterError, MissingParameterError
+from .errors import InvalidParameterError, MissingParameterError, shown
 from .events import UserData
 from .numbers import parse_number
 
@@ -78,7 +78,9 @@ def _destination(value: Any) -> str:
         number = value["phoneNumber"]
         if parse_number(number) is not None:
             return str(number)
-        raise ValueError(f"{number!r} is neither a DN (digits only) nor a +country_code number")
+        raise ValueError(
+            f"{shown(number)} is neither a DN (digits only) nor a +country_code number"
+        )
     raise ValueError('must be an object {"phoneNumber": NUMBER}')
 
 
@@ -90,7 +92,7 @@ def _user_data(value: Any) -> UserData:
     for key, item in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_USER_DATA_KEY:
             raise ValueError(
-                f"keys must be strings of 1 to {MAX_USER_DATA_KEY} characters, not {key!r:.80}"
+                f"keys must be strings of 1 to {MAX_USER_DATA_KEY} characters, not {shown(key)}"
             )
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise ValueError(f"value of {key!r} must be a string or an integer")
@@ -115,7 +117,7 @@ def _text(value: Any) -> str:
 
 def _number(value: Any) -> str:
     if parse_number(value) is None:
-        raise ValueError(f"{value!r:.80} is not a phone number")
+        raise ValueError(f"{shown(value)} is not a phone number")
     return str(value)
 
 
@@ -157,6 +159,6 @@ def check_params(
         field, check = _CHECKS[name]
         try:
             checked[field] = check(value)
-        except ValueError as err:
+        except (ValueError, OverflowError) as err:
             raise InvalidParameterError(f"parameter {name!r} {err}", **where) from None
     return Params(**checked)

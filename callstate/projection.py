@@ -35,7 +35,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from .enums import NotificationType, State
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, shown
 from .events import CallEvent, CallSnapshot
 from .numbers import MAX_DN, cached, facts, formats, is_dn
 
@@ -74,7 +74,7 @@ class User:
             return
         raise InvalidParameterError(
             f"a user is an admin, or an agent with a DN (1 to {MAX_DN} digits), "
-            f"not {self.role!r} with {self.dn!r}",
+            f"not {shown(self.role)} with {shown(self.dn)}",
             operation="User",
         )
 
@@ -93,7 +93,7 @@ class User:
             return cls.admin()
         if not is_dn(text):
             raise InvalidParameterError(
-                f"user {text!r} is neither 'admin' nor a DN (digits only)", operation="User"
+                f"user {shown(text)} is neither 'admin' nor a DN (digits only)", operation="User"
             )
         return cls.agent(text)
 
@@ -145,13 +145,13 @@ _RELEASED: Final = State.RELEASED
 
 def _checked(user: object) -> User:
     if not isinstance(user, User):
-        raise InvalidParameterError(f"{user!r} is not a User (User.admin(), User.agent(dn))")
+        raise InvalidParameterError(f"{shown(user)} is not a User (User.admin(), User.agent(dn))")
     return user
 
 
 def _event(event: object) -> CallEvent:
     if not isinstance(event, CallEvent):
-        raise InvalidParameterError(f"{event!r} is not a CallEvent")
+        raise InvalidParameterError(f"{shown(event)} is not a CallEvent")
     return event
 
 
@@ -166,11 +166,11 @@ class Projection:
     def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = "8.5.2"):
         if not isinstance(base_uri, str):
             raise InvalidParameterError(
-                f"base_uri is a URL string, not {base_uri!r}", operation="Projection"
+                f"base_uri is a URL string, not {shown(base_uri)}", operation="Projection"
             )
         if form not in FORMS:
             raise InvalidParameterError(
-                f"form is one of {FORMS}, not {form!r}", operation="Projection"
+                f"form is one of {FORMS}, not {shown(form)}", operation="Projection"
             )
         self.base_uri: Final = base_uri.rstrip("/")
         self.form: Final = form
@@ -240,7 +240,7 @@ class Projection:
     def call_resource(self, call: CallSnapshot, form: Form | None = None) -> dict[str, Any]:
         """The GWS call resource of one snapshot, as a JSON object."""
         if not isinstance(call, CallSnapshot):
-            raise InvalidParameterError(f"{call!r} is not a CallSnapshot")
+            raise InvalidParameterError(f"{shown(call)} is not a CallSnapshot")
         return self._resource(call, self._form(form), fresh=True)
 
     def get_calls(self, user: User, form: Form | None = None) -> dict[str, Any]:
@@ -344,7 +344,7 @@ class Projection:
         if form is None:
             return self.form
         if form not in FORMS:
-            raise InvalidParameterError(f"form is one of {FORMS}, not {form!r}")
+            raise InvalidParameterError(f"form is one of {FORMS}, not {shown(form)}")
         return form
 
     def _encode_leg(self, call: CallSnapshot, form: Form) -> bytes:
@@ -401,4 +401,5 @@ class Projection:
 
 
 def _not_found(call_id: object) -> dict[str, Any]:
-    return {"statusCode": 6, "statusMessage": f"call {call_id} not found"}
+    named = call_id if isinstance(call_id, str) else shown(call_id)
+    return {"statusCode": 6, "statusMessage": f"call {named} not found"}

@@ -23,6 +23,7 @@ from .errors import (
     InvalidParameterError,
     OperationNotAvailableError,
     UnknownOperationError,
+    shown,
 )
 from .numbers import MAX_DN, is_dn, normalize, parse_number
 from .operations import OPERATIONS
@@ -68,27 +69,26 @@ def check_device(engine: Engine, dn: object, given: object) -> frozenset[Feature
     the switch; return its features from their names (``"mute"``, ``"recording"``)."""
     if not is_dn(dn):
         raise InvalidParameterError(
-            f"a DN is 1 to {MAX_DN} digits, not {_shown(dn)}", operation="add_device"
+            f"a DN is 1 to {MAX_DN} digits, not {shown(dn)}", operation="add_device"
         )
     if dn in engine.lines:
         raise InvalidParameterError(f"device {dn} already exists", operation="add_device")
     names = [str(f) for f in Feature]
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidParameterError(
-            f"features are a list of {names}, not {_shown(given)}", operation="add_device"
+            f"features are a list of {names}, not {shown(given)}", operation="add_device"
         )
-    items = list(given)
+    try:
+        items = list(given)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidParameterError(
+            f"features are a list of {names}, not {shown(given)}", operation="add_device"
+        ) from None
     if not all(isinstance(f, str) and f in names for f in items):
         raise InvalidParameterError(
-            f"features are {names}, not {_shown(items)}", operation="add_device"
+            f"features are {names}, not {shown(items)}", operation="add_device"
         )
     return frozenset(Feature(f) for f in items)
-
-
-def _shown(value: object) -> str:
-    """``repr(value)``, cut short: an error message names a bad value without carrying it all."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- agent requests ---------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def perform(
     if op is None:
         known = line.legs.get(call_id) if isinstance(call_id, str) else None
         raise _unknown(
-            _shown(operation) if not isinstance(operation, str) else operation,
+            shown(operation) if not isinstance(operation, str) else operation,
             call_id if isinstance(call_id, str) else None,
             known.state if known is not None else None,
         )
@@ -150,7 +150,7 @@ def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
 def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, Any] | None) -> Leg:
     """An outside party (``number``) calls device ``to``: a new ``Ringing`` leg there."""
     if parse_number(number) is None or number in engine.lines:
-        raise InvalidParameterError(f"{number!r} is not an outside number", operation="Call")
+        raise InvalidParameterError(f"{shown(number)} is not an outside number", operation="Call")
     line = engine.line(to)
     try:
         given = {} if user_data is None else user_data
@@ -198,10 +198,10 @@ def _far_end_leg(
 ) -> Leg:
     if not isinstance(party, str | Leg):
         raise InvalidParameterError(
-            f"the far party is an outside number or a call, not {_shown(party)}", operation=what
+            f"the far party is an outside number or a call, not {shown(party)}", operation=what
         )
     if to is not None and not isinstance(to, str):
-        raise DeviceNotFoundError(f"no device {_shown(to)}", operation=what)
+        raise DeviceNotFoundError(f"no device {shown(to)}", operation=what)
     if isinstance(party, Leg):
         # the leg itself, not a leg of another switch that happens to share its id
         candidates: Iterable[Leg] = (party,) if engine.legs.get(party.id) is party else ()
@@ -212,4 +212,4 @@ def _far_end_leg(
         waiting = not leg.answered and leg.state in AWAITING_FAR_END
         if _outside_party(leg, party) is not None and (waiting or not unanswered):
             return leg
-    raise CallNotFoundError(f"no live call with outside party {party!r}", operation=what)
+    raise CallNotFoundError(f"no live call with outside party {shown(party)}", operation=what)

@@ -140,7 +140,7 @@ def _json(source: bytes | str) -> Any:
         if "\\u" in text or text.startswith("\ufeff"):
             return _NOT_SURE
         return json.loads(text, parse_constant=_refuse, object_pairs_hook=_unique)
-    except (ValueError, _NotSure):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, _NotSure, RecursionError):  # Unicode/JSONDecodeError are ValueErrors
         return _NOT_SURE
 
 
@@ -158,9 +158,9 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-_DN = re.compile(r"[0-9]+")
+_DN = re.compile(r"[0-9]{1,32}")  # callstate.numbers.MAX_DN digits at most
 _GET = re.compile(r"/me/calls(/[^/]+)?/?")
-_USER = re.compile(r"admin|[0-9]+")
+_USER = re.compile(r"admin|[0-9]{1,32}")
 _FEATURES = frozenset({"mute", "recording"})
 _EVENTS = frozenset({"Call", "Answer", "Hangup", "Busy"})
 _AGENT = frozenset({"device", "operation", "params", "call", "as"})
@@ -170,7 +170,7 @@ _EXTERNAL = frozenset({"external", "event", "to", "params", "as"})
 def _plain(data: Any) -> Script | None:
     try:
         return _check(data)
-    except _NotSure:
+    except (_NotSure, RecursionError):
         return None
 
 

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
-from .errors import CallStateError, InvalidParameterError
+from .errors import CallStateError, InvalidParameterError, shown
 from .events import CallEvent
 
 if TYPE_CHECKING:  # at run time asyncio is imported by whoever runs the loop, when it is used
@@ -135,7 +135,8 @@ class EventStream:
     def __init__(self, streams: Streams, *, maxsize: int = 1024, device: str | None = None):
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise InvalidParameterError(
-                f"maxsize must be an integer of at least 1, not {maxsize!r}", operation="events"
+                f"maxsize must be an integer of at least 1, not {shown(maxsize)}",
+                operation="events",
             )
         self.maxsize = maxsize
         self.device = device

@@ -18,7 +18,7 @@ from typing import Any, Final, cast
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
 from .engine import Engine, Leg, ManualClock
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, LogWriteError, shown
 from .log import LogReader, LogWriter
 from .requests import (
     check_device,
@@ -40,14 +40,16 @@ def _check_switch_arguments(
         return InvalidParameterError(reason, operation="Switch")
 
     if not isinstance(base_uri, str):
-        raise refuse(f"base_uri is a URL string, not {base_uri!r}")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise refuse(f"seed is an integer or None, not {seed!r}")
+        raise refuse(f"base_uri is a URL string, not {shown(base_uri)}")
+    if seed is not None and (
+        not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**63
+    ):
+        raise refuse(f"seed is a 64-bit integer or None, not {shown(seed)}")
     for name, value in (("clock", clock), ("on_subscriber_error", on_error)):
         if value is not None and not callable(value):
-            raise refuse(f"{name} is a callable or None, not {value!r}")
+            raise refuse(f"{name} is a callable or None, not {shown(value)}")
     if log is not None and not isinstance(log, str | os.PathLike):
-        raise refuse(f"log is a path or None, not {log!r}")
+        raise refuse(f"log is a path or None, not {shown(log)}")
 
 
 class Switch:
@@ -76,12 +78,20 @@ class Switch:
     def write_log(self, path: str | Path, *, append: bool = False) -> None:
         """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
         if not isinstance(path, str | os.PathLike):
-            raise InvalidParameterError(f"a log is a path, not {path!r}", operation="write_log")
+            raise InvalidParameterError(
+                f"a log is a path, not {shown(path)}", operation="write_log"
+            )
+        try:
+            log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
+            if not append:
+                log.header(self.base_uri, self.seed, self._engine.ids.state())
+        except (OSError, ValueError) as error:  # the log in use (if any) stays in use
+            raise LogWriteError(
+                f"cannot write a log to {shown(str(path))}: {error}", operation="write_log"
+            ) from error
         self.close_log()  # a failed log is replaced: requests are taken again
-        self._log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
-        if not append:
-            self._log.header(self.base_uri, self.seed, self._engine.ids.state())
-        self._engine.recorder = self._log
+        self._log = log
+        self._engine.recorder = log
 
     def close_log(self) -> None:
         """Stop logging (and, after a ``LogWriteError``, take requests again)."""
@@ -106,6 +116,14 @@ class Switch:
         reported by the returned reader (``cut_line``). With ``resume_log``, the switch goes on
         appending to ``source`` (a cut last line is truncated away first).
         """
+        if clock is not None and not callable(clock):
+            raise InvalidParameterError(
+                f"clock is a callable, not {shown(clock)}", operation="restore"
+            )
+        if resume_log and not isinstance(source, str | os.PathLike):
+            raise InvalidParameterError(
+                "resume_log needs the log's path, not an open file", operation="restore"
+            )
         reader = LogReader.read(source)
         header = reader.header
         replay_clock = ManualClock()
@@ -165,7 +183,7 @@ class Switch:
         event, to ``on_subscriber_error`` (by default the ``callstate`` logger).
         """
         if not callable(callback):
-            raise InvalidParameterError(f"{callback!r} is not callable", operation="subscribe")
+            raise InvalidParameterError(f"{shown(callback)} is not callable", operation="subscribe")
         return self._bus.subscribe(callback)
 
     def subscribe_async(
@@ -175,7 +193,7 @@ class Switch:
         of the running loop; errors go to ``on_subscriber_error`` like a sync subscriber's."""
         if not callable(callback):
             raise InvalidParameterError(
-                f"{callback!r} is not callable", operation="subscribe_async"
+                f"{shown(callback)} is not callable", operation="subscribe_async"
             )
         return AsyncSubscription(self._streams, callback, maxsize)
 

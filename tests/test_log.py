@@ -1074,24 +1074,26 @@ def test_a_log_that_cannot_keep_a_request_stops_the_switch_until_it_is_replaced(
     switch.close_log()
 
 
-def test_zero_bytes_inside_a_log_cut_it_there(tmp_path: Path) -> None:
+def test_a_page_of_zero_bytes_inside_a_log_cuts_it_there(tmp_path: Path) -> None:
     path = tmp_path / "switch.log"
     switch, clock, _ = logged_switch(path)
     for _ in drive(switch, clock):
         pass
+    call = switch.external_call("+14155550111", to="15000")
+    while path.stat().st_size - LogReader.read(path).reserved_bytes < 3 * 4096:
+        call.perform("UpdateUserData", userData={"pad": "x" * 500})
     switch.close_log()
     data = path.read_bytes()
-    lines = data.split(b"\n")
-    third = len(lines[0]) + len(lines[1]) + len(lines[2]) + 3  # where line 4 starts
-    holed = data[: third + 5] + b"\0" * 4096 + data[third + 5 + 4096 :]  # a page never written
+    holed = data[:4096] + b"\0" * 4096 + data[8192:]  # a page a machine crash never wrote
     path.write_bytes(holed)
+    start = data.rfind(b"\n", 0, 4096) + 1  # the line the hole begins in
     reader = LogReader.read(path)
-    assert [e.line for e in reader.entries] == [2, 3]
-    assert reader.cut_line == 4
-    assert reader.cut_bytes == len(holed.rstrip(b"\0")) - third
+    assert reader.cut_line == data.count(b"\n", 0, start) + 1
+    assert [e.line for e in reader.entries] == list(range(2, reader.cut_line))
+    assert reader.cut_bytes == len(holed) - start
     restored, _ = Switch.restore(path, clock=clock, resume_log=True)
     restored.close_log()
-    assert path.read_bytes() == data[:third]
+    assert path.read_bytes() == data[:start]
 
 
 def test_when_reserving_fails_later_the_writer_writes_each_line(
@@ -1236,3 +1238,41 @@ def test_a_full_disk_refuses_the_next_request_before_it_changes_anything(
     switch.write_log(tmp_path / "again.log")
     phone.dial("+14155550100")
     switch.close_log()
+
+
+def test_a_zero_byte_that_is_not_a_whole_page_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch, clock, _ = logged_switch(path)
+    for _ in drive(switch, clock):
+        pass
+    switch.close_log()
+    data = bytearray(path.read_bytes())
+    second = data.index(b"\n") + 10  # inside line 2
+    data[second] = 0
+    path.write_bytes(data)
+    with pytest.raises(LogError, match="zero bytes") as raised:
+        LogReader.read(path)
+    assert raised.value.line == 2
+
+
+def test_a_damaged_version_digit_does_not_turn_the_checksum_off(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=2, log=path)
+    switch.add_device("15000")
+    switch.close_log()
+    data = path.read_bytes().replace(b'"callstate_log":2', b'"callstate_log":1', 1)
+    path.write_bytes(data.replace(b"127.0.0.1", b"127.0.0.9", 1))
+    with pytest.raises(LogError) as raised:
+        LogReader.read(path)
+    assert raised.value.line == 1
+
+
+def test_a_log_that_cannot_be_opened_leaves_the_current_one_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=2, log=path)
+    phone = switch.add_device("15000")
+    with pytest.raises(LogWriteError):
+        switch.write_log(tmp_path / "missing" / "x.log")
+    phone.dial("+14155550100")  # still logged where it was
+    switch.close_log()
+    assert [e.request["op"] for e in LogReader.read(path).entries] == ["add_device", "dial"]
