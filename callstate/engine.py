@@ -340,8 +340,25 @@ class Engine:
         A reading that is not a finite number of seconds within ``MAX_CLOCK`` of 0 refuses the
         request here, before anything changes.
         """
+        now = self.clock()
+        if type(now) is not float or not -MAX_CLOCK <= now <= MAX_CLOCK:
+            self._check_clock(now)
         recorder = self.recorder
-        if recorder is not None and recorder.failure is not None:
+        if recorder is not None:  # a log: refuse while it cannot keep a line; note for undoing
+            self._check_log(recorder)
+            self._undo, self._kept, self._rng = [], set(), None
+            self._ids_mark = self.ids.mark()
+        self.now = now
+
+    @staticmethod
+    def _check_clock(now: object) -> None:
+        if not isinstance(now, int | float) or isinstance(now, bool):
+            raise InvalidParameterError(f"the clock read {shown(now)}, not a number of seconds")
+        if not -MAX_CLOCK <= now <= MAX_CLOCK:  # also false for NaN
+            raise InvalidParameterError(f"the clock read {shown(now)}: beyond {MAX_CLOCK:g} s")
+
+    def _check_log(self, recorder: Recorder) -> None:
+        if recorder.failure is not None:
             raise LogWriteError(
                 f"the event log has no room for another request ({recorder.failure}): "
                 "nothing was changed; open it again (write_log) or close it (close_log)"
@@ -351,15 +368,6 @@ class Engine:
                 f"the event log failed ({self.log_failure}): open it again (write_log) "
                 "or close it (close_log) first"
             )
-        now = self.clock()
-        if type(now) is not float and (not isinstance(now, int | float) or isinstance(now, bool)):
-            raise InvalidParameterError(f"the clock read {shown(now)}, not a number of seconds")
-        if not -MAX_CLOCK <= now <= MAX_CLOCK:  # also false for NaN
-            raise InvalidParameterError(f"the clock read {shown(now)}: beyond {MAX_CLOCK:g} s")
-        self.now = now
-        if recorder is not None:
-            self._undo, self._kept, self._rng = [], set(), None
-            self._ids_mark = self.ids.mark()
 
     def commit(self, request: Mapping[str, Any] | None = None) -> None:
         """A request succeeded: record it with its events (``request`` is what the recorder

@@ -192,7 +192,9 @@ class Projection:
         A leg belongs to one device for its whole life (the core never moves it), so the index
         by device is kept without looking at the snapshot it replaces.
         """
-        call = _event(event).call
+        if not isinstance(event, CallEvent):
+            raise InvalidParameterError(f"{shown(event)} is not a CallEvent")
+        call = event.call
         call_id = call.id
         if self._encodings:
             self._forget_encodings(call_id)

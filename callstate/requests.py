@@ -106,7 +106,10 @@ def perform(
     engine: Engine, line: Line, call_id: str, operation: str, params: Mapping[str, Any]
 ) -> Leg:
     """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
-    op = _BY_NAME.get(operation) if isinstance(operation, str) else None
+    try:
+        op = _BY_NAME.get(operation)
+    except TypeError:  # unhashable: no operation's name
+        op = None
     if op is None:
         known = line.legs.get(call_id) if isinstance(call_id, str) else None
         raise _unknown(
