@@ -136,5 +136,11 @@ def _replay(path: Path, user: User, form: Form) -> int:
             f"replayed the {len(reader.entries)} complete requests before it",
             file=sys.stderr,
         )
-    print(json.dumps(replay(reader, form).get_calls(user)))
+    try:
+        print(json.dumps(replay(reader, form).get_calls(user)))
+    except BrokenPipeError:  # the reader went away: main() ends quietly
+        raise
+    except OSError as error:
+        print(f"callstate: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0

@@ -372,6 +372,19 @@ def decode(line: str) -> CallEvent:
 
 
 # -- the log file ---------------------------------------------------------------------------------
+def _line_end(fd: int, end: int) -> int:
+    """Where the last complete line of a file ends at or before ``end`` (a line cut off by a
+    crash is not kept: new lines go in its place)."""
+    while end:
+        size = min(end, _CHUNK)
+        block = os.pread(fd, size, end - size)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return end - size + newline + 1
+        end -= size
+    return 0
+
+
 def _content_end(fd: int) -> int:
     """Where a log file's lines end: its size, less the zero bytes a writer had reserved and
     not used (a log that was not closed, e.g. after a crash), which the new lines replace."""
@@ -399,7 +412,7 @@ class LogWriter:
     device, a file system that cannot reserve space) gets one ``os.write`` per line.
     """
 
-    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "failure")
+    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "_started", "failure")
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
@@ -407,20 +420,34 @@ class LogWriter:
         #: why the log has no room for another line (checked before each request), else None
         self.failure: Exception | None = None
         #: file offsets: the mapping's start, the end of the lines, the end of the mapping
-        self._base = self._pos = self._size = 0
+        self._base = self._pos = self._size = self._started = 0
         try:
             self._fd = fd = file.fileno()
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return
-            end = _content_end(fd)  # new lines go after the last one, over unused reserved space
+            # new lines go after the last complete one, over a cut line and unused reserved space
+            end = _line_end(fd, _content_end(fd))
             if end != os.fstat(fd).st_size:
                 os.ftruncate(fd, end)
-            self._pos = end
+            self._pos = self._started = end
             if hasattr(os, "posix_fallocate"):
                 self._reserve(_CHUNK)
         except BaseException:
             file.close()
             raise
+
+    @property
+    def empty(self) -> bool:
+        """Whether the file held no line when the writer took it (a header is then due)."""
+        return self._started == 0
+
+    def writes_to(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` names the file this writer writes."""
+        try:
+            there, here = os.stat(path), os.fstat(self._fd)
+        except OSError:
+            return False
+        return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
     def _reserve(self, need: int) -> None:
         """Make room for ``need`` more bytes after the last line: reserve the next stretch of

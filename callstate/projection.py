@@ -200,20 +200,28 @@ class Projection:
             self._forget_encodings(call_id)
         calls, by_device, device = self._calls, self._by_device, call.device
         if call.state is _RELEASED:
-            if calls.pop(call_id, None) is not None:
+            old = calls.pop(call_id, None)
+            if old is not None:
                 if not calls:  # an emptied dict keeps its largest table; start afresh
                     self._calls = {}
-                mine = by_device[device]
-                del mine[call_id]
-                if not mine:
-                    del by_device[device]
+                self._unindex(old)
             return
+        old = calls.get(call_id)
+        if old is not None and old.device != device:  # a leg stays on its device; a log
+            self._unindex(old)  # (made by hand) that says otherwise is followed, never leaked
         calls[call_id] = call
         legs = by_device.get(device)
         if legs is None:
             by_device[device] = {call_id: call}
         else:
             legs[call_id] = call
+
+    def _unindex(self, call: CallSnapshot) -> None:
+        legs = self._by_device.get(call.device)
+        if legs is not None:
+            legs.pop(call.id, None)
+            if not legs:
+                del self._by_device[call.device]
 
     def _forget_encodings(self, call_id: str) -> None:
         """The leg changed: its kept encodings no longer show it."""

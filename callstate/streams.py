@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
@@ -42,6 +43,10 @@ __all__ = ["AsyncSubscriber", "AsyncSubscription", "EventOverflowError", "EventS
 
 AsyncSubscriber = Callable[[CallEvent], Awaitable[object]]
 _T = TypeVar("_T")
+#: ids of the streams the current task reads — or that the task which started it read: a
+#: consumer's request run in a task of its own (``asyncio.wait_for``, ``gather``) is still the
+#: consumer's, and must not wait for the stream the consumer drains
+_CONSUMING: ContextVar[frozenset[int]] = ContextVar("callstate_consuming", default=frozenset())
 
 
 class Streams:
@@ -94,7 +99,8 @@ class Streams:
         import asyncio
 
         me = asyncio.current_task()
-        if any(stream.reader is me for stream in self.open):
+        consuming = _CONSUMING.get()
+        if any(stream.reader is me or id(stream) in consuming for stream in self.open):
             return request()
         loop = asyncio.get_running_loop()
         if self._admission is None or self._admission[0] is not loop:  # a lock serves one loop
@@ -184,6 +190,9 @@ class EventStream:
             self.reader = task
             if task is not None:
                 task.add_done_callback(self._reader_done)
+        consuming = _CONSUMING.get()
+        if id(self) not in consuming:  # tasks the reader starts from now on consume it too
+            _CONSUMING.set(consuming | {id(self)})
         self._gone = False
         while True:
             if self._events:
@@ -271,7 +280,12 @@ class AsyncSubscription:
     def __init__(self, streams: Streams, callback: AsyncSubscriber, maxsize: int) -> None:
         import asyncio
 
-        loop = asyncio.get_running_loop()  # first: without a loop, nothing is subscribed
+        try:  # first: without a loop, nothing is subscribed
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise InvalidParameterError(
+                "an async subscriber needs a running event loop", operation="subscribe_async"
+            ) from None
         self._stream = EventStream(streams, maxsize=maxsize)
         self._bus = streams.bus
         self._callback = callback

@@ -19,6 +19,7 @@ from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
 from .engine import Engine, Leg, ManualClock
 from .errors import InvalidParameterError, LogWriteError, shown
+from .events import CallEvent
 from .log import LogReader, LogWriter
 from .requests import (
     check_device,
@@ -52,6 +53,17 @@ def _check_switch_arguments(
         raise refuse(f"log is a path or None, not {shown(log)}")
 
 
+class _Unwritable:
+    """The recorder of a switch whose log could not be opened again: it refuses every request
+    (see ``Engine.begin``) until a log is opened or ``close_log`` is called."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure: Exception | None = failure
+
+    def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
+        raise AssertionError("an unwritable log takes no request")  # begin refused it
+
+
 class Switch:
     """A simulated switch: devices, their calls, the far end, and the event stream."""
 
@@ -76,16 +88,33 @@ class Switch:
 
     # -- the log ----------------------------------------------------------------------------------
     def write_log(self, path: str | Path, *, append: bool = False) -> None:
-        """From now on, write every request and its events to ``path`` (see ``callstate.log``)."""
+        """From now on, write every request and its events to ``path`` (see ``callstate.log``).
+
+        With ``append``, new lines follow the last complete line already there (a header is
+        written first into an empty file). Only a log the switch has written from its start —
+        its own, resumed with ``append`` — restores; a log started later replays but does not
+        restore. If the file cannot be written, ``LogWriteError``: the log in use stays in use,
+        unless it is the same file, which is then closed first (and requests are refused until a
+        log is opened or ``close_log`` is called).
+        """
         if not isinstance(path, str | os.PathLike):
             raise InvalidParameterError(
                 f"a log is a path, not {shown(path)}", operation="write_log"
             )
+        if type(append) is not bool:
+            raise InvalidParameterError(
+                f"append is True or False, not {shown(append)}", operation="write_log"
+            )
+        reopening = self._log is not None and self._log.writes_to(path)
+        if reopening:  # its writer first cuts the space it reserved off the file
+            self.close_log()
         try:
             log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
-            if not append:
+            if log.empty:
                 log.header(self.base_uri, self.seed, self._engine.ids.state())
-        except (OSError, ValueError) as error:  # the log in use (if any) stays in use
+        except (OSError, ValueError) as error:
+            if reopening:  # no log now: refuse requests rather than run unlogged
+                self._engine.recorder = _Unwritable(error)
             raise LogWriteError(
                 f"cannot write a log to {shown(str(path))}: {error}", operation="write_log"
             ) from error

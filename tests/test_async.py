@@ -17,6 +17,7 @@ from callstate import (
     CallEvent,
     EventOverflowError,
     EventStream,
+    InvalidParameterError,
     OperationNotAvailableError,
     Projection,
     State,
@@ -683,7 +684,7 @@ def test_subscribe_async_without_a_running_loop_subscribes_nothing() -> None:
     async def subscriber(event: CallEvent) -> None:
         raise AssertionError("never called")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(InvalidParameterError, match="running event loop"):
         switch.subscribe_async(subscriber)
     assert switch.streams == frozenset()
     switch.external_call(CUSTOMER, to="15000")
@@ -937,3 +938,29 @@ async def test_a_request_cancelled_after_it_ran_returns_its_result(request_kind:
         assert isinstance(result, Call)
         assert result in phone.calls  # the call it made is handed back, not lost
     reader.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_consumer_may_bound_its_own_requests_with_wait_for_or_gather() -> None:
+    switch, _ = make_switch()
+    phone = switch.device("15000")
+    call = await answered_call(switch)
+    stream = phone.events(maxsize=4)
+    call.perform("MuteCall")
+    call.perform("UnmuteCall")
+    call.perform("UpdateUserData", userData={"a": 1})  # more than half full
+    done: list[str] = []
+
+    async def consumer() -> None:
+        async for _event in stream:
+            if not done:  # inside its own loop, its requests run in tasks of their own
+                await asyncio.wait_for(
+                    phone.aperform(call.id, "AttachUserData", userData={"k": 1}), 2
+                )
+                await asyncio.gather(phone.aperform(call.id, "UpdateUserData", userData={"g": 2}))
+                done.append("both")
+                stream.close()
+
+    await bounded(consumer())
+    assert done == ["both"]
+    assert call.user_data["k"] == 1

@@ -1276,3 +1276,71 @@ def test_a_log_that_cannot_be_opened_leaves_the_current_one_in_use(tmp_path: Pat
     phone.dial("+14155550100")  # still logged where it was
     switch.close_log()
     assert [e.request["op"] for e in LogReader.read(path).entries] == ["add_device", "dial"]
+
+
+# -- opening logs again -----------------------------------------------------------------------
+@pytest.mark.parametrize("append", [True, False])
+def test_reopening_the_log_in_use_loses_nothing(tmp_path: Path, append: bool) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=1, log=path)
+    phone = switch.add_device("15000")
+    for _ in range(50):
+        switch.write_log(path, append=True)  # the same file, again and again
+        phone.dial("+14155550100").perform("Hangup")
+    call = phone.dial("+14155550100")
+    switch.write_log(path, append=append)
+    switch.close_log()
+    if append:
+        restored, reader = Switch.restore(path)
+        assert reader.cut_line is None
+        assert [c.id for c in restored.calls] == [call.id]
+    else:  # a fresh log of a switch that has a past: it replays, it does not restore
+        assert LogReader.read(path).entries == []
+
+
+def test_appending_to_an_empty_file_starts_it_with_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "new.log"
+    switch = Switch(seed=1)
+    switch.write_log(path, append=True)
+    switch.add_device("15000").dial("+14155550100")
+    switch.close_log()
+    restored, _ = Switch.restore(path)
+    assert len(restored.calls) == 1
+
+
+def test_appending_to_a_log_with_a_cut_last_line_replaces_that_line(tmp_path: Path) -> None:
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=1, log=path)
+    phone = switch.add_device("15000")
+    phone.dial("+14155550100")
+    switch.close_log()
+    path.write_bytes(path.read_bytes()[:-10])  # a crash while the dial was written
+    restored, reader = Switch.restore(path)
+    assert reader.cut_line == 3
+    restored.write_log(path, append=True)
+    restored.device("15000").dial("+14155550101")
+    restored.close_log()
+    again, reader = Switch.restore(path)
+    assert reader.cut_line is None
+    assert [c.dnis for c in again.calls] == ["+14155550101"]
+
+
+def test_a_replay_that_cannot_print_says_so_in_one_line(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    path = tmp_path / "switch.log"
+    switch = Switch(seed=1, log=path)
+    switch.add_device("15000")
+    switch.close_log()
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "callstate", "replay", str(path)],
+            stdout=full,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1

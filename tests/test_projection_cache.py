@@ -164,3 +164,24 @@ def test_the_projection_adds_no_gc_tracked_object_per_leg() -> None:
     added = len(gc.get_objects()) - before
     assert added < legs / 10, added
     assert len(orjson.loads(projection.get_calls_json(User.admin()))["calls"]) == legs
+
+
+def test_a_leg_said_to_move_to_another_device_is_followed_not_leaked() -> None:
+    """Events a switch makes never move a leg; a hand-made log may: the index follows it."""
+    from callstate import State, StateChanged
+
+    switch = Switch(seed=1)
+    phone = switch.add_device("15000")
+    events: list[StateChanged] = []
+    switch.subscribe(events.append)
+    phone.dial("+14155550100")
+    projection = Projection()
+    projection.apply(events[0])
+    moved = StateChanged(events[0].call._replace(device="15001"), None)
+    projection.apply(moved)
+    assert projection.get_calls(User.agent("15000"))["calls"] == []
+    assert len(projection.get_calls(User.agent("15001"))["calls"]) == 1
+    released = StateChanged(moved.call._replace(device="15002", state=State.RELEASED), None)
+    projection.apply(released)
+    assert projection.get_calls(User.admin())["calls"] == []
+    assert projection.get_calls(User.agent("15001"))["calls"] == []
