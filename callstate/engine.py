@@ -72,6 +72,7 @@ Trigger = Operation | NetworkEvent
 
 #: the furthest a clock reading may be from 0, in seconds (about 31,700 years)
 MAX_CLOCK: Final = 1e12
+_LOW, _HIGH = -MAX_CLOCK, MAX_CLOCK
 
 _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
@@ -341,13 +342,15 @@ class Engine:
         request here, before anything changes.
         """
         now = self.clock()
-        if type(now) is not float or not -MAX_CLOCK <= now <= MAX_CLOCK:
+        if type(now) is not float or not _LOW <= now <= _HIGH:
             self._check_clock(now)
         recorder = self.recorder
         if recorder is not None:  # a log: refuse while it cannot keep a line; note for undoing
             self._check_log(recorder)
             self._undo, self._kept, self._rng = [], set(), None
             self._ids_mark = self.ids.mark()
+        elif self._undo is not None:  # the log was closed: nothing to note any more
+            self._undo = None
         self.now = now
 
     @staticmethod
@@ -373,8 +376,8 @@ class Engine:
         """A request succeeded: record it with its events (``request`` is what the recorder
         keeps; ``None`` when there is no recorder), then deliver the events."""
         events, self.pending = self.pending, []
-        undo, self._undo = self._undo, None
         if self.recorder is not None and request is not None:
+            undo, self._undo = self._undo, None
             try:
                 self.recorder.request(self.now, request, events)
             except Exception as error:  # the log cannot keep it: it did not happen
@@ -502,6 +505,10 @@ class Engine:
         """Work out the leg's context and capabilities again; return whether they changed."""
         if self._undo is not None:
             self._keep(leg)
+        return self._rederive(leg)
+
+    def _rederive(self, leg: Leg) -> bool:
+        """``refresh`` for a leg already kept for undoing (see ``fire``)."""
         before = leg._derived[1]
         consult, parent = leg._consult, leg._parent
         if consult is not None:
@@ -543,7 +550,7 @@ class Engine:
             leg._answered = True
         if dest is _RELEASED and leg._recording is not None:
             self._stop_recording(leg)
-        self.refresh(leg)
+        self._rederive(leg)
         if announce:
             if previous is not dest:
                 self.pending.append(_new(StateChanged, (self.snapshot(leg), previous)))

@@ -99,6 +99,7 @@ class NumberFacts:
     is_public: bool
 
 
+@cached
 def normalize(number: str) -> str:
     """``digits``: the number without spaces and punctuation (a leading ``+`` kept)."""
     return _PUNCTUATION.sub("", number)

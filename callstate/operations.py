@@ -26,7 +26,7 @@ from .events import (
 from .numbers import normalize
 from .params import Params
 
-__all__ = ["OPERATIONS", "Handler", "check_destination"]
+__all__ = ["FIRED", "OPERATIONS", "Handler", "check_destination"]
 
 O, N = Operation, NetworkEvent
 Handler = Callable[[Engine, Leg, Params], None]
@@ -249,6 +249,10 @@ def _clear_call(engine: Engine, leg: Leg, params: Params) -> None:
     engine.finish(leg, leave=False)
     engine.clear(connection)
 
+
+#: operations whose whole effect is their table row on the leg (``Engine.fire``): the request
+#: path fires them without a handler call
+FIRED: Final = frozenset({O.HANGUP, O.HOLD, O.RETRIEVE})
 
 #: operation -> what it does (Dial makes a new call: see ``callstate.requests``)
 OPERATIONS: Final[Mapping[Operation, Handler]] = {

@@ -206,15 +206,16 @@ class Projection:
                     self._calls = {}
                 self._unindex(old)
             return
-        old = calls.get(call_id)
-        if old is not None and old.device != device:  # a leg stays on its device; a log
-            self._unindex(old)  # (made by hand) that says otherwise is followed, never leaked
-        calls[call_id] = call
         legs = by_device.get(device)
-        if legs is None:
-            by_device[device] = {call_id: call}
-        else:
-            legs[call_id] = call
+        if legs is None or call_id not in legs:  # a new leg (or one said to change device)
+            old = calls.get(call_id)
+            if old is not None:  # a leg stays on its device; a log (made by hand) that says
+                self._unindex(old)  # otherwise is followed, never leaked
+            legs = by_device.get(device)
+            if legs is None:
+                legs = by_device[device] = {}
+        calls[call_id] = call
+        legs[call_id] = call
 
     def _unindex(self, call: CallSnapshot) -> None:
         legs = self._by_device.get(call.device)

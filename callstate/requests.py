@@ -26,7 +26,7 @@ from .errors import (
     shown,
 )
 from .numbers import MAX_DN, is_dn, normalize, parse_number
-from .operations import OPERATIONS
+from .operations import FIRED, OPERATIONS
 from .params import NO_PARAMS, PARAMETERS, check_params
 
 __all__ = [
@@ -117,7 +117,9 @@ def perform(
             call_id if isinstance(call_id, str) else None,
             known.state if known is not None else None,
         )
-    leg = line_leg(line, call_id, op)
+    leg = line.legs.get(call_id) if type(call_id) is str else None
+    if leg is None:
+        leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
     if op not in leg.offered:
         offered = ", ".join(leg.capabilities) or "nothing"
         raise OperationNotAvailableError(
@@ -130,7 +132,10 @@ def perform(
         checked = check_params(op, params, call_id=call_id, state=leg.state)
     else:
         checked = NO_PARAMS
-    OPERATIONS[op](engine, leg, checked)
+    if op in FIRED:
+        engine.fire(leg, op)
+    else:
+        OPERATIONS[op](engine, leg, checked)
     return leg
 
 
