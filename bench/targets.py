@@ -52,6 +52,15 @@ def callstate_setup(
     if projection:
         sw.subscribe(Projection())
 
+    cycle = cycle_on(sw, dev)
+    cycle()
+    assert not sw.calls
+    return cycle
+
+
+def cycle_on(sw: Any, dev: Any) -> Callable[[], None]:
+    """The benchmark's call cycle on a switch and device of either engine (same API)."""
+
     def cycle() -> None:
         c = dev.dial(FAR_END)
         sw.external_answer(c)
@@ -59,8 +68,6 @@ def callstate_setup(
         dev.perform(c.id, "Retrieve")
         dev.perform(c.id, "Hangup")
 
-    cycle()
-    assert not sw.calls
     return cycle
 
 
@@ -69,14 +76,7 @@ def minimal_setup() -> Callable[[], None]:
     sw = minimal.Switch()
     dev = sw.add_device(CALLER_DN)
     sw.subscribers.append(minimal.Projection())
-
-    def cycle() -> None:
-        c = dev.dial(FAR_END)
-        sw.external_answer(c)
-        dev.perform(c.id, "Hold")
-        dev.perform(c.id, "Retrieve")
-        dev.perform(c.id, "Hangup")
-
+    cycle = cycle_on(sw, dev)
     cycle()
     assert not sw.calls
     assert not sw.errors

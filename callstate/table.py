@@ -45,6 +45,7 @@ decides whether and where to.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, NamedTuple, TypedDict, TypeVar
 
@@ -62,6 +63,7 @@ from .enums import (
 
 __all__ = [
     "CAPABILITIES",
+    "CONTEXT_VALUES",
     "GUARDS",
     "MACHINE",
     "OFFERED",
@@ -277,12 +279,20 @@ def _holds(row: Row, context: Context) -> bool:
     return all(GUARDS[name](context) for name in row.get("guards", ()))
 
 
+#: the values each field of a ``Context`` can take, in field order (``None``: no such feature)
+CONTEXT_VALUES: Final = (
+    (None, *Mute),
+    (None, *RecordingState),
+    tuple(PairRole),
+    tuple(ConferenceRole),
+    (False, True),
+)
+
+
 def all_contexts() -> Iterator[Context]:
     """Every context a leg can be in (feature flags absent or set, every pair/conference role)."""
-    for mute, recording, pair, conference, answered in itertools.product(
-        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole, (False, True)
-    ):
-        yield Context(mute, recording, pair, conference, answered)
+    for values in itertools.product(*CONTEXT_VALUES):
+        yield Context(*values)
 
 
 def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
@@ -296,8 +306,6 @@ def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
 
 
 _V = TypeVar("_V")
-_MUTES: Final = frozenset({None, *Mute})
-_RECORDINGS: Final = frozenset({None, *RecordingState})
 
 
 def _is_key(key: object) -> bool:
@@ -305,13 +313,9 @@ def _is_key(key: object) -> bool:
     if not (isinstance(key, tuple) and len(key) == 2 and key[0] in State):
         return False
     context = key[1]
-    return (
-        type(context) is Context
-        and context.mute in _MUTES
-        and context.recording in _RECORDINGS
-        and context.pair in PairRole
-        and context.conference in ConferenceRole
-        and type(context.answered) is bool
+    return type(context) is Context and all(
+        any(value is allowed for allowed in values)
+        for value, values in zip(context, CONTEXT_VALUES, strict=True)
     )
 
 
@@ -339,14 +343,7 @@ class _Derived(Mapping[tuple[State, Context], _V]):
         return ((state, context) for state in State for context in all_contexts())
 
     def __len__(self) -> int:
-        return (
-            len(State)
-            * (len(Mute) + 1)
-            * (len(RecordingState) + 1)
-            * len(PairRole)
-            * len(ConferenceRole)
-            * 2
-        )
+        return len(State) * math.prod(len(values) for values in CONTEXT_VALUES)
 
 
 #: (state, context) -> sorted capabilities.
