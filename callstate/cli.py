@@ -1,4 +1,4 @@
-"""``python -m callstate``: run scenarios and render diagrams.
+"""``python -m callstate``: run scenarios, serve the Calls API, render diagrams.
 
 Each command imports what it alone needs (the scenario reader's pydantic, the diagram writer),
 so a command starts without the others' import time.
@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("log", type=Path)
     replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin (the default)")
     replay.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
+    serve = commands.add_parser("serve", help="serve the Calls API over HTTP and CometD")
+    serve.add_argument("--config", type=Path, default=None, help="JSON config (default: a demo)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+    serve.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
+    serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
+    serve.add_argument("--log", type=Path, default=None, help="write the event log to LOG")
     draw = commands.add_parser("diagrams", help="write the state diagrams from the table")
     draw.add_argument("--out", type=Path, default=Path("diagrams"))
     return parser
@@ -81,6 +88,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if args.command == "replay":
         return _replay(args.log, args.user, args.format)
+    if args.command == "serve":
+        return _serve(args)
     from .scenario import read, run
 
     try:
@@ -112,6 +121,28 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"callstate: {args.scenario}: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .server import serve
+    except ImportError as error:
+        print(
+            f"callstate: serve needs the server extra ({error.name} is missing): "
+            "pip install 'callstate[server]'",
+            file=sys.stderr,
+        )
+        return 2
+    config = None
+    if args.config is not None:
+        try:
+            config = args.config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8"
+            print(f"callstate: cannot read {args.config}: {reason}", file=sys.stderr)
+            return 2
+    log = None if args.log is None else str(args.log)
+    return serve(config, host=args.host, port=args.port, form=args.format, seed=args.seed, log=log)
 
 
 def _validation_error() -> type[ValidationError]:

@@ -1,0 +1,348 @@
+"""The Calls API as one framework-free function: (method, path, body, credentials) -> reply.
+
+``Api.handle`` holds every rule of serving a switch over HTTP (``docs/server.md``): HTTP Basic
+users, the routes of ``/api/v2`` and of the simulator, the order in which checks answer, the
+statusCode -> HTTP status table, and visibility (someone else's call or device answers exactly like
+a missing one). Any web framework can serve a switch by passing each request through it; the
+Starlette app in ``callstate.server`` is one such adapter, and CometD is ``callstate.bayeux``.
+
+Decisions where GWS is silent:
+
+- A call operation POST answers ``{"statusCode": 0}`` once the switch has done it: the switch checks
+  a request completely before changing anything, so a refusal comes back in the response with its
+  statusCode, and nothing changed (no notification is published).
+- ``{deviceId}`` in ``/me/devices/{deviceId}/...`` is the device's id (the last part of its
+  ``deviceUri``); its DN is accepted too.
+- Paths may end with one ``/``; query strings are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from .config import Account, Config, UserRole
+from .errors import (
+    CallStateError,
+    InvalidParameterError,
+    MissingParameterError,
+    UnknownOperationError,
+)
+from .projection import Form, Projection, User
+from .switch import Switch
+
+__all__ = ["MAX_BODY", "STATUS", "Api", "Reply"]
+
+#: the largest request body read (a bigger one answers 413, statusCode 2)
+MAX_BODY: Final = 64 * 1024
+#: GWS statusCode -> HTTP status
+STATUS: Final[Mapping[int, int]] = {0: 200, 1: 400, 2: 400, 3: 403, 4: 500, 5: 403, 6: 404, 20: 401}
+_CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
+_OK: Final = b'{"statusCode":0}'
+_FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
+#: decoded ``Authorization`` headers kept (a client sends the same one on every request)
+_KEPT_CREDENTIALS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers (lower-case names)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Refusal(Exception):
+    """A check that answers before the switch is asked."""
+
+    def __init__(self, status_code: int, message: str, http: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.http = http
+
+
+def _reply(status_code: int, message: str, http: int | None = None) -> Reply:
+    body = orjson.dumps({"statusCode": status_code, "statusMessage": message})
+    status = http or STATUS.get(status_code, 500)
+    return Reply(status, body, _CHALLENGE if status == 401 else ())
+
+
+def _refused(error: CallStateError) -> Reply:
+    return _reply(error.status_code, error.status_message)
+
+
+class Api:
+    """Serve ``switch`` (whose events ``projection`` has followed from the start) to
+    ``accounts``.
+
+    ``clients`` tells ``GET /simulator/health`` how many CometD sessions live.
+    """
+
+    def __init__(
+        self,
+        switch: Switch,
+        projection: Projection,
+        accounts: Iterable[Account],
+        *,
+        clients: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.switch: Final = switch
+        self.projection: Final = projection
+        self.accounts: Final = {a.username: a for a in accounts}
+        self.clients = clients
+        self._credentials: dict[str, Account | None] = {}
+        self._users = {name: _viewer(a) for name, a in self.accounts.items()}
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        seed: int | None = None,
+        form: Form = "8.5.0",
+        base_uri: str = "http://127.0.0.1:8080/api/v2",
+        log: str | None = None,
+    ) -> Api:
+        """A new switch with the config's devices, followed by a new projection."""
+        switch = Switch(base_uri, seed, log=log)
+        projection = Projection(base_uri, form)
+        switch.subscribe(projection)
+        for dn, features in config.devices:
+            switch.add_device(dn, features=features)
+        return cls(switch, projection, config.users)
+
+    # -- users ------------------------------------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> Account | None:
+        """The account an ``Authorization: Basic ...`` header names, if its password is right."""
+        if authorization is None:
+            return None
+        kept = self._credentials
+        if authorization in kept:
+            return kept[authorization]
+        account = self._check(authorization)
+        if len(kept) >= _KEPT_CREDENTIALS:
+            kept.clear()
+        kept[authorization] = account
+        return account
+
+    def _check(self, authorization: str) -> Account | None:
+        scheme, _, encoded = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            username, colon, password = (
+                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            )
+        except (binascii.Error, ValueError):
+            return None
+        account = self.accounts.get(username)
+        if not colon or account is None:
+            hmac.compare_digest(password, password)  # the same work for unknown users
+            return None
+        if not hmac.compare_digest(password.encode(), account.password.encode()):
+            return None
+        return account
+
+    def user(self, account: Account) -> User:
+        """What ``account`` may see in the projection."""
+        return self._users[account.username]
+
+    # -- requests ---------------------------------------------------------------------------------
+    def handle(
+        self, method: str, path: str, body: bytes = b"", authorization: str | None = None
+    ) -> Reply:
+        """Answer one HTTP request. Never raises for anything a client sends."""
+        path = path.split("?", 1)[0]
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        if path == "/simulator/health":
+            if method != "GET":
+                return _reply(3, f"{method} is not allowed on {path}", 405)
+            calls = len(self.projection.snapshots)
+            return Reply(
+                200, orjson.dumps({"statusCode": 0, "calls": calls, "clients": self.clients()})
+            )
+        account = self.authenticate(authorization)
+        if account is None:
+            return _reply(20, "authentication required: HTTP Basic with a configured user")
+        try:
+            return self._route(account, method, path, body)
+        except _Refusal as refusal:
+            return _reply(refusal.status_code, refusal.message, refusal.http)
+        except CallStateError as error:
+            return _refused(error)
+
+    def _route(self, account: Account, method: str, path: str, body: bytes) -> Reply:
+        parts = path.split("/")[1:]
+        if parts[:2] == ["simulator", "far-end"] and len(parts) == 2:
+            _method(method, "POST", path)
+            return self._far_end(account, _object(body))
+        if parts[:3] != ["api", "v2", "me"]:
+            raise _Refusal(6, f"no route {path}")
+        rest = parts[3:]
+        if not rest:
+            _method(method, "GET", path)
+            return self._me(account)
+        if rest == ["calls"]:
+            _method(method, "GET", path)
+            return Reply(200, self.projection.get_calls_json(self.user(account)))
+        if rest == ["devices"]:
+            _method(method, "GET", path)
+            return Reply(200, orjson.dumps({"statusCode": 0, "devices": self._devices(account)}))
+        if rest == ["channels", "voice"]:
+            _method(method, "POST", path)
+            params = _object(body)
+            device = self._own_device(account, None)
+            raise _unknown_operation(params, "an agent state operation", device)
+        if len(rest) == 2 and rest[0] == "calls":
+            call_id = rest[1]
+            if method == "GET":
+                return Reply(200, self.projection.get_call_json(self.user(account), call_id))
+            _method(method, "POST", path, "GET, POST")
+            return self._call_operation(account, call_id, _object(body))
+        if len(rest) == 3 and rest[0] == "devices" and rest[2] == "calls":
+            _method(method, "POST", path)
+            return self._dial(account, rest[1], _object(body))
+        if len(rest) == 2 and rest[0] == "devices":
+            _method(method, "POST", path)
+            params = _object(body)
+            device = self._own_device(account, rest[1])
+            raise _unknown_operation(params, "a device operation", device)
+        raise _Refusal(6, f"no route {path}")
+
+    def _me(self, account: Account) -> Reply:
+        user: dict[str, Any] = {"userName": account.username, "roles": [account.role.value]}
+        if account.dn is not None:
+            device = self.switch.device(account.dn)
+            user["deviceUri"] = f"{self.projection.base_uri}/devices/{device.id}"
+        return Reply(200, orjson.dumps({"statusCode": 0, "user": user}))
+
+    def _devices(self, account: Account) -> list[dict[str, Any]]:
+        if account.dn is None:
+            return []
+        device = self.switch.device(account.dn)
+        base = self.projection.base_uri
+        return [
+            {
+                "id": device.id,
+                "deviceState": "Active",
+                "phoneNumber": device.dn,
+                "e164Number": device.dn,
+                "telephonyNetwork": "Private",
+                "doNotDisturb": "Off",
+                "voiceEnvironmentUri": f"{base}/voice-environments/{device.id}",
+                "capabilities": [],
+            }
+        ]
+
+    def _own_device(self, account: Account, device_id: str | None) -> str:
+        """The DN of the account's device, if ``device_id`` (when given) names it."""
+        if account.role is UserRole.ADMIN or account.dn is None:
+            raise _Refusal(5, "an admin owns no device: it cannot post operations")
+        if device_id is not None and device_id not in (
+            account.dn,
+            self.switch.device(account.dn).id,
+        ):
+            raise _Refusal(6, f"device {device_id} not found")
+        return account.dn
+
+    def _call_operation(self, account: Account, call_id: str, params: dict[str, Any]) -> Reply:
+        dn = self._own_device(account, None)
+        device = self.switch.device(dn)
+        operation = params.pop("operationName", None)
+        device.call(call_id, operation if isinstance(operation, str) else None)  # 404 first
+        if operation is None:
+            raise MissingParameterError("parameter 'operationName' is required", call_id=call_id)
+        device.perform(call_id, operation, **params)
+        return Reply(200, _OK)
+
+    def _dial(self, account: Account, device_id: str, params: dict[str, Any]) -> Reply:
+        dn = self._own_device(account, device_id)
+        operation = params.pop("operationName", None)
+        if operation is None:
+            raise MissingParameterError("parameter 'operationName' is required", operation="Dial")
+        if operation != "Dial":
+            raise _unknown_operation({"operationName": operation}, "Dial", dn)
+        destination = params.pop("destination", None)
+        if destination is None:
+            raise MissingParameterError("parameter 'destination' is required", operation="Dial")
+        self.switch.device(dn).dial(destination, **params)
+        return Reply(200, _OK)
+
+    def _far_end(self, account: Account, step: dict[str, Any]) -> Reply:
+        if account.role is not UserRole.ADMIN:
+            raise _Refusal(5, "only an admin drives the far end")
+        number, event = step.get("external"), step.get("event")
+        if number is None or event is None:
+            missing = "external" if number is None else "event"
+            raise MissingParameterError(f"parameter {missing!r} is required", operation="far-end")
+        unknown = sorted(set(step) - {"external", "event", "to", "userData"})
+        if unknown:
+            raise InvalidParameterError(f"unknown parameter {unknown[0]!r}", operation="far-end")
+        if not isinstance(number, str) or not number:
+            raise InvalidParameterError("'external' is a phone number string", operation="far-end")
+        if event not in _FAR_END_EVENTS:
+            raise InvalidParameterError(
+                f"'event' is one of {', '.join(_FAR_END_EVENTS)}", operation="far-end"
+            )
+        to = step.get("to")
+        if to is not None and not isinstance(to, str):
+            raise InvalidParameterError("'to' is a DN string", operation="far-end")
+        switch = self.switch
+        if event == "Call":
+            if to is None:
+                raise MissingParameterError("parameter 'to' is required", operation="far-end Call")
+            leg = switch.external_call(number, to=to, user_data=step.get("userData"))
+            return Reply(200, orjson.dumps({"statusCode": 0, "callId": leg.id}))
+        if "userData" in step:
+            raise InvalidParameterError(
+                f"'userData' goes with Call, not {event}", operation="far-end"
+            )
+        far_end = {
+            "Answer": switch.external_answer,
+            "Hangup": switch.external_hangup,
+            "Busy": switch.external_busy,
+        }[event]
+        far_end(number, to=to)
+        return Reply(200, _OK)
+
+
+def _viewer(account: Account) -> User:
+    return User.admin() if account.role is UserRole.ADMIN else User.agent(account.dn or "")
+
+
+def _method(method: str, allowed: str, path: str, allow: str | None = None) -> None:
+    if method != allowed:
+        raise _Refusal(3, f"{method} is not allowed on {path} (allowed: {allow or allowed})", 405)
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    """The JSON object a request body holds (size first, then syntax, then shape)."""
+    if len(body) > MAX_BODY:
+        raise _Refusal(2, f"request body is over {MAX_BODY} bytes", 413)
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses integers beyond 64 bits, which JSON allows
+            value = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise _Refusal(1, "request body is not a UTF-8 JSON object") from None
+    if not isinstance(value, dict):
+        raise _Refusal(1, "request body is not a JSON object")
+    return value
+
+
+def _unknown_operation(params: Mapping[str, Any], what: str, dn: str) -> CallStateError:
+    name = params.get("operationName")
+    if name is None:
+        return MissingParameterError("parameter 'operationName' is required")
+    return UnknownOperationError(f"{name!r} is not {what} on device {dn}", operation=str(name)[:80])

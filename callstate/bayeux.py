@@ -1,0 +1,317 @@
+"""CometD for the Calls API: Bayeux 1.0 sessions over long-polling, without a web framework.
+
+``Bayeux.handle`` takes the messages of one HTTP POST (already authenticated by ``Api``) and
+returns the response body; ``Bayeux.publish`` is a switch subscriber (after the projection) that
+queues each event's notification for the sessions that may see it. What it does
+(``docs/server.md``):
+
+- ``/meta/handshake`` opens a session bound to the user who made it: a client id used with another
+  user's credentials is an unknown client (``402::unknown client``, advice ``handshake``).
+- ``/meta/connect`` is answered at once the first time, when it carries ``advice.timeout: 0`` and
+  when messages wait; otherwise it is held until one is queued or ``timeout`` passes. A newer
+  connect of the same client answers the held one first.
+- Topics are ``/v2/me/calls`` and ``/v2/me/devices``; anything else is ``403::subscription denied``.
+  A session gets every message of its subscriptions its user may see (an admin: every leg's), in
+  switch order, exactly once. Each message is encoded once (by the projection) and the same bytes
+  go to every session.
+- A session's queue is bounded: on overflow the session is dropped, and its next connect answers
+  ``advice.reconnect: "handshake"`` (the client handshakes again and re-reads ``GET /me/calls``):
+  never a silent gap. A session whose client has not polled for ``max_interval`` seconds is
+  dropped with its queue (``sweep``).
+- ``close`` (server shutdown) answers every held connect, with advice ``handshake``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from typing import Any, Final, cast
+
+import orjson
+
+from .config import Account, CometdSettings, UserRole
+from .events import CallEvent
+from .projection import Projection
+
+__all__ = ["CALLS", "DEVICES", "Bayeux"]
+
+CALLS: Final = "/v2/me/calls"
+DEVICES: Final = "/v2/me/devices"
+TOPICS: Final = frozenset((CALLS, DEVICES))
+#: forgotten sessions remembered, so that their next connect says why
+_REMEMBERED: Final = 10_000
+
+
+class _Session:
+    __slots__ = ("account", "admin", "channels", "connected", "id", "queue", "seen", "waiter")
+
+    def __init__(self, client_id: str, account: Account, now: float) -> None:
+        self.id: Final = client_id
+        self.account: Final = account
+        self.admin: Final = account.role is UserRole.ADMIN
+        self.channels: set[str] = set()
+        self.queue: deque[bytes] = deque()
+        #: a held connect waits on this
+        self.waiter: asyncio.Future[None] | None = None
+        self.connected = False
+        #: when a connect of this session last returned (or is held: +inf)
+        self.seen = now
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class Bayeux:
+    """The CometD sessions of one served switch."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        settings: CometdSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.projection: Final = projection
+        settings = settings or CometdSettings()
+        self.settings: Final = settings
+        self.clock: Final = clock
+        self._sessions: dict[str, _Session] = {}
+        #: DN -> sessions subscribed to /v2/me/calls that see that DN's legs
+        self._calls: dict[str, set[_Session]] = {}
+        #: admin sessions subscribed to /v2/me/calls (they see every leg)
+        self._all_calls: set[_Session] = set()
+        self._gone: OrderedDict[str, str] = OrderedDict()
+        self._advice = {
+            "reconnect": "retry",
+            "interval": 0,
+            "timeout": int(settings.timeout * 1000),
+        }
+        self.closed = False
+
+    @property
+    def clients(self) -> int:
+        """Live sessions."""
+        return len(self._sessions)
+
+    # -- the switch side --------------------------------------------------------------------------
+    def publish(self, event: CallEvent) -> None:
+        """Queue ``event``'s ``/v2/me/calls`` message for every session that may see it."""
+        watchers = self._calls.get(event.call.device)
+        admins = self._all_calls
+        if not watchers and not admins:
+            return
+        message = self.projection.notification_json(event)
+        assert message is not None  # no user given: every event has a message
+        for group in (watchers, admins):
+            if group:
+                for session in tuple(group):
+                    self._push(session, message)
+
+    def _push(self, session: _Session, message: bytes) -> None:
+        queue = session.queue
+        if len(queue) >= self.settings.queue_limit:
+            self._drop(session, "queue overflow: messages were not read in time")
+            return
+        queue.append(message)
+        if len(queue) == 1:
+            session.wake()
+
+    def _drop(self, session: _Session, why: str) -> None:
+        if self._sessions.pop(session.id, None) is None:
+            return
+        self._unsubscribe(session, CALLS)
+        session.queue.clear()
+        session.wake()
+        self._gone[session.id] = why
+        if len(self._gone) > _REMEMBERED:
+            self._gone.popitem(last=False)
+
+    def sweep(self) -> int:
+        """Drop the sessions whose client stopped polling; how many were dropped."""
+        limit = self.clock() - self.settings.max_interval
+        stale = [s for s in self._sessions.values() if s.waiter is None and s.seen < limit]
+        for session in stale:
+            self._drop(session, "no connect within maxInterval")
+        return len(stale)
+
+    def close(self) -> None:
+        """Shutdown: answer every held connect now (advice ``handshake``)."""
+        self.closed = True
+        for session in self._sessions.values():
+            session.wake()
+
+    # -- the client side ----------------------------------------------------------------------
+    async def handle(self, account: Account, messages: Iterable[Any]) -> bytes:
+        """The response body (a JSON array) to the messages of one POST by ``account``."""
+        parts: list[bytes] = []
+        for message in messages:
+            if not isinstance(message, dict):
+                parts.append(_dump({"successful": False, "error": "400::message is not an object"}))
+                continue
+            channel = message.get("channel")
+            if channel == "/meta/handshake":
+                parts.append(_dump(self._handshake(account, message)))
+                continue
+            if not isinstance(channel, str):
+                parts.append(_dump(_failure(message, "400::no channel")))
+                continue
+            session = self._session(account, message.get("clientId"))
+            if session is None:
+                parts.append(_dump(self._unknown(message)))
+            elif channel == "/meta/connect":
+                await self._connect(session, message, parts)
+            elif channel in ("/meta/subscribe", "/meta/unsubscribe"):
+                parts.append(_dump(self._subscription(session, message)))
+            elif channel == "/meta/disconnect":
+                self._disconnect(session)
+                parts.append(_dump(_success(message, session)))
+            else:
+                error = (
+                    "404::unknown meta channel"
+                    if channel.startswith("/meta/")
+                    else ("403::publish denied")
+                )
+                parts.append(_dump(_failure(message, error, session)))
+        return b"[" + b",".join(parts) + b"]"
+
+    def _session(self, account: Account, client_id: object) -> _Session | None:
+        session = self._sessions.get(client_id) if isinstance(client_id, str) else None
+        if session is None or session.account.username != account.username:
+            return None
+        return session
+
+    def _unknown(self, message: dict[str, Any]) -> dict[str, Any]:
+        client_id = message.get("clientId")
+        why = self._gone.pop(client_id, None) if isinstance(client_id, str) else None
+        reply = _failure(message, f"402::{why or 'unknown client'}")
+        reply["advice"] = {"reconnect": "handshake", "interval": 0}
+        return reply
+
+    def _handshake(self, account: Account, message: dict[str, Any]) -> dict[str, Any]:
+        types = message.get("supportedConnectionTypes", ["long-polling"])
+        if not isinstance(types, list) or "long-polling" not in types:
+            reply = _failure(message, "301::only long-polling is supported")
+            reply["supportedConnectionTypes"] = ["long-polling"]
+            reply["advice"] = {"reconnect": "none"}
+            return reply
+        if self.closed:
+            reply = _failure(message, "503::the server is shutting down")
+            reply["advice"] = {"reconnect": "handshake", "interval": 1000}
+            return reply
+        client_id = secrets.token_urlsafe(18)
+        session = _Session(client_id, account, self.clock())
+        self._sessions[client_id] = session
+        reply = _success(message, session)
+        reply["version"] = "1.0"
+        reply["supportedConnectionTypes"] = ["long-polling"]
+        reply["advice"] = self._advice
+        return reply
+
+    async def _connect(
+        self, session: _Session, message: dict[str, Any], parts: list[bytes]
+    ) -> None:
+        advice = message.get("advice")
+        timeout = self.settings.timeout
+        if isinstance(advice, dict) and advice.get("timeout") == 0:
+            timeout = 0
+        if not session.connected:
+            session.connected = True
+            timeout = 0
+        if timeout and not session.queue and not self.closed:
+            await self._hold(session, timeout)
+        if self._sessions.get(session.id) is not session:  # dropped while held
+            parts.append(_dump(self._unknown(message)))
+            return
+        session.seen = self.clock()
+        parts.extend(session.queue)
+        session.queue.clear()
+        reply = _success(message, session)
+        reply["advice"] = {"reconnect": "handshake", "interval": 0} if self.closed else self._advice
+        parts.append(_dump(reply))
+
+    async def _hold(self, session: _Session, timeout: float) -> None:
+        session.wake()  # a newer connect answers the one held before
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        session.waiter = waiter
+        try:
+            await asyncio.wait((waiter,), timeout=timeout)
+        finally:
+            if session.waiter is waiter:
+                session.waiter = None
+            session.seen = self.clock()
+
+    def _subscription(self, session: _Session, message: dict[str, Any]) -> dict[str, Any]:
+        wanted = message.get("subscription")
+        channels = wanted if isinstance(wanted, list) else [wanted]
+        if not channels or not all(isinstance(c, str) and c in TOPICS for c in channels):
+            reply = _failure(message, "403::subscription denied", session)
+        else:
+            for channel in cast(list[str], channels):
+                if message["channel"] == "/meta/subscribe":
+                    self._subscribe(session, channel)
+                else:
+                    self._unsubscribe(session, channel)
+            reply = _success(message, session)
+        reply["subscription"] = wanted
+        return reply
+
+    def _subscribe(self, session: _Session, channel: str) -> None:
+        session.channels.add(channel)
+        if channel != CALLS:
+            return
+        if session.admin:
+            self._all_calls.add(session)
+        elif session.account.dn is not None:
+            self._calls.setdefault(session.account.dn, set()).add(session)
+
+    def _unsubscribe(self, session: _Session, channel: str) -> None:
+        session.channels.discard(channel)
+        if channel != CALLS:
+            return
+        self._all_calls.discard(session)
+        watchers = self._calls.get(session.account.dn or "")
+        if watchers is not None:
+            watchers.discard(session)
+            if not watchers:
+                del self._calls[session.account.dn or ""]
+
+    def _disconnect(self, session: _Session) -> None:
+        self._sessions.pop(session.id, None)
+        self._unsubscribe(session, CALLS)
+        session.queue.clear()
+        session.wake()
+
+
+def _dump(reply: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(reply)
+    except orjson.JSONEncodeError:  # an echoed id beyond 64 bits: JSON allows it
+        return json.dumps(reply, separators=(",", ":")).encode()
+
+
+def _success(message: dict[str, Any], session: _Session) -> dict[str, Any]:
+    reply: dict[str, Any] = {
+        "channel": message["channel"],
+        "successful": True,
+        "clientId": session.id,
+    }
+    if "id" in message:
+        reply["id"] = message["id"]
+    return reply
+
+
+def _failure(
+    message: dict[str, Any], error: str, session: _Session | None = None
+) -> dict[str, Any]:
+    reply: dict[str, Any] = {"channel": message.get("channel"), "successful": False, "error": error}
+    if session is not None:
+        reply["clientId"] = session.id
+    if "id" in message:
+        reply["id"] = message["id"]
+    return reply
