@@ -46,6 +46,7 @@ MAX_BODY: Final = 64 * 1024
 STATUS: Final[Mapping[int, int]] = {0: 200, 1: 400, 2: 400, 3: 403, 4: 500, 5: 403, 6: 404, 20: 401}
 _CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
 _OK: Final = b'{"statusCode":0}'
+_FOUND: Final = b'{"statusCode":0,'
 _FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
 #: decoded ``Authorization`` headers kept (a client sends the same one on every request)
 _KEPT_CREDENTIALS: Final = 4096
@@ -206,7 +207,8 @@ class Api:
         if len(rest) == 2 and rest[0] == "calls":
             call_id = rest[1]
             if method == "GET":
-                return Reply(200, self.projection.get_call_json(self.user(account), call_id))
+                found = self.projection.get_call_json(self.user(account), call_id)
+                return Reply(200 if found.startswith(_FOUND) else 404, found)
             _method(method, "POST", path, "GET, POST")
             return self._call_operation(account, call_id, _object(body))
         if len(rest) == 3 and rest[0] == "devices" and rest[2] == "calls":

@@ -1,0 +1,316 @@
+"""The framework-free request entry point: routes, statuses, the order of checks, visibility."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from callstate.api import MAX_BODY, Api, Reply
+from callstate.config import load
+
+CONFIG = {
+    "devices": [{"dn": "15000", "features": ["mute"]}, {"dn": "15001"}, {"dn": "15002"}],
+    "users": [
+        {"username": "agent1", "password": "pw1", "role": "agent", "dn": "15000"},
+        {"username": "agent2", "password": "pw2", "role": "agent", "dn": "15001"},
+        {"username": "boss", "password": "pw3", "role": "supervisor", "dn": "15002"},
+        {"username": "admin", "password": "pw4", "role": "admin"},
+    ],
+}
+PASSWORDS = {"agent1": "pw1", "agent2": "pw2", "boss": "pw3", "admin": "pw4"}
+
+
+def basic(user: str, password: str | None = None) -> str:
+    secret = f"{user}:{password or PASSWORDS[user]}".encode()
+    return "Basic " + base64.b64encode(secret).decode()
+
+
+class Client:
+    """Requests as one user, with every event the switch emitted since the last look."""
+
+    def __init__(self, api: Api, user: str | None) -> None:
+        self.api, self.user = api, user
+
+    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        reply = self.raw(method, path, b"" if body is None else json.dumps(body).encode())
+        return reply.status, json.loads(reply.body)
+
+    def raw(self, method: str, path: str, body: bytes = b"") -> Reply:
+        credentials = basic(self.user) if self.user else None
+        return self.api.handle(method, path, body, credentials)
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api.from_config(load(CONFIG), seed=1, form="8.5.2")
+
+
+@pytest.fixture
+def events(api: Api) -> list[Any]:
+    seen: list[Any] = []
+    api.switch.subscribe(seen.append)
+    return seen
+
+
+def as_(api: Api, user: str | None) -> Client:
+    return Client(api, user)
+
+
+def dial(api: Api, user: str = "agent1", to: str = "15001") -> str:
+    device = api.switch.device("15000" if user == "agent1" else "15001")
+    status, body = as_(api, user)(
+        "POST",
+        f"/api/v2/me/devices/{device.id}/calls",
+        {"operationName": "Dial", "destination": {"phoneNumber": to}},
+    )
+    assert (status, body) == (200, {"statusCode": 0})
+    return device.calls[-1].id
+
+
+def test_a_call_is_dialed_answered_and_seen_by_its_two_agents(api: Api) -> None:
+    caller = dial(api)
+    callee = api.switch.device("15001").calls[0].id
+    status, body = as_(api, "agent2")(
+        "POST", f"/api/v2/me/calls/{callee}", {"operationName": "Answer"}
+    )
+    assert (status, body) == (200, {"statusCode": 0})
+    status, mine = as_(api, "agent1")("GET", "/api/v2/me/calls")
+    assert status == 200
+    assert [(c["id"], c["state"]) for c in mine["calls"]] == [(caller, "Established")]
+    status, theirs = as_(api, "agent2")("GET", f"/api/v2/me/calls/{callee}")
+    assert (status, theirs["call"]["state"]) == (200, "Established")
+    _, everything = as_(api, "admin")("GET", "/api/v2/me/calls")
+    assert {c["id"] for c in everything["calls"]} == {caller, callee}
+
+
+def test_the_dial_route_takes_the_device_id_or_its_dn(api: Api) -> None:
+    ask = as_(api, "agent1")
+    body = {"operationName": "Dial", "destination": {"phoneNumber": "+14155550100"}}
+    assert ask("POST", "/api/v2/me/devices/15000/calls", body)[0] == 200
+    assert len(api.switch.device("15000").calls) == 1
+
+
+def test_someone_elses_call_answers_like_a_missing_one(api: Api, events: list[Any]) -> None:
+    dial(api)
+    callee = api.switch.device("15001").calls[0].id
+    intruder = as_(api, "boss")
+    stolen = intruder("GET", f"/api/v2/me/calls/{callee}")
+    missing = intruder("GET", "/api/v2/me/calls/NOSUCHCALL")
+    assert stolen[0] == missing[0] == 404
+    assert stolen[1]["statusCode"] == missing[1]["statusCode"] == 6
+    assert stolen[1]["statusMessage"].replace(callee, "X") == missing[1]["statusMessage"].replace(
+        "NOSUCHCALL", "X"
+    )
+    before = len(events)
+    post = intruder("POST", f"/api/v2/me/calls/{callee}", {"operationName": "Answer"})
+    post_missing = intruder("POST", "/api/v2/me/calls/NOSUCHCALL", {"operationName": "Answer"})
+    assert post[0] == post_missing[0] == 404
+    assert post[1]["statusMessage"].replace(callee, "X") == post_missing[1][
+        "statusMessage"
+    ].replace("NOSUCHCALL", "X")
+    assert intruder("GET", "/api/v2/me/calls") == (200, {"statusCode": 0, "calls": []})
+    other_device = api.switch.device("15001").id
+    dialed = intruder("POST", f"/api/v2/me/devices/{other_device}/calls", {"operationName": "Dial"})
+    assert dialed[0] == 404
+    assert len(events) == before
+
+
+def test_a_refused_operation_answers_in_the_response_and_changes_nothing(
+    api: Api, events: list[Any]
+) -> None:
+    caller = dial(api)
+    before = len(events)
+    status, body = as_(api, "agent1")(
+        "POST", f"/api/v2/me/calls/{caller}", {"operationName": "Hold"}
+    )
+    assert (status, body["statusCode"]) == (400, 2)
+    assert "Hold" in body["statusMessage"]
+    assert caller in body["statusMessage"]
+    assert "Dialing" in body["statusMessage"]
+    assert len(events) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 400, 1),
+        ({"operationName": "Anwser"}, 400, 1),
+        ({"operationName": 7}, 400, 1),
+        ({"operationName": "SendDtmf"}, 400, 1),
+        ({"operationName": "SendDtmf", "digits": "x!"}, 400, 2),
+        ({"operationName": "Hangup", "nonsense": 1}, 400, 2),
+    ],
+)
+def test_operation_checks_answer_with_their_status_code(
+    api: Api, events: list[Any], body: dict[str, Any], status: int, code: int
+) -> None:
+    caller = dial(api)
+    before = len(events)
+    answer = as_(api, "agent1")("POST", f"/api/v2/me/calls/{caller}", body)
+    assert (answer[0], answer[1]["statusCode"]) == (status, code)
+    assert answer[1]["statusMessage"]
+    assert len(events) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", "/", None, 404, 6),
+        ("GET", "/api/v2/nothing", None, 404, 6),
+        ("GET", "/api/v2/me/calls/a/b", None, 404, 6),
+        ("DELETE", "/api/v2/me/calls", None, 405, 3),
+        ("PUT", "/api/v2/me", None, 405, 3),
+        ("GET", "/api/v2/me/devices/x/calls", None, 405, 3),
+        ("POST", "/api/v2/me/calls/X", b"not json", 400, 1),
+        ("POST", "/api/v2/me/calls/X", b"[1, 2]", 400, 1),
+        ("POST", "/api/v2/me/calls/X", b'"text"', 400, 1),
+        ("POST", "/api/v2/me/calls/X", b"\xff\xfe{}", 400, 1),
+        ("POST", "/api/v2/me/calls/X", b"", 400, 1),
+        ("POST", "/api/v2/me/calls/X", b"{" + b" " * MAX_BODY + b"}", 413, 2),
+        ("POST", "/api/v2/me/calls/X", b'{"operationName": "Answer"}', 404, 6),
+        ("POST", "/simulator/far-end", b"{}", 400, 1),
+    ],
+)
+def test_bad_requests_get_json_answers(
+    api: Api, method: str, path: str, body: bytes | None, status: int, code: int
+) -> None:
+    reply = as_(api, "agent1").raw(method, path, body or b"")
+    payload = json.loads(reply.body)
+    expected_code = 5 if path == "/simulator/far-end" else code  # an agent drives no far end
+    assert reply.status == (403 if expected_code == 5 else status)
+    assert payload["statusCode"] == expected_code
+    assert isinstance(payload["statusMessage"], str)
+
+
+def test_checks_answer_in_the_documented_order(api: Api) -> None:
+    anonymous, admin = as_(api, None), as_(api, "admin")
+    # authentication first, even on an unknown path
+    assert anonymous.raw("GET", "/nowhere").status == 401
+    # then route and method, before the body is looked at
+    assert admin.raw("DELETE", "/api/v2/me/calls/X", b"\xff" * (MAX_BODY + 1)).status == 405
+    # then size, then syntax, then role, then the resource
+    assert admin.raw("POST", "/api/v2/me/calls/X", b"\xff" * (MAX_BODY + 1)).status == 413
+    assert admin.raw("POST", "/api/v2/me/calls/X", b"[]").status == 400
+    assert admin.raw("POST", "/api/v2/me/calls/X", b"{}").status == 403
+    assert as_(api, "agent1").raw("POST", "/api/v2/me/calls/X", b"{}").status == 404
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer abc",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"agent1").decode(),
+        "Basic " + base64.b64encode(b"agent1:wrong").decode(),
+        "Basic " + base64.b64encode(b"nobody:pw1").decode(),
+        "Basic " + base64.b64encode(b"\xff:\xfe").decode(),
+    ],
+)
+def test_authentication_failures_are_401_with_a_challenge(
+    api: Api, authorization: str | None
+) -> None:
+    reply = api.handle("GET", "/api/v2/me/calls", b"", authorization)
+    assert reply.status == 401
+    assert ("www-authenticate", 'Basic realm="callstate"') in reply.headers
+    assert json.loads(reply.body)["statusCode"] == 20
+
+
+def test_me_and_devices(api: Api) -> None:
+    device = api.switch.device("15000")
+    status, me = as_(api, "agent1")("GET", "/api/v2/me")
+    assert status == 200
+    assert me["user"] == {
+        "userName": "agent1",
+        "roles": ["agent"],
+        "deviceUri": f"http://127.0.0.1:8080/api/v2/devices/{device.id}",
+    }
+    _, devices = as_(api, "agent1")("GET", "/api/v2/me/devices/")
+    assert [(d["id"], d["phoneNumber"]) for d in devices["devices"]] == [(device.id, "15000")]
+    assert as_(api, "admin")("GET", "/api/v2/me/devices")[1]["devices"] == []
+    assert as_(api, "admin")("GET", "/api/v2/me")[1]["user"] == {
+        "userName": "admin",
+        "roles": ["admin"],
+    }
+
+
+def test_an_admin_reads_every_call_but_posts_none(api: Api, events: list[Any]) -> None:
+    caller = dial(api)
+    before = len(events)
+    admin = as_(api, "admin")
+    assert admin("GET", f"/api/v2/me/calls/{caller}")[0] == 200
+    assert admin("POST", f"/api/v2/me/calls/{caller}", {"operationName": "Hangup"})[0] == 403
+    assert admin("POST", "/api/v2/me/devices/15000/calls", {"operationName": "Dial"})[0] == 403
+    assert admin("POST", "/api/v2/me/channels/voice", {"operationName": "Ready"})[0] == 403
+    assert len(events) == before
+
+
+def test_the_far_end_calls_answers_and_hangs_up(api: Api) -> None:
+    admin = as_(api, "admin")
+    status, body = admin(
+        "POST", "/simulator/far-end", {"external": "+14155550100", "event": "Call", "to": "15000"}
+    )
+    assert status == 200
+    assert body["statusCode"] == 0
+    leg = api.switch.call(body["callId"])
+    assert leg.device.dn == "15000"
+    assert leg.state == "Ringing"
+    as_(api, "agent1")("POST", f"/api/v2/me/calls/{leg.id}", {"operationName": "Answer"})
+    assert admin("POST", "/simulator/far-end", {"external": "+14155550100", "event": "Hangup"}) == (
+        200,
+        {"statusCode": 0},
+    )
+    assert api.switch.calls == ()
+    assert admin("GET", "/simulator/health")[1] == {"statusCode": 0, "calls": 0, "clients": 0}
+
+
+@pytest.mark.parametrize(
+    ("step", "status", "code"),
+    [
+        ({"event": "Call", "to": "15000"}, 400, 1),
+        ({"external": "+14155550100"}, 400, 1),
+        ({"external": "+14155550100", "event": "Call"}, 400, 1),
+        ({"external": "+14155550100", "event": "Ring", "to": "15000"}, 400, 2),
+        ({"external": 5, "event": "Call", "to": "15000"}, 400, 2),
+        ({"external": "+14155550100", "event": "Call", "to": 15000}, 400, 2),
+        ({"external": "+14155550100", "event": "Call", "to": "15000", "x": 1}, 400, 2),
+        ({"external": "+14155550100", "event": "Hangup", "userData": {}}, 400, 2),
+        ({"external": "+14155550199", "event": "Answer"}, 404, 6),
+        ({"external": "+14155550100", "event": "Call", "to": "19999"}, 404, 6),
+    ],
+)
+def test_bad_far_end_steps(
+    api: Api, events: list[Any], step: dict[str, Any], status: int, code: int
+) -> None:
+    answer = as_(api, "admin")("POST", "/simulator/far-end", step)
+    assert (answer[0], answer[1]["statusCode"]) == (status, code)
+    assert events == []
+
+
+def test_health_needs_no_user_and_counts_live_legs(api: Api) -> None:
+    dial(api)
+    assert as_(api, None)("GET", "/simulator/health") == (
+        200,
+        {"statusCode": 0, "calls": 2, "clients": 0},
+    )
+    assert as_(api, None)("POST", "/simulator/health")[0] == 405
+
+
+def test_device_and_agent_state_routes_exist_but_know_no_operation_yet(api: Api) -> None:
+    agent = as_(api, "agent1")
+    status, body = agent("POST", "/api/v2/me/channels/voice", {"operationName": "Dance"})
+    assert (status, body["statusCode"]) == (400, 1)
+    device = api.switch.device("15000").id
+    assert agent("POST", f"/api/v2/me/devices/{device}", {"operationName": "Dance"})[0] == 400
+    assert agent("POST", "/api/v2/me/devices/elsewhere", {"operationName": "Dance"})[0] == 404
+
+
+def test_big_integers_in_a_body_are_json(api: Api) -> None:
+    caller = dial(api)
+    body = b'{"operationName": "AttachUserData", "userData": {"n": 123456789012345678901234567890}}'
+    reply = as_(api, "agent1").raw("POST", f"/api/v2/me/calls/{caller}", body)
+    assert (reply.status, json.loads(reply.body)["statusCode"]) == (400, 2)  # beyond 64 bits

@@ -1,0 +1,376 @@
+"""CometD sessions without HTTP: handshake, connect, subscriptions, delivery, drops, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from callstate import ManualClock
+from callstate.api import Api
+from callstate.bayeux import Bayeux
+from callstate.config import Account, CometdSettings, ConfigError, UserRole, load
+
+CONFIG = {
+    "devices": [{"dn": "15000"}, {"dn": "15001"}],
+    "users": [
+        {"username": "agent1", "password": "pw", "role": "agent", "dn": "15000"},
+        {"username": "agent2", "password": "pw", "role": "agent", "dn": "15001"},
+        {"username": "admin", "password": "pw", "role": "admin"},
+    ],
+}
+
+
+class World:
+    def __init__(self, settings: CometdSettings | None = None) -> None:
+        self.api = Api.from_config(load(CONFIG), seed=3)
+        self.clock = ManualClock()
+        self.bayeux = Bayeux(self.api.projection, settings, clock=self.clock)
+        self.api.switch.subscribe(self.bayeux.publish)
+
+    def account(self, name: str) -> Account:
+        return self.api.accounts[name]
+
+    async def send(self, user: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+        body = await self.bayeux.handle(self.account(user), list(messages))
+        replies: list[dict[str, Any]] = json.loads(body)
+        return replies
+
+    async def join(self, user: str, channel: str = "/v2/me/calls") -> str:
+        [hello] = await self.send(
+            user,
+            {
+                "channel": "/meta/handshake",
+                "version": "1.0",
+                "supportedConnectionTypes": ["long-polling"],
+                "id": "1",
+            },
+        )
+        assert hello["successful"]
+        assert hello["id"] == "1"
+        client = str(hello["clientId"])
+        [sub] = await self.send(
+            user, {"channel": "/meta/subscribe", "clientId": client, "subscription": channel}
+        )
+        assert sub["successful"], sub
+        [first] = await self.send(user, connect(client))  # the first connect answers at once
+        assert first["successful"]
+        return client
+
+    async def poll(self, user: str, client: str, timeout: float = 0) -> list[dict[str, Any]]:
+        message = connect(client)
+        if timeout == 0:
+            message["advice"] = {"timeout": 0}
+        return await self.send(user, message)
+
+    def dial(self) -> str:
+        return self.api.switch.device("15000").dial("15001").id
+
+
+def connect(client: str) -> dict[str, Any]:
+    return {"channel": "/meta/connect", "clientId": client, "connectionType": "long-polling"}
+
+
+def states(replies: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["data"]["phoneNumber"], r["data"]["call"]["state"]) for r in replies if "data" in r]
+
+
+@pytest.mark.asyncio
+async def test_each_agent_gets_its_own_legs_and_the_admin_every_leg() -> None:
+    world = World()
+    one, two, boss = [await world.join(u) for u in ("agent1", "agent2", "admin")]
+    world.dial()
+    assert states(await world.poll("agent1", one)) == [("15000", "Dialing")]
+    assert states(await world.poll("agent2", two)) == [("15001", "Ringing")]
+    assert states(await world.poll("admin", boss)) == [("15000", "Dialing"), ("15001", "Ringing")]
+    assert states(await world.poll("agent1", one)) == []  # delivered once
+
+
+@pytest.mark.asyncio
+async def test_a_held_connect_returns_as_soon_as_a_message_is_queued() -> None:
+    world = World()
+    client = await world.join("agent1")
+    held = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    assert not held.done()
+    world.dial()
+    replies = await asyncio.wait_for(held, 1)
+    assert states(replies) == [("15000", "Dialing")]
+    assert replies[-1]["channel"] == "/meta/connect"
+    assert replies[-1]["successful"]
+
+
+@pytest.mark.asyncio
+async def test_a_held_connect_times_out_empty() -> None:
+    world = World(CometdSettings(timeout=0.05))
+    client = await world.join("agent1")
+    replies = await asyncio.wait_for(world.poll("agent1", client, timeout=1), 1)
+    assert [r["channel"] for r in replies] == ["/meta/connect"]
+    assert replies[0]["advice"]["reconnect"] == "retry"
+
+
+@pytest.mark.asyncio
+async def test_a_newer_connect_answers_the_held_one() -> None:
+    world = World()
+    client = await world.join("agent1")
+    first = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    assert first.done()
+    assert not second.done()
+    world.dial()
+    assert states(await asyncio.wait_for(second, 1)) == [("15000", "Dialing")]
+
+
+@pytest.mark.asyncio
+async def test_a_client_id_belongs_to_its_user() -> None:
+    world = World()
+    client = await world.join("agent1")
+    world.dial()
+    [reply] = await world.send("agent2", connect(client))
+    assert not reply["successful"]
+    assert reply["error"].startswith("402::")
+    assert reply["advice"]["reconnect"] == "handshake"
+    [sub] = await world.send(
+        "agent2", {"channel": "/meta/subscribe", "clientId": client, "subscription": "/v2/me/calls"}
+    )
+    assert sub["error"].startswith("402::")
+    assert states(await world.poll("agent1", client)) == [("15000", "Dialing")]  # still its own
+
+
+@pytest.mark.parametrize("channel", ["/v2/me/other", "/meta/connect", "/**", 5, None, []])
+@pytest.mark.asyncio
+async def test_only_the_two_topics_can_be_subscribed(channel: Any) -> None:
+    world = World()
+    [hello] = await world.send("agent1", {"channel": "/meta/handshake"})
+    [reply] = await world.send(
+        "agent1",
+        {"channel": "/meta/subscribe", "clientId": hello["clientId"], "subscription": channel},
+    )
+    assert not reply["successful"]
+    assert reply["error"] == "403::subscription denied"
+
+
+@pytest.mark.asyncio
+async def test_publishing_and_unknown_meta_channels_are_refused() -> None:
+    world = World()
+    [hello] = await world.send("agent1", {"channel": "/meta/handshake"})
+    client = hello["clientId"]
+    [pub, meta, bad, nothing] = await world.send(
+        "agent1",
+        {"channel": "/v2/me/calls", "clientId": client, "data": {}},
+        {"channel": "/meta/whatever", "clientId": client},
+        {"channel": 7, "clientId": client},
+        "not a message",  # type: ignore[arg-type]
+    )
+    assert pub["error"] == "403::publish denied"
+    assert meta["error"].startswith("404::")
+    assert bad["error"].startswith("400::")
+    assert nothing["error"].startswith("400::")
+
+
+@pytest.mark.asyncio
+async def test_a_handshake_without_long_polling_is_refused() -> None:
+    world = World()
+    [reply] = await world.send(
+        "agent1", {"channel": "/meta/handshake", "supportedConnectionTypes": ["websocket"]}
+    )
+    assert not reply["successful"]
+    assert world.bayeux.clients == 0
+
+
+@pytest.mark.asyncio
+async def test_unsubscribe_stops_delivery() -> None:
+    world = World()
+    client = await world.join("agent1")
+    [reply] = await world.send(
+        "agent1",
+        {"channel": "/meta/unsubscribe", "clientId": client, "subscription": ["/v2/me/calls"]},
+    )
+    assert reply["successful"]
+    assert reply["subscription"] == ["/v2/me/calls"]
+    world.dial()
+    assert states(await world.poll("agent1", client)) == []
+
+
+@pytest.mark.asyncio
+async def test_overflow_drops_the_client_and_says_handshake() -> None:
+    world = World(CometdSettings(queue_limit=3))
+    client = await world.join("agent1")
+    device = world.api.switch.device("15000")
+    for _ in range(4):
+        device.dial("+14155550100")
+    assert world.bayeux.clients == 0
+    [reply] = await world.poll("agent1", client)
+    assert not reply["successful"]
+    assert "overflow" in reply["error"]
+    assert reply["advice"]["reconnect"] == "handshake"
+    again = await world.join("agent1")  # a new session, then GET /me/calls
+    device.dial("+14155550100")
+    assert states(await world.poll("agent1", again)) == [("15000", "Dialing")]
+
+
+@pytest.mark.asyncio
+async def test_overflow_while_a_connect_is_held_answers_it_with_handshake() -> None:
+    world = World(CometdSettings(queue_limit=2))
+    client = await world.join("agent1")
+    held = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    for _ in range(3):  # one burst: the held connect has no turn in between
+        world.api.switch.device("15000").dial("+14155550100")
+    [reply] = await asyncio.wait_for(held, 1)
+    assert reply["advice"]["reconnect"] == "handshake"
+    assert not reply["successful"]
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_stops_polling_is_dropped() -> None:
+    world = World(CometdSettings(max_interval=10))
+    quiet = await world.join("agent1")
+    busy = await world.join("agent2")
+    held = asyncio.ensure_future(world.poll("agent2", busy, timeout=25))
+    await asyncio.sleep(0.01)
+    world.clock.now += 11
+    assert world.bayeux.sweep() == 1  # the held one is polling
+    [reply] = await world.poll("agent1", quiet)
+    assert reply["advice"]["reconnect"] == "handshake"
+    held.cancel()
+
+
+@pytest.mark.asyncio
+async def test_close_answers_held_connects_with_handshake() -> None:
+    world = World()
+    client = await world.join("agent1")
+    held = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    world.bayeux.close()
+    replies = await asyncio.wait_for(held, 1)
+    assert replies[-1]["successful"]
+    assert replies[-1]["advice"]["reconnect"] == "handshake"
+    [hello] = await world.send("agent1", {"channel": "/meta/handshake"})
+    assert not hello["successful"]
+
+
+@pytest.mark.asyncio
+async def test_disconnect_ends_the_session() -> None:
+    world = World()
+    client = await world.join("agent1")
+    [bye] = await world.send("agent1", {"channel": "/meta/disconnect", "clientId": client, "id": 9})
+    assert bye["successful"]
+    assert bye["id"] == 9
+    assert world.bayeux.clients == 0
+    world.dial()
+    [reply] = await world.poll("agent1", client)
+    assert reply["error"] == "402::unknown client"
+
+
+@pytest.mark.asyncio
+async def test_one_message_object_is_shared_by_every_session() -> None:
+    world = World()
+    boxes: list[Any] = []
+    for _ in range(3):
+        await world.join("agent1")
+    world.dial()
+    for session in world.bayeux._sessions.values():
+        boxes.extend(session.queue)
+    assert len(boxes) == 3
+    assert all(b is boxes[0] for b in boxes)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_answered_in_order_with_ids_echoed() -> None:
+    world = World()
+    [hello] = await world.send(
+        "agent1", {"channel": "/meta/handshake", "id": 12345678901234567890123}
+    )
+    client = hello["clientId"]
+    replies = await world.send(
+        "agent1",
+        {
+            "channel": "/meta/subscribe",
+            "clientId": client,
+            "subscription": "/v2/me/calls",
+            "id": "a",
+        },
+        {**connect(client), "id": "b"},
+    )
+    assert [r["id"] for r in replies] == ["a", "b"]
+    assert hello["id"] == 12345678901234567890123
+
+
+def test_accounts_are_bound_to_roles() -> None:
+    config = load(CONFIG)
+    assert [a.role for a in config.users] == [UserRole.AGENT, UserRole.AGENT, UserRole.ADMIN]
+    assert "pw" not in repr(config.users[0])
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("not json", "not JSON"),
+        ([], "JSON object"),
+        ({"devices": []}, "'users'"),
+        ({"devices": [], "users": []}, "no users"),
+        ({"devices": [{"dn": "x"}], "users": []}, "digits"),
+        ({"devices": [{"dn": "1"}, {"dn": "1"}], "users": []}, "twice"),
+        ({"devices": [{"dn": "1", "features": ["fly"]}], "users": []}, "fly"),
+        (
+            {
+                "devices": [{"dn": "1"}],
+                "users": [{"username": "a", "password": "p", "role": "agent"}],
+            },
+            "dn",
+        ),
+        ({"devices": [], "users": [{"username": "a", "password": "p", "role": "king"}]}, "role"),
+        (
+            {"devices": [], "users": [{"username": "a", "password": "", "role": "admin"}]},
+            "password",
+        ),
+        ({"devices": [], "users": [{"username": "a:b", "password": "p", "role": "admin"}]}, "':'"),
+        (
+            {
+                "devices": [{"dn": "1"}],
+                "users": [{"username": "a", "password": "p", "role": "admin", "dn": "1"}],
+            },
+            "admin owns",
+        ),
+        (
+            {"devices": [], "users": [{"username": "a", "password": "p", "role": "admin"}] * 2},
+            "twice",
+        ),
+        ({"devices": [], "users": [], "extra": 1}, "unknown key"),
+        (
+            {
+                "devices": [],
+                "users": [{"username": "a", "password": "p", "role": "admin"}],
+                "cometd": {"timeout": 0},
+            },
+            "timeout",
+        ),
+        (
+            {
+                "devices": [],
+                "users": [{"username": "a", "password": "p", "role": "admin"}],
+                "cometd": {"queueLimit": 1.5},
+            },
+            "queueLimit",
+        ),
+        (
+            {
+                "devices": [],
+                "users": [{"username": "a", "password": "p", "role": "admin"}],
+                "cometd": {"maxInterval": True},
+            },
+            "maxInterval",
+        ),
+    ],
+)
+def test_a_bad_config_is_refused_in_one_line(config: Any, says: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(config if isinstance(config, str) else json.dumps(config))
+    message = str(refused.value)
+    assert says in message
+    assert "\n" not in message
