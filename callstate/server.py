@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import FrameType
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ __all__ = ["NOTIFICATIONS", "app", "create_app", "serve"]
 NOTIFICATIONS: Final = "/api/v2/notifications"
 _JSON: Final = "application/json"
 _UNDER: Final = NOTIFICATIONS + "/"
+_STOP: Final = (signal.SIGINT, signal.SIGTERM)
 
 
 def create_app(
@@ -164,6 +166,17 @@ class _Server(uvicorn.Server):
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Stop on SIGINT/SIGTERM, and exit 0 afterwards (uvicorn would raise the signal again
+        once stopped, so the process would end killed by it)."""
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.bayeux.close)
@@ -192,6 +205,12 @@ def serve(
     except (OSError, ValueError) as error:
         print(f"callstate: cannot start: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
+    server = _Server(
+        uvicorn.Config(served, host=host, port=port, log_level="warning", lifespan="on"),
+        served.state.bayeux,
+    )
+    for sig in _STOP:  # from now on a stop signal ends the server with status 0
+        signal.signal(sig, server.handle_exit)
     if config_text is None:
         print("callstate demo center; users (password = username):", file=out)
         for account in config.users:
@@ -200,9 +219,5 @@ def serve(
             )
     print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
     out.flush()
-    server = _Server(
-        uvicorn.Config(served, host=host, port=port, log_level="warning", lifespan="on"),
-        served.state.bayeux,
-    )
     server.run()
     return 0 if server.started else 2
