@@ -128,3 +128,15 @@ class Report:
         """How many target rows passed, and how many there are."""
         judged = [r for r in self.rows if r.verdict]
         return sum(r.verdict == "PASS" for r in judged), len(judged)
+
+
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from harness import CLOCK, FULL, QUICK, Config, Report, median
+from harness import CLOCK, FULL, QUICK, Config, Report, cpu_name, median
 from targets import (
     CALLER_DN,
     DEVICES,
@@ -377,13 +377,7 @@ ALL_SECTIONS: dict[str, Callable[[Config, Report], Any]] = {
 
 # -- main ----------------------------------------------------------------------------------------
 def describe_machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     packages = ", ".join(f"{p} {version(p)}" for p in ("transitions", "pydantic", "phonenumbers"))
     return (

@@ -27,8 +27,8 @@ import asyncio
 import json
 import secrets
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, cast
 
 import orjson
@@ -54,7 +54,7 @@ class _Session:
         self.account: Final = account
         self.admin: Final = account.role is UserRole.ADMIN
         self.channels: set[str] = set()
-        self.queue: deque[bytes] = deque()
+        self.queue: list[bytes] = []
         #: a held connect waits on this
         self.waiter: asyncio.Future[None] | None = None
         self.connected = False
@@ -62,9 +62,8 @@ class _Session:
         self.seen = now
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self.waiter is not None:
+            _settle(self.waiter)
 
 
 class Bayeux:
@@ -147,8 +146,16 @@ class Bayeux:
             session.wake()
 
     # -- the client side ----------------------------------------------------------------------
-    async def handle(self, account: Account, messages: Iterable[Any]) -> bytes:
-        """The response body (a JSON array) to the messages of one POST by ``account``."""
+    async def handle(
+        self,
+        account: Account,
+        messages: Iterable[Any],
+        gone: Callable[[], Awaitable[None]] | None = None,
+    ) -> bytes | None:
+        """The response body (a JSON array) to the messages of one POST by ``account``.
+
+        ``gone`` (from the HTTP side) returns when the client has gone away: a held connect
+        then ends without taking any message, and the answer is None (nobody to answer)."""
         parts: list[bytes] = []
         for message in messages:
             if not isinstance(message, dict):
@@ -165,7 +172,8 @@ class Bayeux:
             if session is None:
                 parts.append(_dump(self._unknown(message)))
             elif channel == "/meta/connect":
-                await self._connect(session, message, parts)
+                if not await self._connect(session, message, parts, gone):
+                    return None
             elif channel in ("/meta/subscribe", "/meta/unsubscribe"):
                 parts.append(_dump(self._subscription(session, message)))
             elif channel == "/meta/disconnect":
@@ -214,8 +222,13 @@ class Bayeux:
         return reply
 
     async def _connect(
-        self, session: _Session, message: dict[str, Any], parts: list[bytes]
-    ) -> None:
+        self,
+        session: _Session,
+        message: dict[str, Any],
+        parts: list[bytes],
+        gone: Callable[[], Awaitable[None]] | None,
+    ) -> bool:
+        """Answer a connect into ``parts``; False if the client went away while it was held."""
         advice = message.get("advice")
         timeout = self.settings.timeout
         if isinstance(advice, dict) and advice.get("timeout") == 0:
@@ -223,28 +236,47 @@ class Bayeux:
         if not session.connected:
             session.connected = True
             timeout = 0
-        if timeout and not session.queue and not self.closed:
-            await self._hold(session, timeout)
+        held = timeout and not session.queue and not self.closed
+        if held and not await self._hold(session, timeout, gone):
+            return False
         if self._sessions.get(session.id) is not session:  # dropped while held
             parts.append(_dump(self._unknown(message)))
-            return
+            return True
         session.seen = self.clock()
-        parts.extend(session.queue)
-        session.queue.clear()
+        if session.queue:
+            parts.extend(session.queue)
+            session.queue = []
         reply = _success(message, session)
         reply["advice"] = {"reconnect": "handshake", "interval": 0} if self.closed else self._advice
         parts.append(_dump(reply))
+        return True
 
-    async def _hold(self, session: _Session, timeout: float) -> None:
+    async def _hold(
+        self, session: _Session, timeout: float, gone: Callable[[], Awaitable[None]] | None
+    ) -> bool:
+        """Wait for a message, ``timeout`` or shutdown; False if the client went away first."""
         session.wake()  # a newer connect answers the one held before
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         session.waiter = waiter
+        timer = loop.call_later(timeout, _settle, waiter)
+        watcher = None
+        if gone is not None:
+            watcher = asyncio.ensure_future(gone())
+            watcher.add_done_callback(lambda _: _settle(waiter))
         try:
-            await asyncio.wait((waiter,), timeout=timeout)
+            await waiter
         finally:
+            timer.cancel()
             if session.waiter is waiter:
                 session.waiter = None
             session.seen = self.clock()
+        if watcher is None:
+            return True
+        if watcher.done():
+            return False
+        watcher.cancel()
+        return True
 
     def _subscription(self, session: _Session, message: dict[str, Any]) -> dict[str, Any]:
         wanted = message.get("subscription")
@@ -286,6 +318,11 @@ class Bayeux:
         self._unsubscribe(session, CALLS)
         session.queue.clear()
         session.wake()
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _dump(reply: dict[str, Any]) -> bytes:

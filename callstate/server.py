@@ -11,29 +11,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.routing import Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .config import DEMO, Config, ConfigError, load
 from .projection import Form
 
-__all__ = ["NOTIFICATIONS", "app", "create_app", "serve"]
+__all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
 #: the CometD endpoint; ``/handshake``, ``/connect``... after it reach it too
 NOTIFICATIONS: Final = "/api/v2/notifications"
-_JSON: Final = "application/json"
 _UNDER: Final = NOTIFICATIONS + "/"
 _STOP: Final = (signal.SIGINT, signal.SIGTERM)
 
@@ -56,41 +54,82 @@ def app(api: Api, bayeux: Bayeux) -> Starlette:
     projection). ``app.state.api`` and ``app.state.bayeux`` hold them."""
     api.switch.subscribe(bayeux.publish)
     api.clients = lambda: bayeux.clients
+    adapter = _Adapter(api, bayeux)
+    served = _Served(adapter, routes=[Mount("", app=adapter)], lifespan=adapter.lifespan)
+    served.state.api = api
+    served.state.bayeux = bayeux
+    return served
 
-    async def rest(request: Request) -> Response:
-        body = await _body(request)
-        return _response(api.handle(request.method, request.url.path, body, _credentials(request)))
 
-    async def cometd(request: Request) -> Response:
-        account = api.authenticate(_credentials(request))
+class _Served(Starlette):
+    """Starlette, with HTTP requests handed straight to the adapter: it answers every path and
+    method itself (JSON errors included), so Starlette's routing and error middleware would only
+    add a frame per layer to each request, and to each held connect's memory."""
+
+    def __init__(self, adapter: _Adapter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.adapter(scope, receive, send)
+        else:  # lifespan (and websocket, refused by the router)
+            await super().__call__(scope, receive, send)
+
+
+class _Adapter:
+    """HTTP in, ``Api``/``Bayeux`` answers out: the whole of the translation."""
+
+    def __init__(self, api: Api, bayeux: Bayeux) -> None:
+        self.api = api
+        self.bayeux = bayeux
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            answer = await self.answer(scope, receive)
+            if answer is not None:
+                await _send(tracked, answer)
+        except Exception as error:  # never a traceback or an HTML page to the client
+            if started:
+                raise
+            await _send(send, _error(500, 4, f"internal error: {type(error).__name__}"))
+
+    async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
+        method, path = scope["method"], scope["path"]
+        authorization = _header(scope, b"authorization")
+        body = await _body(receive)
+        if path != NOTIFICATIONS and not path.startswith(_UNDER):
+            return self.api.handle(method, path, body, authorization)
+        account = self.api.authenticate(authorization)
         if account is None:  # the REST answer: 401 with its challenge
-            return _response(api.handle(request.method, NOTIFICATIONS, b""))
-        if request.method != "POST":
-            return _response(_error(405, 3, f"{request.method} is not allowed on {NOTIFICATIONS}"))
-        body = await _body(request)
+            return self.api.handle(method, NOTIFICATIONS, b"")
+        if method != "POST":
+            return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
         if len(body) > MAX_BODY:
-            return _response(_error(413, 2, f"request body is over {MAX_BODY} bytes"))
+            return _error(413, 2, f"request body is over {MAX_BODY} bytes")
         try:
             messages = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return _response(_error(400, 1, "a Bayeux request is a JSON object or array"))
+            messages = None
         if isinstance(messages, dict):
             messages = [messages]
         if not isinstance(messages, list):
-            return _response(_error(400, 1, "a Bayeux request is a JSON object or array"))
-        answer = asyncio.ensure_future(bayeux.handle(account, messages))
-        gone = asyncio.ensure_future(_disconnected(request))
-        await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
-        gone.cancel()
-        if not answer.done():  # the client went away mid-poll: its messages stay queued
-            answer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await answer
-            return Response(b"", 499)
-        return Response(answer.result(), 200, media_type=_JSON)
+            return _error(400, 1, "a Bayeux request is a JSON object or array")
+        answer = await self.bayeux.handle(account, messages, lambda: _disconnected(receive))
+        # None: the client went away during a held connect (its messages stay queued)
+        return None if answer is None else Reply(200, answer)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        bayeux = self.bayeux
+
         async def sweep() -> None:
             while True:
                 await asyncio.sleep(min(1.0, bayeux.settings.max_interval / 4))
@@ -102,54 +141,49 @@ def app(api: Api, bayeux: Bayeux) -> Starlette:
         finally:
             sweeper.cancel()
             bayeux.close()
-            api.switch.close_log()
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        path = scope["path"]
-        endpoint = cometd if path == NOTIFICATIONS or path.startswith(_UNDER) else rest
-        try:
-            response = await endpoint(request)
-        except Exception as error:  # never a traceback or an HTML page to the client
-            response = _response(_error(500, 4, f"internal error: {type(error).__name__}"))
-        await response(scope, receive, send)
-
-    served = Starlette(routes=[Mount("", app=dispatch)], lifespan=lifespan)
-    served.state.api = api
-    served.state.bayeux = bayeux
-    return served
+            self.api.switch.close_log()
 
 
-def _credentials(request: Request) -> str | None:
-    return request.headers.get("authorization")
+async def _send(send: Send, reply: Reply) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(reply.body)).encode()),
+    ]
+    headers.extend((k.encode(), v.encode()) for k, v in reply.headers)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _body(request: Request) -> bytes:
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _body(receive: Receive) -> bytes:
     """The body, read up to one byte past the limit (``Api`` answers 413 in its turn)."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                break
-    except ClientDisconnect:
-        pass
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body") and size <= MAX_BODY:
+        message = await receive()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
     return b"".join(chunks)
 
 
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
         pass
 
 
 def _error(http: int, status_code: int, message: str) -> Reply:
     return Reply(http, orjson.dumps({"statusCode": status_code, "statusMessage": message}))
-
-
-def _response(reply: Reply) -> Response:
-    return Response(reply.body, reply.status, headers=dict(reply.headers), media_type=_JSON)
 
 
 # -- python -m callstate serve --------------------------------------------------------------------
@@ -205,19 +239,38 @@ def serve(
     except (OSError, ValueError) as error:
         print(f"callstate: cannot start: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    server = _Server(
-        uvicorn.Config(served, host=host, port=port, log_level="warning", lifespan="on"),
-        served.state.bayeux,
-    )
+
+    def banner() -> None:
+        if config_text is None:
+            print("callstate demo center; users (password = username):", file=out)
+            for account in config.users:
+                role, dn = account.role.value, account.dn or "-"
+                print(f"  {account.username:<12} {role:<10} {dn}", file=out)
+        print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
+        out.flush()
+
+    return run(served, host=host, port=port, ready=banner)
+
+
+def run(
+    served: ASGIApp,
+    bayeux: Bayeux | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    sockets: list[socket.socket] | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
+    """Serve ``served`` (an app of ``app``/``create_app``, or an ASGI app around one, then give
+    its ``bayeux``) with uvicorn until SIGTERM/SIGINT; the exit status (0 after a stop signal,
+    2 if it could not start). A stop signal answers held connects at once. ``ready`` runs once
+    stop signals are handled, before the server listens (a banner)."""
+    bayeux = bayeux or cast(Starlette, served).state.bayeux
+    config = uvicorn.Config(served, host=host, port=port, log_level="warning", lifespan="on")
+    server = _Server(config, bayeux)
     for sig in _STOP:  # from now on a stop signal ends the server with status 0
         signal.signal(sig, server.handle_exit)
-    if config_text is None:
-        print("callstate demo center; users (password = username):", file=out)
-        for account in config.users:
-            print(
-                f"  {account.username:<12} {account.role.value:<10} {account.dn or '-'}", file=out
-            )
-    print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
-    out.flush()
-    server.run()
+    if ready is not None:
+        ready()
+    server.run(sockets)
     return 0 if server.started else 2
