@@ -77,6 +77,7 @@ _LOW, _HIGH = -MAX_CLOCK, MAX_CLOCK
 _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
 _DIALING: Final = State.DIALING
+_HELD: Final = State.HELD
 _RECORDING: Final = Feature.RECORDING
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
@@ -101,7 +102,7 @@ _new: Final = tuple.__new__
 _LEG, _CONNECTION, _KEY, _ATTRIBUTE = "leg", "connection", "key", "attribute"
 _MISSING: Final = object()
 _Derived = tuple[Context, tuple[Operation, ...], frozenset[str]]
-#: (state, mute, recording, pair, conference, answered) -> context and what it offers.
+#: (state, mute, recording, pair, conference, answered, both held) -> context and what it offers.
 #: A handful of distinct keys exist; each is worked out once and shared by every leg.
 _DERIVED: Final[dict[tuple[Any, ...], _Derived]] = {}
 
@@ -511,10 +512,13 @@ class Engine:
         """``refresh`` for a leg already kept for undoing (see ``fire``)."""
         before = leg._derived[1]
         consult, parent = leg._consult, leg._parent
+        both_held = False
         if consult is not None:
             pair = _PARENT_PAIRED if consult._answered else _PARENT_PENDING
+            both_held = leg._state is _HELD and consult._state is _HELD
         elif parent is not None:
             pair = _CONSULT_PAIRED if leg._answered else _CONSULT_PENDING
+            both_held = leg._state is _HELD and parent._state is _HELD
         else:
             pair = _NONE
         connection = leg._connection
@@ -523,7 +527,7 @@ class Engine:
         else:
             conference = _OWNER if connection.owner is leg else _MEMBER
         mute = leg._mute if Feature.MUTE in leg.device.features else None
-        key = (leg._state, mute, leg._recording, pair, conference, leg._answered)
+        key = (leg._state, mute, leg._recording, pair, conference, leg._answered, both_held)
         derived = _DERIVED.get(key) or _derive(key)
         leg._derived = derived
         return derived[1] != before

@@ -213,11 +213,17 @@ def _swap(engine: Engine, leg: Leg, params: Params) -> None:
     parent, consult = _pair(leg, O.SWAP_CALLS, params.other_call_uri, "otherCallUri")
     other = consult if leg is parent else parent
     going_active = leg.state is State.HELD
-    engine.move_and_announce(leg, O.SWAP_CALLS)
+    # both move before either is told: for a moment both are held, which is no state to show
+    previous = engine.move(leg, O.SWAP_CALLS)
+    moved = None
     if going_active and other.state in (State.ESTABLISHED, State.DIALING):
-        engine.move_and_announce(other, N.SWITCH_HELD)
+        moved = engine.move(other, N.SWITCH_HELD)
     elif not going_active and other.state is State.HELD:
-        engine.move_and_announce(other, N.SWITCH_RETRIEVED)
+        moved = engine.move(other, N.SWITCH_RETRIEVED)
+    engine.refresh(leg)
+    engine.announce(leg, previous)
+    if moved is not None:
+        engine.announce(other, moved)
     engine.touch(other)
 
 

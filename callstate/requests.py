@@ -134,6 +134,8 @@ def perform(
         checked = NO_PARAMS
     if op in FIRED:
         engine.fire(leg, op)
+        if op is not Operation.HANGUP:  # holding or retrieving one leg of a pair may change
+            engine.touch(leg.consult or leg.parent)  # whether the other offers Retrieve
     else:
         OPERATIONS[op](engine, leg, checked)
     return leg

@@ -32,6 +32,8 @@ Rules in plain words (spec §4):
   ``Retrieve``; the parent offers ``SwapCalls`` and ``CompleteTransfer`` at once, and once the
   consult is answered both legs offer ``SwapCalls``, ``CompleteTransfer`` and
   ``CompleteConference``. A consult does not start consults of its own.
+* When both legs of a pair are held (the agent held the active one), each offers ``Retrieve``
+  again; the one retrieved is active, and the other stays held without it.
 * A conference (a leg with two or more other parties) offers ``RemoveParticipantFromConference``
   and ``ClearCall`` to its owner only: the leg that completed or single-step-added it.
 * ``Released`` is final: no row leaves it, so a released leg offers nothing.
@@ -91,6 +93,8 @@ class Context(NamedTuple):
     conference: ConferenceRole = ConferenceRole.NONE
     #: whether the far end (or the agent, for a ringing leg) has answered
     answered: bool = False
+    #: whether this leg and the other leg of its consult pair are both held
+    both_held: bool = False
 
 
 class _RowBase(TypedDict):
@@ -114,6 +118,7 @@ GUARDS: Final[Mapping[str, Callable[[Context], bool]]] = {
     "recording_paused": lambda c: c.recording is RecordingState.PAUSED,
     "recording_live": lambda c: c.recording in (RecordingState.RECORDING, RecordingState.PAUSED),
     "not_in_pair": lambda c: c.pair is PairRole.NONE,
+    "both_held": lambda c: c.both_held,
     "in_pair": lambda c: c.pair is not PairRole.NONE,
     "not_consult": lambda c: c.pair not in (PairRole.CONSULT_PENDING, PairRole.CONSULT_PAIRED),
     "answered": lambda c: c.answered,
@@ -168,6 +173,19 @@ TRANSITIONS: Final[list[Row]] = [
         "source": [HELD],
         "dest": DIALING,
         "guards": ["not_in_pair", "unanswered"],
+    },
+    # both legs of a consult pair held (the agent held the active one): either may come back
+    {
+        "trigger": O.RETRIEVE,
+        "source": [HELD],
+        "dest": ESTABLISHED,
+        "guards": ["both_held", "answered"],
+    },
+    {
+        "trigger": O.RETRIEVE,
+        "source": [HELD],
+        "dest": DIALING,
+        "guards": ["both_held", "unanswered"],
     },
     {"trigger": O.SEND_DTMF, "source": [DIALING, ESTABLISHED], "dest": None},
     # a held call that was never answered has nobody to pass on, conference in or record
@@ -285,6 +303,7 @@ CONTEXT_VALUES: Final = (
     (None, *RecordingState),
     tuple(PairRole),
     tuple(ConferenceRole),
+    (False, True),
     (False, True),
 )
 

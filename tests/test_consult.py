@@ -443,3 +443,44 @@ def test_parent_adding_the_consult_destination_then_transferring() -> None:
     for leg in w.switch.calls:
         assert leg.device.dn not in leg.participants, leg
     assert ringing.participants == (OUT,)
+
+
+def test_both_legs_held_each_offers_retrieve_again() -> None:
+    """gws-devices §6: the agent holds the answered consult; neither leg is stuck on hold."""
+    w = world()
+    parent, consult, ringing = answered_consult(w)
+    w.log("id")
+    consult.perform("Hold")
+    pair_ops = {"SwapCalls", "CompleteTransfer", "CompleteConference", "Retrieve"}
+    for leg in (parent, consult):
+        assert leg.state == "Held"
+        assert pair_ops <= set(leg.capabilities), leg
+    assert w.log("id") == [
+        ("StateChanged", consult.id, "Held"),
+        ("CapabilitiesChanged", parent.id, "Held"),
+    ]
+    parent.perform("Retrieve")
+    assert parent.state == "Established"
+    assert consult.state == "Held"
+    assert "Retrieve" not in consult.capabilities
+    assert {"SwapCalls", "CompleteTransfer", "CompleteConference"} <= set(consult.capabilities)
+    assert w.log("id") == [
+        ("StateChanged", parent.id, "Established"),
+        ("CapabilitiesChanged", consult.id, "Held"),
+    ]
+    consult.perform("SwapCalls")  # and back: the pair works as before
+    assert (parent.state, consult.state) == ("Held", "Established")
+    assert "Retrieve" not in parent.capabilities
+    assert ringing.state == "Established"
+
+
+def test_both_held_the_consult_comes_back_and_completes() -> None:
+    w = world()
+    parent, consult, _ = answered_consult(w)
+    consult.perform("Hold")
+    consult.perform("Retrieve")
+    assert (parent.state, consult.state) == ("Held", "Established")
+    assert "Retrieve" not in parent.capabilities
+    consult.perform("Hold")
+    consult.perform("CompleteTransfer")
+    assert parent.state == consult.state == "Released"

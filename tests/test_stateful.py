@@ -173,6 +173,9 @@ class Leg:
                 }
             elif s is HELD:
                 caps = caps - {O.RETRIEVE} | {O.SWAP_CALLS}
+        partner = self.consult or self.parent
+        if s is HELD and partner is not None and partner.state is HELD:
+            caps.add(O.RETRIEVE)  # both legs of the pair held: either may come back
         if talking and self.conn.owner is self and len(self.conn.parties) >= 3:
             caps |= {O.REMOVE_PARTICIPANT_FROM_CONFERENCE, O.CLEAR_CALL}
         return caps

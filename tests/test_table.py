@@ -41,10 +41,15 @@ SPEC_BASE: dict[State, set[Operation]] = {
 
 def contexts() -> Iterator[Context]:
     """Every combination of the context's fields, built here rather than taken from the table."""
-    for mute, recording, pair, conference, answered in itertools.product(
-        (None, *Mute), (None, *RecordingState), PairRole, ConferenceRole, (False, True)
+    for mute, recording, pair, conference, answered, both_held in itertools.product(
+        (None, *Mute),
+        (None, *RecordingState),
+        PairRole,
+        ConferenceRole,
+        (False, True),
+        (False, True),
     ):
-        yield Context(mute, recording, pair, conference, answered)
+        yield Context(mute, recording, pair, conference, answered, both_held)
 
 
 ALL_CONTEXTS = list(contexts())
