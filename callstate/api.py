@@ -21,12 +21,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-
-import orjson
 
 from .config import Account, Config, UserRole
 from .errors import (
@@ -37,6 +34,7 @@ from .errors import (
 )
 from .projection import Form, Projection, User
 from .switch import Switch
+from .wire import dumps, loads
 
 __all__ = ["MAX_BODY", "STATUS", "Api", "Reply"]
 
@@ -48,8 +46,10 @@ _CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
 _OK: Final = b'{"statusCode":0}'
 _FOUND: Final = b'{"statusCode":0,'
 _FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
-#: decoded ``Authorization`` headers kept (a client sends the same one on every request)
+#: ``Authorization`` headers that passed, kept (a client sends the same one on every request)
 _KEPT_CREDENTIALS: Final = 4096
+#: the longest ``Authorization`` header read (a longer one is refused unread)
+_MAX_CREDENTIALS: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +64,24 @@ class Reply:
 class _Refusal(Exception):
     """A check that answers before the switch is asked."""
 
-    def __init__(self, status_code: int, message: str, http: int | None = None) -> None:
+    def __init__(
+        self, status_code: int, message: str, http: int | None = None, allow: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.http = http
+        self.allow = allow
 
 
-def _reply(status_code: int, message: str, http: int | None = None) -> Reply:
-    body = orjson.dumps({"statusCode": status_code, "statusMessage": message})
+def _reply(
+    status_code: int, message: str, http: int | None = None, allow: str | None = None
+) -> Reply:
+    body = dumps({"statusCode": status_code, "statusMessage": message})
     status = http or STATUS.get(status_code, 500)
-    return Reply(status, body, _CHALLENGE if status == 401 else ())
+    if status == 401:
+        return Reply(status, body, _CHALLENGE)
+    return Reply(status, body, (("allow", allow),) if allow else ())
 
 
 def _refused(error: CallStateError) -> Reply:
@@ -124,15 +131,17 @@ class Api:
     # -- users ------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Account | None:
         """The account an ``Authorization: Basic ...`` header names, if its password is right."""
-        if authorization is None:
+        if authorization is None or len(authorization) > _MAX_CREDENTIALS:
             return None
         kept = self._credentials
-        if authorization in kept:
-            return kept[authorization]
+        account = kept.get(authorization)
+        if account is not None:
+            return account
         account = self._check(authorization)
-        if len(kept) >= _KEPT_CREDENTIALS:
-            kept.clear()
-        kept[authorization] = account
+        if account is not None:  # only what passed is kept: a stranger cannot fill the memory
+            if len(kept) >= _KEPT_CREDENTIALS:
+                kept.clear()
+            kept[authorization] = account
         return account
 
     def _check(self, authorization: str) -> Account | None:
@@ -145,11 +154,12 @@ class Api:
             )
         except (binascii.Error, ValueError):
             return None
+        given = password.encode()
         account = self.accounts.get(username)
         if not colon or account is None:
-            hmac.compare_digest(password, password)  # the same work for unknown users
+            hmac.compare_digest(given, given)  # the same work for unknown users
             return None
-        if not hmac.compare_digest(password.encode(), account.password.encode()):
+        if not hmac.compare_digest(given, account.password.encode()):
             return None
         return account
 
@@ -165,20 +175,18 @@ class Api:
         path = path.split("?", 1)[0]
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
-        if path == "/simulator/health":
-            if method != "GET":
-                return _reply(3, f"{method} is not allowed on {path}", 405)
+        if path == "/simulator/health" and method == "GET":  # the one route without a user
             calls = len(self.projection.snapshots)
-            return Reply(
-                200, orjson.dumps({"statusCode": 0, "calls": calls, "clients": self.clients()})
-            )
+            return Reply(200, dumps({"statusCode": 0, "calls": calls, "clients": self.clients()}))
         account = self.authenticate(authorization)
         if account is None:
             return _reply(20, "authentication required: HTTP Basic with a configured user")
         try:
+            if path == "/simulator/health":
+                _method(method, "GET", path)
             return self._route(account, method, path, body)
         except _Refusal as refusal:
-            return _reply(refusal.status_code, refusal.message, refusal.http)
+            return _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
         except CallStateError as error:
             return _refused(error)
 
@@ -198,7 +206,7 @@ class Api:
             return Reply(200, self.projection.get_calls_json(self.user(account)))
         if rest == ["devices"]:
             _method(method, "GET", path)
-            return Reply(200, orjson.dumps({"statusCode": 0, "devices": self._devices(account)}))
+            return Reply(200, dumps({"statusCode": 0, "devices": self._devices(account)}))
         if rest == ["channels", "voice"]:
             _method(method, "POST", path)
             params = _object(body)
@@ -226,7 +234,7 @@ class Api:
         if account.dn is not None:
             device = self.switch.device(account.dn)
             user["deviceUri"] = f"{self.projection.base_uri}/devices/{device.id}"
-        return Reply(200, orjson.dumps({"statusCode": 0, "user": user}))
+        return Reply(200, dumps({"statusCode": 0, "user": user}))
 
     def _devices(self, account: Account) -> list[dict[str, Any]]:
         if account.dn is None:
@@ -304,7 +312,7 @@ class Api:
             if to is None:
                 raise MissingParameterError("parameter 'to' is required", operation="far-end Call")
             leg = switch.external_call(number, to=to, user_data=step.get("userData"))
-            return Reply(200, orjson.dumps({"statusCode": 0, "callId": leg.id}))
+            return Reply(200, dumps({"statusCode": 0, "callId": leg.id}))
         if "userData" in step:
             raise InvalidParameterError(
                 f"'userData' goes with Call, not {event}", operation="far-end"
@@ -324,7 +332,8 @@ def _viewer(account: Account) -> User:
 
 def _method(method: str, allowed: str, path: str, allow: str | None = None) -> None:
     if method != allowed:
-        raise _Refusal(3, f"{method} is not allowed on {path} (allowed: {allow or allowed})", 405)
+        allow = allow or allowed
+        raise _Refusal(3, f"{method} is not allowed on {path} (allowed: {allow})", 405, allow)
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -332,12 +341,9 @@ def _object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY:
         raise _Refusal(2, f"request body is over {MAX_BODY} bytes", 413)
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses integers beyond 64 bits, which JSON allows
-            value = json.loads(body.decode("utf-8"))
-        except (ValueError, RecursionError):
-            raise _Refusal(1, "request body is not a UTF-8 JSON object") from None
+        value = loads(body)
+    except ValueError:
+        raise _Refusal(1, "request body is not a UTF-8 JSON object") from None
     if not isinstance(value, dict):
         raise _Refusal(1, "request body is not a JSON object")
     return value

@@ -24,18 +24,16 @@ queues each event's notification for the sessions that may see it. What it does
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, cast
 
-import orjson
-
 from .config import Account, CometdSettings, UserRole
 from .events import CallEvent
 from .projection import Projection
+from .wire import dumps
 
 __all__ = ["CALLS", "DEVICES", "Bayeux"]
 
@@ -44,10 +42,23 @@ DEVICES: Final = "/v2/me/devices"
 TOPICS: Final = frozenset((CALLS, DEVICES))
 #: forgotten sessions remembered, so that their next connect says why
 _REMEMBERED: Final = 10_000
+_DISCONNECTED: Final = "disconnected"
+#: how a held connect ended
+_ANSWER, _GONE, _SUPERSEDED = "answer", "gone", "superseded"
 
 
 class _Session:
-    __slots__ = ("account", "admin", "channels", "connected", "id", "queue", "seen", "waiter")
+    __slots__ = (
+        "account",
+        "admin",
+        "channels",
+        "connected",
+        "holds",
+        "id",
+        "queue",
+        "seen",
+        "waiter",
+    )
 
     def __init__(self, client_id: str, account: Account, now: float) -> None:
         self.id: Final = client_id
@@ -58,6 +69,8 @@ class _Session:
         #: a held connect waits on this
         self.waiter: asyncio.Future[None] | None = None
         self.connected = False
+        #: connects held so far: a held connect that finds a newer one has been superseded
+        self.holds = 0
         #: when a connect of this session last returned (or is held: +inf)
         self.seen = now
 
@@ -85,7 +98,8 @@ class Bayeux:
         self._calls: dict[str, set[_Session]] = {}
         #: admin sessions subscribed to /v2/me/calls (they see every leg)
         self._all_calls: set[_Session] = set()
-        self._gone: OrderedDict[str, str] = OrderedDict()
+        #: client id -> (its user, why it was dropped)
+        self._gone: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._advice = {
             "reconnect": "retry",
             "interval": 0,
@@ -127,7 +141,7 @@ class Bayeux:
         self._unsubscribe(session, CALLS)
         session.queue.clear()
         session.wake()
-        self._gone[session.id] = why
+        self._gone[session.id] = (session.account.username, why)
         if len(self._gone) > _REMEMBERED:
             self._gone.popitem(last=False)
 
@@ -157,6 +171,7 @@ class Bayeux:
         ``gone`` (from the HTTP side) returns when the client has gone away: a held connect
         then ends without taking any message, and the answer is None (nobody to answer)."""
         parts: list[bytes] = []
+        connected = False  # one connect per POST may be held (a batch is answered as a whole)
         for message in messages:
             if not isinstance(message, dict):
                 parts.append(_dump({"successful": False, "error": "400::message is not an object"}))
@@ -170,14 +185,15 @@ class Bayeux:
                 continue
             session = self._session(account, message.get("clientId"))
             if session is None:
-                parts.append(_dump(self._unknown(message)))
+                parts.append(_dump(self._unknown(account, message)))
             elif channel == "/meta/connect":
-                if not await self._connect(session, message, parts, gone):
+                if not await self._connect(session, message, parts, gone, hold=not connected):
                     return None
+                connected = True
             elif channel in ("/meta/subscribe", "/meta/unsubscribe"):
                 parts.append(_dump(self._subscription(session, message)))
             elif channel == "/meta/disconnect":
-                self._disconnect(session)
+                self._drop(session, _DISCONNECTED)
                 parts.append(_dump(_success(message, session)))
             else:
                 error = (
@@ -194,11 +210,18 @@ class Bayeux:
             return None
         return session
 
-    def _unknown(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _unknown(self, account: Account, message: dict[str, Any]) -> dict[str, Any]:
+        """The answer to a client id that names no live session of ``account``: why it was
+        dropped, told once and to its own user only."""
         client_id = message.get("clientId")
-        why = self._gone.pop(client_id, None) if isinstance(client_id, str) else None
-        reply = _failure(message, f"402::{why or 'unknown client'}")
-        reply["advice"] = {"reconnect": "handshake", "interval": 0}
+        gone = self._gone.get(client_id) if isinstance(client_id, str) else None
+        why = "unknown client"
+        if gone is not None and gone[0] == account.username:
+            del self._gone[cast(str, client_id)]
+            why = gone[1]
+        reply = _failure(message, f"402::{why}")
+        again = "none" if why == _DISCONNECTED else "handshake"
+        reply["advice"] = {"reconnect": again, "interval": 0}
         return reply
 
     def _handshake(self, account: Account, message: dict[str, Any]) -> dict[str, Any]:
@@ -227,23 +250,29 @@ class Bayeux:
         message: dict[str, Any],
         parts: list[bytes],
         gone: Callable[[], Awaitable[None]] | None,
+        *,
+        hold: bool,
     ) -> bool:
-        """Answer a connect into ``parts``; False if the client went away while it was held."""
+        """Answer a connect into ``parts``; False if the client went away while it was held.
+
+        ``hold`` False: answer at once (a second connect in one POST)."""
         advice = message.get("advice")
         timeout = self.settings.timeout
-        if isinstance(advice, dict) and advice.get("timeout") == 0:
+        if not hold or (isinstance(advice, dict) and advice.get("timeout") == 0):
             timeout = 0
         if not session.connected:
             session.connected = True
             timeout = 0
-        held = timeout and not session.queue and not self.closed
-        if held and not await self._hold(session, timeout, gone):
-            return False
+        outcome = _ANSWER
+        if timeout and not session.queue and not self.closed:
+            outcome = await self._hold(session, timeout, gone)
+            if outcome is _GONE:
+                return False
         if self._sessions.get(session.id) is not session:  # dropped while held
-            parts.append(_dump(self._unknown(message)))
+            parts.append(_dump(self._unknown(session.account, message)))
             return True
         session.seen = self.clock()
-        if session.queue:
+        if session.queue and outcome is _ANSWER:  # a superseded connect takes nothing
             parts.extend(session.queue)
             session.queue = []
         reply = _success(message, session)
@@ -253,9 +282,12 @@ class Bayeux:
 
     async def _hold(
         self, session: _Session, timeout: float, gone: Callable[[], Awaitable[None]] | None
-    ) -> bool:
-        """Wait for a message, ``timeout`` or shutdown; False if the client went away first."""
+    ) -> str:
+        """Wait for a message, ``timeout`` or shutdown: ``_ANSWER``; or ``_GONE`` if the client
+        went away first, ``_SUPERSEDED`` if a newer connect of the session took over."""
         session.wake()  # a newer connect answers the one held before
+        session.holds += 1
+        mine = session.holds
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         session.waiter = waiter
@@ -271,12 +303,11 @@ class Bayeux:
             if session.waiter is waiter:
                 session.waiter = None
             session.seen = self.clock()
-        if watcher is None:
-            return True
-        if watcher.done():
-            return False
-        watcher.cancel()
-        return True
+        if watcher is not None:
+            if watcher.done():
+                return _GONE
+            watcher.cancel()
+        return _ANSWER if session.holds == mine else _SUPERSEDED
 
     def _subscription(self, session: _Session, message: dict[str, Any]) -> dict[str, Any]:
         wanted = message.get("subscription")
@@ -313,23 +344,13 @@ class Bayeux:
             if not watchers:
                 del self._calls[session.account.dn or ""]
 
-    def _disconnect(self, session: _Session) -> None:
-        self._sessions.pop(session.id, None)
-        self._unsubscribe(session, CALLS)
-        session.queue.clear()
-        session.wake()
-
 
 def _settle(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
 
 
-def _dump(reply: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(reply)
-    except orjson.JSONEncodeError:  # an echoed id beyond 64 bits: JSON allows it
-        return json.dumps(reply, separators=(",", ":")).encode()
+_dump: Final = dumps
 
 
 def _success(message: dict[str, Any], session: _Session) -> dict[str, Any]:

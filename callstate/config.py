@@ -14,7 +14,6 @@ line naming the problem. Nothing here touches a switch or the network.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -84,6 +83,8 @@ DEMO: Final[Mapping[str, Any]] = {
 }
 
 _TOP: Final = {"devices", "users", "cometd"}
+#: the shortest long-poll and the shortest silence before a drop that make sense (seconds)
+_LOWEST: Final = {"timeout": 0.1, "maxInterval": 1}
 _COMETD: Final = {"timeout": "timeout", "maxInterval": "max_interval", "queueLimit": "queue_limit"}
 
 
@@ -195,9 +196,10 @@ def _cometd(value: Any) -> CometdSettings:
                     "cometd.queueLimit must be an integer from 1 to 10000000, "
                     f"not {shown(number, 40)}"
                 )
-        elif type(number) not in (int, float) or not (0 < number <= 3600 and math.isfinite(number)):
+        elif type(number) not in (int, float) or not _LOWEST[key] <= number <= 3600:
             raise ConfigError(
-                f"cometd.{key} must be a number of seconds in (0, 3600], not {shown(number, 40)}"
+                f"cometd.{key} must be a number of seconds from {_LOWEST[key]} to 3600, "
+                f"not {shown(number, 40)}"
             )
         given[name] = number
     return CometdSettings(**given)

@@ -32,8 +32,12 @@ __all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
 #: the CometD endpoint; ``/handshake``, ``/connect``... after it reach it too
 NOTIFICATIONS: Final = "/api/v2/notifications"
-_UNDER: Final = NOTIFICATIONS + "/"
+#: what may follow the CometD path (the JavaScript client appends the message type)
+_BAYEUX_PATHS: Final = frozenset(("", "/", "/handshake", "/connect", "/disconnect"))  # after it
+HEALTH: Final = "/simulator/health"
 _STOP: Final = (signal.SIGINT, signal.SIGTERM)
+#: seconds a stopping server waits for requests in flight (held connects answer at once)
+_GRACE: Final = 3
 
 
 def create_app(
@@ -73,7 +77,9 @@ class _Served(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self.adapter(scope, receive, send)
-        else:  # lifespan (and websocket, refused by the router)
+        elif scope["type"] == "websocket":  # long-polling is the contract: refused (HTTP 403)
+            await send({"type": "websocket.close", "code": 1008})
+        else:  # lifespan
             await super().__call__(scope, receive, send)
 
 
@@ -100,16 +106,22 @@ class _Adapter:
             if started:
                 raise
             await _send(send, _error(500, 4, f"internal error: {type(error).__name__}"))
+        except asyncio.CancelledError:
+            if not self.bayeux.closed:
+                raise
+            # a stopping server cancels the requests it cannot wait for: nothing went wrong
 
     async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
         method, path = scope["method"], scope["path"]
         authorization = _header(scope, b"authorization")
-        body = await _body(receive)
-        if path != NOTIFICATIONS and not path.startswith(_UNDER):
-            return self.api.handle(method, path, body, authorization)
         account = self.api.authenticate(authorization)
-        if account is None:  # the REST answer: 401 with its challenge
-            return self.api.handle(method, NOTIFICATIONS, b"")
+        if account is None and not (path == HEALTH and method == "GET"):
+            return self.api.handle(method, path, b"")  # 401, before reading any body
+        body = await _body(receive)
+        bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
+        if not bayeux:
+            return self.api.handle(method, path, body, authorization)
+        assert account is not None
         if method != "POST":
             return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
         if len(body) > MAX_BODY:
@@ -235,8 +247,16 @@ def serve(
         return 2
     base_uri = f"http://{host}:{port}/api/v2"
     try:
+        listening = _listen(host, port)
+    except OSError as error:
+        print(
+            f"callstate: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
+        )
+        return 2
+    try:
         served = create_app(config, seed=seed, form=form, base_uri=base_uri, log=log)
     except (OSError, ValueError) as error:
+        listening.close()
         print(f"callstate: cannot start: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
@@ -249,7 +269,25 @@ def serve(
         print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
         out.flush()
 
-    return run(served, host=host, port=port, ready=banner)
+    return run(served, sockets=[listening], ready=banner)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (bound here, so that a busy port is told in one line)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    # the protocol given, so that asyncio sets TCP_NODELAY on accepted connections
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+        listening.listen(2048)
+    except OSError:
+        listening.close()
+        raise
+    listening.set_inheritable(True)
+    return listening
 
 
 def run(
@@ -266,7 +304,15 @@ def run(
     2 if it could not start). A stop signal answers held connects at once. ``ready`` runs once
     stop signals are handled, before the server listens (a banner)."""
     bayeux = bayeux or cast(Starlette, served).state.bayeux
-    config = uvicorn.Config(served, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        served,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # a client that never finishes its request does not keep a stopping server alive
+        timeout_graceful_shutdown=_GRACE,
+    )
     server = _Server(config, bayeux)
     for sig in _STOP:  # from now on a stop signal ends the server with status 0
         signal.signal(sig, server.handle_exit)

@@ -297,7 +297,10 @@ def test_health_needs_no_user_and_counts_live_legs(api: Api) -> None:
         200,
         {"statusCode": 0, "calls": 2, "clients": 0},
     )
-    assert as_(api, None)("POST", "/simulator/health")[0] == 405
+    assert as_(api, None)("POST", "/simulator/health")[0] == 401  # only GET is public
+    refused = as_(api, "agent1").raw("POST", "/simulator/health")
+    assert refused.status == 405
+    assert ("allow", "GET") in refused.headers
 
 
 def test_device_and_agent_state_routes_exist_but_know_no_operation_yet(api: Api) -> None:
@@ -309,8 +312,41 @@ def test_device_and_agent_state_routes_exist_but_know_no_operation_yet(api: Api)
     assert agent("POST", "/api/v2/me/devices/elsewhere", {"operationName": "Dance"})[0] == 404
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic " + base64.b64encode("nobody:é".encode()).decode(),
+        "Basic " + base64.b64encode("agent1:é".encode()).decode(),
+        "Basic " + "A" * 5000,
+        basic("agent1") + " " * 2000,
+    ],
+)
+def test_odd_credentials_are_401_and_not_kept(api: Api, authorization: str) -> None:
+    reply = api.handle("GET", "/api/v2/me", b"", authorization)
+    assert (reply.status, json.loads(reply.body)["statusCode"]) == (401, 20)
+    assert api.handle("GET", "/api/v2/me", b"", basic("agent1")).status == 200
+
+
+def test_a_lone_surrogate_is_answered_as_json(api: Api) -> None:
+    caller = dial(api)
+    reply = as_(api, "agent1").raw(
+        "POST", f"/api/v2/me/calls/{caller}", b'{"operationName": "\\ud800"}'
+    )
+    assert (reply.status, json.loads(reply.body)["statusCode"]) == (400, 1)
+
+
+def test_nan_is_not_json(api: Api) -> None:
+    caller = dial(api)
+    reply = as_(api, "agent1").raw(
+        "POST", f"/api/v2/me/calls/{caller}", b'{"operationName": "Hangup", "x": NaN}'
+    )
+    assert (reply.status, json.loads(reply.body)["statusCode"]) == (400, 1)
+
+
 def test_big_integers_in_a_body_are_json(api: Api) -> None:
     caller = dial(api)
     body = b'{"operationName": "AttachUserData", "userData": {"n": 123456789012345678901234567890}}'
     reply = as_(api, "agent1").raw("POST", f"/api/v2/me/calls/{caller}", body)
-    assert (reply.status, json.loads(reply.body)["statusCode"]) == (400, 2)  # beyond 64 bits
+    answer = json.loads(reply.body)
+    assert (reply.status, answer["statusCode"]) == (400, 2)
+    assert "64-bit" in answer["statusMessage"]  # read as the integer it is, not a float

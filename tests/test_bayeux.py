@@ -264,7 +264,10 @@ async def test_disconnect_ends_the_session() -> None:
     assert world.bayeux.clients == 0
     world.dial()
     [reply] = await world.poll("agent1", client)
-    assert reply["error"] == "402::unknown client"
+    assert reply["error"] == "402::disconnected"
+    assert reply["advice"]["reconnect"] == "none"
+    [again] = await world.poll("agent1", client)
+    assert again["error"] == "402::unknown client"
 
 
 @pytest.mark.asyncio
@@ -299,6 +302,61 @@ async def test_a_batch_is_answered_in_order_with_ids_echoed() -> None:
     )
     assert [r["id"] for r in replies] == ["a", "b"]
     assert hello["id"] == 12345678901234567890123
+
+
+@pytest.mark.asyncio
+async def test_a_superseded_connect_takes_no_message() -> None:
+    """A connect woken by a newer one of the same client answers empty: its client may be gone,
+    and the newer connect is the one that delivers."""
+    world = World()
+    client = await world.join("agent1")
+    first = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(world.poll("agent1", client, timeout=25))
+    world.dial()  # published before the first one had its turn to answer
+    assert states(await asyncio.wait_for(first, 1)) == []
+    assert states(await asyncio.wait_for(second, 1)) == [("15000", "Dialing")]
+
+
+@pytest.mark.asyncio
+async def test_one_post_holds_at_most_one_connect() -> None:
+    world = World(CometdSettings(timeout=0.3))
+    client = await world.join("agent1")
+    replies = await asyncio.wait_for(  # one hold of 0.3 s, not three
+        world.send("agent1", connect(client), connect(client), connect(client)), 0.6
+    )
+    assert [r["channel"] for r in replies] == ["/meta/connect"] * 3
+
+
+@pytest.mark.asyncio
+async def test_why_a_client_was_dropped_is_told_to_its_own_user_only() -> None:
+    world = World(CometdSettings(queue_limit=1))
+    client = await world.join("agent1")
+    for _ in range(2):
+        world.api.switch.device("15000").dial("+14155550100")
+    [stranger] = await world.poll("agent2", client)
+    assert stranger["error"] == "402::unknown client"
+    [owner] = await world.poll("agent1", client)
+    assert "overflow" in owner["error"]
+
+
+@pytest.mark.asyncio
+async def test_a_held_connect_of_a_client_that_went_away_takes_nothing() -> None:
+    world = World()
+    client = await world.join("agent1")
+    left = asyncio.Event()
+
+    async def gone() -> None:
+        await left.wait()
+
+    held = asyncio.ensure_future(
+        world.bayeux.handle(world.account("agent1"), [connect(client)], gone)
+    )
+    await asyncio.sleep(0.01)
+    left.set()
+    assert await asyncio.wait_for(held, 1) is None
+    world.dial()
+    assert states(await world.poll("agent1", client)) == [("15000", "Dialing")]
 
 
 def test_accounts_are_bound_to_roles() -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -199,6 +201,8 @@ BAD_REQUESTS = [
     ("GET", "/api/v2/notifications", None, 405),
     ("POST", "/api/v2/notifications", b"{oops", 400),
     ("POST", "/api/v2/notifications", b"7", 400),
+    ("POST", "/api/v2/notifications/elsewhere", b"[]", 404),
+    ("POST", "/api/v2/notificationsX", b"[]", 404),
 ]
 
 
@@ -346,3 +350,29 @@ def test_the_demo_center_prints_its_users(tmp_path: Path) -> None:
         assert process.wait(10) == 0
         assert process.stdout is not None
         process.stdout.close()
+
+
+def test_a_busy_port_is_refused_at_start_in_one_line(served: Served) -> None:
+    config = served.folder / "config.json"
+    done = run_cli("--config", str(config), "--port", str(served.port))
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_an_unfinished_request_neither_waits_for_credentials_nor_blocks_a_stop(
+    served: Served,
+) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as anonymous:
+        anonymous.sendall(
+            b"POST /api/v2/me/calls/X HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        answer = anonymous.recv(4096)  # refused before the body is read
+        assert answer.startswith(b"HTTP/1.1 401")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as slow:
+        head = f"POST /api/v2/me/calls/X HTTP/1.1\r\nHost: x\r\nAuthorization: {basic('agent1')}"
+        slow.sendall(head.encode() + b"\r\nContent-Length: 1000\r\n\r\n{")
+        started = time.monotonic()
+        assert served.stop() == 0
+        assert time.monotonic() - started < 8
+    assert "Traceback" not in served.stderr()
