@@ -23,6 +23,7 @@ class _Strict(BaseModel):
 class DeviceSpec(_Strict):
     dn: str = Field(pattern=r"^[0-9]{1,32}$")
     features: list[Literal["mute", "recording"]] = []
+    role: Literal["agent", "supervisor"] = "agent"
 
 
 class AgentStep(_Strict):
@@ -54,7 +55,7 @@ class ExternalStep(_Strict):
 
 
 class GetStep(_Strict):
-    get: str = Field(pattern=r"^/me/calls(/[^/]+)?/?$")
+    get: str = Field(pattern=r"^/me/(calls(/[^/]+)?|devices)/?$")
     user: str = Field(pattern=r"^(admin|[0-9]{1,32})$")
 
 

@@ -23,9 +23,11 @@ import binascii
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 from .config import Account, Config, UserRole
+from .enums import AgentState, DeviceOperation
 from .errors import (
     CallStateError,
     InvalidParameterError,
@@ -124,8 +126,10 @@ class Api:
         switch = Switch(base_uri, seed, log=log)
         projection = Projection(base_uri, form)
         switch.subscribe(projection)
+        supervisors = {u.dn for u in config.users if u.role is UserRole.SUPERVISOR}
         for dn, features in config.devices:
-            switch.add_device(dn, features=features)
+            role = "supervisor" if dn in supervisors else "agent"
+            projection.know(switch.add_device(dn, features=features, role=role).snapshot())
         return cls(switch, projection, config.users)
 
     # -- users ------------------------------------------------------------------------------------
@@ -206,12 +210,14 @@ class Api:
             return Reply(200, self.projection.get_calls_json(self.user(account)))
         if rest == ["devices"]:
             _method(method, "GET", path)
-            return Reply(200, dumps({"statusCode": 0, "devices": self._devices(account)}))
+            if account.dn is None:  # an admin owns no device
+                return Reply(200, b'{"statusCode":0,"devices":[]}')
+            return Reply(200, dumps(self.projection.get_devices(self.user(account))))
         if rest == ["channels", "voice"]:
             _method(method, "POST", path)
             params = _object(body)
-            device = self._own_device(account, None)
-            raise _unknown_operation(params, "an agent state operation", device)
+            dn = self._own_device(account, None)
+            return self._operate(dn, params, AgentState, "an agent state operation")
         if len(rest) == 2 and rest[0] == "calls":
             call_id = rest[1]
             if method == "GET":
@@ -225,8 +231,8 @@ class Api:
         if len(rest) == 2 and rest[0] == "devices":
             _method(method, "POST", path)
             params = _object(body)
-            device = self._own_device(account, rest[1])
-            raise _unknown_operation(params, "a device operation", device)
+            dn = self._own_device(account, rest[1])
+            return self._operate(dn, params, DeviceOperation, "a device operation")
         raise _Refusal(6, f"no route {path}")
 
     def _me(self, account: Account) -> Reply:
@@ -236,23 +242,13 @@ class Api:
             user["deviceUri"] = f"{self.projection.base_uri}/devices/{device.id}"
         return Reply(200, dumps({"statusCode": 0, "user": user}))
 
-    def _devices(self, account: Account) -> list[dict[str, Any]]:
-        if account.dn is None:
-            return []
-        device = self.switch.device(account.dn)
-        base = self.projection.base_uri
-        return [
-            {
-                "id": device.id,
-                "deviceState": "Active",
-                "phoneNumber": device.dn,
-                "e164Number": device.dn,
-                "telephonyNetwork": "Private",
-                "doNotDisturb": "Off",
-                "voiceEnvironmentUri": f"{base}/voice-environments/{device.id}",
-                "capabilities": [],
-            }
-        ]
+    def _operate(self, dn: str, params: dict[str, Any], kind: type[StrEnum], what: str) -> Reply:
+        """A device operation or an agent state, each on its own route."""
+        operation = params.pop("operationName", None)
+        if not isinstance(operation, str) or operation not in {k.value for k in kind}:
+            raise _unknown_operation({"operationName": operation}, what, dn)
+        self.switch.device(dn).operate(operation, **params)
+        return Reply(200, _OK)
 
     def _own_device(self, account: Account, device_id: str | None) -> str:
         """The DN of the account's device, if ``device_id`` (when given) names it."""

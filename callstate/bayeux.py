@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, cast
 
 from .config import Account, CometdSettings, UserRole
-from .events import CallEvent
+from .events import CallEvent, DeviceStateChanged, Event
 from .projection import Projection
 from .wire import dumps
 
@@ -98,6 +98,8 @@ class Bayeux:
         self._calls: dict[str, set[_Session]] = {}
         #: admin sessions subscribed to /v2/me/calls (they see every leg)
         self._all_calls: set[_Session] = set()
+        #: DN -> sessions of that device's users subscribed to /v2/me/devices
+        self._devices: dict[str, set[_Session]] = {}
         #: client id -> (its user, why it was dropped)
         self._gone: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._advice = {
@@ -113,8 +115,17 @@ class Bayeux:
         return len(self._sessions)
 
     # -- the switch side --------------------------------------------------------------------------
-    def publish(self, event: CallEvent) -> None:
-        """Queue ``event``'s ``/v2/me/calls`` message for every session that may see it."""
+    def publish(self, event: Event) -> None:
+        """Queue ``event``'s message for every session that may see it: a call event's on
+        ``/v2/me/calls``, a device event's on ``/v2/me/devices`` (to the device's own users)."""
+        if not isinstance(event, CallEvent):
+            if isinstance(event, DeviceStateChanged):
+                owners = self._devices.get(event.device.device)
+                if owners:
+                    encoded = self.projection.device_notification_json(event)
+                    for session in tuple(owners):
+                        self._push(session, encoded)
+            return
         watchers = self._calls.get(event.call.device)
         admins = self._all_calls
         if not watchers and not admins:
@@ -138,7 +149,8 @@ class Bayeux:
     def _drop(self, session: _Session, why: str) -> None:
         if self._sessions.pop(session.id, None) is None:
             return
-        self._unsubscribe(session, CALLS)
+        for channel in TOPICS:
+            self._unsubscribe(session, channel)
         session.queue.clear()
         session.wake()
         self._gone[session.id] = (session.account.username, why)
@@ -326,23 +338,26 @@ class Bayeux:
 
     def _subscribe(self, session: _Session, channel: str) -> None:
         session.channels.add(channel)
-        if channel != CALLS:
-            return
-        if session.admin:
+        dn = session.account.dn
+        if channel == DEVICES:
+            if dn is not None:  # an admin owns no device: it has no device messages
+                self._devices.setdefault(dn, set()).add(session)
+        elif session.admin:
             self._all_calls.add(session)
-        elif session.account.dn is not None:
-            self._calls.setdefault(session.account.dn, set()).add(session)
+        elif dn is not None:
+            self._calls.setdefault(dn, set()).add(session)
 
     def _unsubscribe(self, session: _Session, channel: str) -> None:
         session.channels.discard(channel)
-        if channel != CALLS:
-            return
-        self._all_calls.discard(session)
-        watchers = self._calls.get(session.account.dn or "")
+        if channel == CALLS:
+            self._all_calls.discard(session)
+        index = self._devices if channel == DEVICES else self._calls
+        dn = session.account.dn or ""
+        watchers = index.get(dn)
         if watchers is not None:
             watchers.discard(session)
             if not watchers:
-                del self._calls[session.account.dn or ""]
+                del index[dn]
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

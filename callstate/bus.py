@@ -16,17 +16,17 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .events import CallEvent
+from .events import Event
 
 __all__ = ["Bus", "ErrorHandler", "Subscriber", "Subscription", "log_subscriber_error"]
 
-Subscriber = Callable[[CallEvent], object]
-ErrorHandler = Callable[[Exception, CallEvent | None], object]
+Subscriber = Callable[[Event], object]
+ErrorHandler = Callable[[Exception, Event | None], object]
 
 _LOG = logging.getLogger("callstate")
 
 
-def log_subscriber_error(error: Exception, event: CallEvent | None) -> None:
+def log_subscriber_error(error: Exception, event: Event | None) -> None:
     """The default ``on_subscriber_error``: log it on the ``callstate`` logger."""
     _LOG.error("subscriber failed on %r", event, exc_info=error)
 
@@ -65,7 +65,7 @@ class Bus:
         #: switch-wide subscribers, and per device DN: the subscribers its events go to
         self._wide: tuple[Subscriber, ...] = ()
         self._routes: dict[str, tuple[Subscriber, ...]] = {}
-        self._queue: deque[CallEvent] = deque()
+        self._queue: deque[Event] = deque()
         self._delivering = False
 
     def subscribe(self, callback: Subscriber, device: str | None = None) -> Subscription:
@@ -89,7 +89,7 @@ class Bus:
             for dn in devices
         }
 
-    def publish(self, events: Iterable[CallEvent]) -> None:
+    def publish(self, events: Iterable[Event]) -> None:
         """Deliver ``events`` in order, then whatever subscribers' own requests queued meanwhile;
         during a delivery, queue them behind the events being delivered."""
         queue = self._queue
@@ -101,9 +101,8 @@ class Bus:
             while True:
                 for event in events:
                     routes = self._routes  # read per event: a subscriber may subscribe others
-                    subscribers = (
-                        routes.get(event.call.device, self._wide) if routes else self._wide
-                    )
+                    # a call event's leg and a device event's device both name their DN
+                    subscribers = routes.get(event[0].device, self._wide) if routes else self._wide
                     for subscriber in subscribers:
                         try:
                             subscriber(event)
@@ -116,7 +115,7 @@ class Bus:
         finally:
             self._delivering = False
 
-    def report(self, error: Exception, event: CallEvent | None) -> None:
+    def report(self, error: Exception, event: Event | None) -> None:
         """Hand a subscriber's error to ``on_error``; if that fails too, log both."""
         try:
             self.on_error(error, event)

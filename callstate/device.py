@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from .engine import Engine, Leg, Line
-from .enums import Feature
+from .enums import DeviceRole, Feature
 from .errors import InvalidParameterError
-from .requests import dial, line_leg, perform
+from .events import DeviceSnapshot
+from .requests import dial, line_leg, operate, perform
 from .streams import EventStream, Streams
 
 __all__ = ["Call", "Device"]
@@ -32,8 +33,9 @@ class Device(Line):
         dn: str,
         device_id: str,
         features: frozenset[Feature],
+        role: DeviceRole = DeviceRole.AGENT,
     ) -> None:
-        super().__init__(dn, device_id, features)
+        super().__init__(dn, device_id, features, role)
         self._engine = engine
         self._streams = streams
 
@@ -77,6 +79,24 @@ class Device(Line):
             if engine.recorder
             else None
         )
+
+    def operate(self, operation: str, /, **params: Any) -> None:
+        """A device-level operation (``POST /me/devices/{id}``: ``DoNotDisturbOn``,
+        ``ForwardCallsOn`` with ``forwardTo``, ``ListenIn`` with ``targetDeviceUri``, ...) or an
+        agent state (``POST /me/channels/voice``: ``Ready``, ``NotReady``, ``AfterCallWork``,
+        ``AuxWork``)."""
+        engine = self._engine
+        engine.begin()
+        operate(engine, self, operation, params)
+        engine.commit(
+            {"op": "operate", "device": self.dn, "operation": operation, "params": params}
+            if engine.recorder
+            else None
+        )
+
+    def snapshot(self) -> DeviceSnapshot:
+        """The device as it stands now (what its next ``DeviceStateChanged`` would carry)."""
+        return self._engine.device_snapshot(self)
 
     async def aperform(self, call_id: str, operation: str, /, **params: Any) -> None:
         """``perform`` for coroutines, with back-pressure: concurrent requests are admitted one

@@ -28,8 +28,10 @@ from typing import Any, Final, Protocol
 
 from .bus import Bus
 from .enums import (
+    AgentState,
     CallType,
     ConferenceRole,
+    DeviceRole,
     Feature,
     Mute,
     NetworkEvent,
@@ -37,6 +39,8 @@ from .enums import (
     PairRole,
     RecordingState,
     State,
+    SupervisionMode,
+    SupervisionScope,
 )
 from .errors import (
     CallNotFoundError,
@@ -49,13 +53,25 @@ from .events import (
     CallEvent,
     CallSnapshot,
     CapabilitiesChanged,
+    DeviceSnapshot,
+    DeviceStateChanged,
+    Event,
     ParticipantsChanged,
     StateChanged,
+    Supervision,
     UserData,
 )
 from .ids import IdGenerator
 from .numbers import normalize
-from .table import CAPABILITIES, DECISIONS, OFFERED, Context, next_state
+from .table import (
+    CAPABILITIES,
+    DECISIONS,
+    DEVICE_CAPABILITIES,
+    OFFERED,
+    Context,
+    DeviceContext,
+    next_state,
+)
 
 __all__ = [
     "MAX_CLOCK",
@@ -70,6 +86,8 @@ __all__ = [
 
 Trigger = Operation | NetworkEvent
 
+#: released legs a device keeps addressable, for SetCallDisposition only [ours]
+KEPT_RELEASED: Final = 16
 #: the furthest a clock reading may be from 0, in seconds (about 31,700 years)
 MAX_CLOCK: Final = 1e12
 _LOW, _HIGH = -MAX_CLOCK, MAX_CLOCK
@@ -102,7 +120,7 @@ _new: Final = tuple.__new__
 _LEG, _CONNECTION, _KEY, _ATTRIBUTE = "leg", "connection", "key", "attribute"
 _MISSING: Final = object()
 _Derived = tuple[Context, tuple[Operation, ...], frozenset[str]]
-#: (state, mute, recording, pair, conference, answered, both held) -> context and what it offers.
+#: (state, *context fields) -> context and what it offers.
 #: A handful of distinct keys exist; each is worked out once and shared by every leg.
 _DERIVED: Final[dict[tuple[Any, ...], _Derived]] = {}
 
@@ -135,22 +153,47 @@ class Recorder(Protocol):
     #: why the recorder cannot take another request (then requests are refused), else None
     failure: Exception | None
 
-    def request(
-        self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]
-    ) -> None: ...
+    def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None: ...
 
 
 class Line:
-    """A device as the engine knows it: its DN, id, features and live legs."""
+    """A device as the engine knows it: its DN, id, features, role and live legs, and what an
+    agent sets on it (agent state, do-not-disturb, forwarding, supervision). Read it; only the
+    engine changes it."""
 
-    __slots__ = ("dn", "features", "id", "legs")
+    __slots__ = (
+        "dn",
+        "do_not_disturb",
+        "features",
+        "forward_to",
+        "id",
+        "legs",
+        "released",
+        "role",
+        "supervision",
+        "user_state",
+    )
 
-    def __init__(self, dn: str, device_id: str, features: frozenset[Feature]) -> None:
+    def __init__(
+        self,
+        dn: str,
+        device_id: str,
+        features: frozenset[Feature],
+        role: DeviceRole = DeviceRole.AGENT,
+    ) -> None:
         self.dn: Final = dn
         self.id: Final = device_id
         self.features: Final = features
+        self.role: Final = role
         #: live legs on this device by id, oldest first (changed only by the engine)
         self.legs: dict[str, Leg] = {}
+        #: the most recently released legs by id, oldest first (for SetCallDisposition)
+        self.released: dict[str, Leg] = {}
+        #: a device starts NotReady, without do-not-disturb, forwarding or supervision [ours]
+        self.user_state = AgentState.NOT_READY
+        self.do_not_disturb = False
+        self.forward_to: str | None = None
+        self.supervision: Supervision | None = None
 
 
 class Connection(list["Leg | str"]):
@@ -172,6 +215,19 @@ class Connection(list["Leg | str"]):
         return [p for p in self if isinstance(p, Leg)]
 
 
+class Watch:
+    """What makes a leg a supervisor's: the mode it is in, whether it muted the monitored
+    agent, and the monitored agent's leg it joined for."""
+
+    __slots__ = ("mode", "muted", "scope", "watched")
+
+    def __init__(self, mode: SupervisionMode, scope: SupervisionScope, watched: Leg) -> None:
+        self.mode = mode
+        self.scope = scope
+        self.muted = False
+        self.watched: Leg | None = watched
+
+
 class Leg:
     """One leg of a call on one device. Read it; only the engine changes it."""
 
@@ -187,6 +243,7 @@ class Leg:
         "_recording",
         "_state",
         "_user_data",
+        "_watch",
         "ani",
         "call_type",
         "device",
@@ -229,6 +286,8 @@ class Leg:
         self._participants: tuple[str, ...] = ()
         #: (context, capabilities, capabilities as a set), shared by every leg alike
         self._derived: _Derived = _UNDERIVED
+        #: a supervisor's leg: how it takes part in the call it monitors (None: any other leg)
+        self._watch: Watch | None = None
 
     # -- what everyone reads ----------------------------------------------------------------------
     @property
@@ -327,7 +386,7 @@ class Engine:
         #: every live leg by id, oldest first
         self.legs: dict[str, Leg] = {}
         #: events of the request being run, in order
-        self.pending: list[CallEvent] = []
+        self.pending: list[Event] = []
         #: while a recorder is attached: how to undo the request being run, should its log line
         #: not be written (see ``commit``); None otherwise
         self._undo: list[tuple[Any, ...]] | None = None
@@ -446,6 +505,55 @@ class Engine:
             self._rng = self.ids.rng_state()
         return self.ids.device_id()
 
+    # -- devices ----------------------------------------------------------------------------------
+    def device_snapshot(self, line: Line) -> DeviceSnapshot:
+        """The device as it stands now."""
+        context = DeviceContext(
+            line.do_not_disturb,
+            line.forward_to is not None,
+            line.role is DeviceRole.SUPERVISOR,
+            line.supervision is not None,
+        )
+        return DeviceSnapshot(
+            line.dn,
+            line.id,
+            line.user_state,
+            line.do_not_disturb,
+            line.forward_to,
+            DEVICE_CAPABILITIES[context],
+            line.supervision,
+        )
+
+    def set_device(
+        self,
+        line: Line,
+        *,
+        user_state: AgentState | None = None,
+        do_not_disturb: bool | None = None,
+        forward_to: str | object | None = _MISSING,
+        supervision: Supervision | object | None = _MISSING,
+    ) -> None:
+        """Change what an agent sets on a device, and queue its ``DeviceStateChanged``."""
+        changes: dict[str, object] = {}
+        if user_state is not None:
+            changes["user_state"] = user_state
+        if do_not_disturb is not None:
+            changes["do_not_disturb"] = do_not_disturb
+        if forward_to is not _MISSING:
+            changes["forward_to"] = forward_to
+        if supervision is not _MISSING:
+            changes["supervision"] = supervision
+        undo = self._undo
+        for name, value in changes.items():
+            if undo is not None:
+                undo.append((_ATTRIBUTE, line, name, getattr(line, name)))
+            setattr(line, name, value)
+        self.pending.append(DeviceStateChanged(self.device_snapshot(line)))
+
+    def supervise(self, line: Line, watch: Supervision | None) -> None:
+        """Start (or replace) ``line``'s monitoring of another device, or end it (``None``)."""
+        self.set_device(line, supervision=watch)
+
     # -- lookups ----------------------------------------------------------------------------------
     def add_line(self, line: Line) -> None:
         if self._undo is not None:
@@ -526,8 +634,23 @@ class Engine:
             conference = _NOT_CONFERENCE
         else:
             conference = _OWNER if connection.owner is leg else _MEMBER
-        mute = leg._mute if Feature.MUTE in leg.device.features else None
-        key = (leg._state, mute, leg._recording, pair, conference, leg._answered, both_held)
+        watch = leg._watch
+        if watch is None:
+            mute = leg._mute if Feature.MUTE in leg.device.features else None
+            supervising, muted = None, False
+        else:  # the mode sets a supervisor leg's mute: no Mute/UnmuteCall of its own
+            mute, supervising, muted = None, watch.mode, watch.muted
+        key = (
+            leg._state,
+            mute,
+            leg._recording,
+            pair,
+            conference,
+            leg._answered,
+            both_held,
+            supervising,
+            muted,
+        )
         derived = _DERIVED.get(key) or _derive(key)
         leg._derived = derived
         return derived[1] != before
@@ -633,27 +756,52 @@ class Engine:
         call_type: CallType,
         user_data: UserData,
         parent: Leg | None = None,
-    ) -> tuple[Leg, Leg | None]:
+    ) -> tuple[Leg, Leg | None, bool]:
         """A new call from ``line`` to ``number`` (a consult of ``parent``, if given): a
-        ``Dialing`` leg on a new connection, then ``number`` — a ``Ringing`` leg if it is a
-        device of the switch. Returns both legs; nothing is announced (the caller orders it)."""
+        ``Dialing`` leg on a new connection, then the party reached (see ``route``) — a
+        ``Ringing`` leg if it is a device of the switch. Returns both legs and whether the party
+        is busy (the caller then releases the new leg); nothing is announced (the caller orders
+        it)."""
         connection = Connection(self.ids.conn_id())
         dn = line.dn
         leg = self._new_leg(
             connection, line, State.DIALING, call_type, number, dn, user_data, parent
         )
-        leg._participants = (number,)
+        reached, target_line, busy = self.route(number, line)
+        leg._participants = (reached,)
         self.refresh(leg)
-        target_line = self.lines.get(number)
         if target_line is None:
-            connection.append(number)
-            return leg, None
+            connection.append(reached)
+            return leg, None, busy
         target = self._new_leg(
             connection, target_line, _RINGING, call_type, number, dn, user_data, None
         )
         target._participants = (dn,)
         self.refresh(target)
-        return leg, target
+        return leg, target, False
+
+    def route(self, number: str, caller: Line | None = None) -> tuple[str, Line | None, bool]:
+        """Where a call offered to ``number`` goes: (the number reached, its device if it is
+        one, whether it is busy). A device in do-not-disturb is busy, and do-not-disturb wins
+        over forwarding; a device that forwards sends the call on, one hop (the device reached
+        is not asked to forward again; it is busy if in do-not-disturb, or if it is the
+        caller's own)."""
+        line = self.lines.get(number)
+        if line is None:
+            return number, None, False
+        if line.do_not_disturb:
+            return number, None, True
+        forward = line.forward_to
+        if forward is None:
+            return number, line, False
+        target = self.lines.get(forward)
+        if target is None:
+            return forward, None, False
+        return (
+            forward,
+            None if target.do_not_disturb or target is caller else target,
+            (target.do_not_disturb or target is caller),
+        )
 
     def _new_leg(
         self,
@@ -701,8 +849,11 @@ class Engine:
         *,
         announce: bool = True,
     ) -> Leg | None:
-        """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number."""
-        line = self.lines.get(number)
+        """Bring ``number`` into ``connection``: a ringing leg if it is a device, else a number
+        (one that forwards sends it on; one in do-not-disturb does not join: busy)."""
+        number, line, busy = self.route(number)
+        if busy:
+            return None
         if line is None:
             if self._undo is not None:
                 self._keep_connection(connection)
@@ -732,6 +883,15 @@ class Engine:
             undo.append((_KEY, legs, leg.id, leg))
             undo.append((_KEY, mine, leg.id, leg))
         del legs[leg.id], mine[leg.id]
+        released = leg.device.released
+        if undo is not None:
+            undo.append((_KEY, released, leg.id, _MISSING))
+        released[leg.id] = leg
+        if len(released) > KEPT_RELEASED:
+            oldest = next(iter(released))
+            if undo is not None:
+                undo.append((_KEY, released, oldest, released[oldest]))
+            del released[oldest]
         # an emptied dict keeps its largest table; a fresh one gives the memory back
         if not legs:
             if undo is not None:

@@ -49,6 +49,15 @@ class Operation(StrEnum):
     PAUSE_CALL_RECORDING = "PauseCallRecording"
     RESUME_CALL_RECORDING = "ResumeCallRecording"
     STOP_CALL_RECORDING = "StopCallRecording"
+    #: Supervisor leg: listen in (muted) from barge-in or coach.
+    SWITCH_TO_LISTEN_IN = "SwitchToListenIn"
+    #: Supervisor leg: barge in (heard by every party) from listen-in or coach.
+    SWITCH_TO_BARGE_IN = "SwitchToBargeIn"
+    #: Supervisor leg in barge-in: mute / unmute the monitored agent (never a capability).
+    MUTE_MONITORED_USER = "MuteMonitoredUser"
+    UNMUTE_MONITORED_USER = "UnmuteMonitoredUser"
+    #: Set the disposition of a live or recently released leg (never a capability).
+    SET_CALL_DISPOSITION = "SetCallDisposition"
 
 
 #: Capabilities are operation names: one enum serves both, so the wire needs no mapping.
@@ -133,3 +142,58 @@ class Feature(StrEnum):
 
     MUTE = "mute"
     RECORDING = "recording"
+
+
+class DeviceOperation(StrEnum):
+    """A device-level ``operationName`` (``POST /me/devices/{id}``); also a device capability."""
+
+    FORWARD_CALLS_ON = "ForwardCallsOn"
+    FORWARD_CALLS_OFF = "ForwardCallsOff"
+    DO_NOT_DISTURB_ON = "DoNotDisturbOn"
+    DO_NOT_DISTURB_OFF = "DoNotDisturbOff"
+    LISTEN_IN = "ListenIn"
+    COACH = "Coach"
+    BARGE_IN = "BargeIn"
+    CANCEL_SUPERVISOR_MONITORING = "CancelSupervisorMonitoring"
+
+
+class AgentState(StrEnum):
+    """An agent state operation (``POST /me/channels/voice``), named as the state it sets."""
+
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    AFTER_CALL_WORK = "AfterCallWork"
+    AUX_WORK = "AuxWork"
+
+
+class DeviceRole(StrEnum):
+    """Who works at a device: only a supervisor's device supervises."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+class SupervisionMode(StrEnum):
+    """How a supervisor takes part in a monitored call."""
+
+    #: hears the call, is heard by nobody
+    LISTEN_IN = "ListenIn"
+    #: hears the call, is heard by the agent only
+    COACH = "Coach"
+    #: a party of the call, heard by everyone
+    BARGE_IN = "BargeIn"
+
+
+class SupervisionScope(StrEnum):
+    """``Call``: the supervisor stays on a monitored call to its end; ``Agent``: while the agent
+    is on it."""
+
+    CALL = "Call"
+    AGENT = "Agent"
+
+
+class MonitoringMode(StrEnum):
+    """``NextCall``: monitoring ends once one call is joined; ``AllCalls``: until cancelled."""
+
+    NEXT_CALL = "NextCall"
+    ALL_CALLS = "AllCalls"

@@ -15,10 +15,12 @@ __all__ = [
     "shown",
     "CallNotFoundError",
     "CallStateError",
+    "DeviceBusyError",
     "DeviceNotFoundError",
     "InvalidParameterError",
     "LogWriteError",
     "MissingParameterError",
+    "NotPermittedError",
     "OperationNotAvailableError",
     "UnknownOperationError",
 ]
@@ -85,6 +87,18 @@ class InvalidParameterError(CallStateError, ValueError):
 
 class OperationNotAvailableError(CallStateError):
     """The operation is not in the call's ``capabilities`` right now."""
+
+    status_code = 2
+
+
+class NotPermittedError(CallStateError):
+    """The user's role does not allow the operation (an agent trying to supervise)."""
+
+    status_code = 5
+
+
+class DeviceBusyError(CallStateError):
+    """A far-end call to a device that cannot take it (do-not-disturb) [ours: statusCode 2]."""
 
     status_code = 2
 

@@ -9,12 +9,29 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, TypeAlias
 
-from .enums import CallType, Mute, NotificationType, Operation, RecordingState, State
+from .enums import (
+    AgentState,
+    CallType,
+    DeviceOperation,
+    MonitoringMode,
+    Mute,
+    NotificationType,
+    Operation,
+    RecordingState,
+    State,
+    SupervisionMode,
+    SupervisionScope,
+)
 
 __all__ = [
     "CallEvent",
     "CallSnapshot",
     "CapabilitiesChanged",
+    "DeviceEvent",
+    "DeviceSnapshot",
+    "DeviceStateChanged",
+    "Event",
+    "Supervision",
     "DtmfSent",
     "MuteChanged",
     "ParticipantsChanged",
@@ -48,34 +65,15 @@ class CallSnapshot(NamedTuple):
     duration: int
 
 
-class CallEvent(tuple[Any, ...]):
-    """Something changed on one leg; ``call`` is the leg afterwards.
-
-    Events are immutable tuples (``(call,)``, or ``(call, previous)``/``(call, digits)``) read
-    through their named fields: a switch makes millions of them, and a tuple is the cheapest
-    immutable object to make. Two events are equal when they are of the same kind with equal
-    fields.
-    """
+class _Tuple(tuple[Any, ...]):
+    """An immutable event: a tuple read through named properties, equal to another of the same
+    kind with equal fields; ``kind`` is its class name (what logs write)."""
 
     __slots__ = ()
-    notification_type: ClassVar[NotificationType] = NotificationType.STATUS_CHANGE
-    #: the event's class name (what logs write)
-    kind: ClassVar[str] = "CallEvent"
-    __match_args__: ClassVar[tuple[str, ...]] = ("call",)
+    kind: ClassVar[str] = "_Tuple"
 
     def __init_subclass__(cls) -> None:
         cls.kind = cls.__name__
-
-    def __new__(cls, call: CallSnapshot) -> Self:
-        return tuple.__new__(cls, (call,))
-
-    if TYPE_CHECKING:
-
-        @property
-        def call(self) -> CallSnapshot: ...
-
-    else:
-        call = property(itemgetter(0), doc="The leg right after the change.")
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and tuple.__eq__(self, other)
@@ -88,6 +86,31 @@ class CallEvent(tuple[Any, ...]):
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
+
+
+class CallEvent(_Tuple):
+    """Something changed on one leg; ``call`` is the leg afterwards.
+
+    Events are immutable tuples (``(call,)``, or ``(call, previous)``/``(call, digits)``) read
+    through their named fields: a switch makes millions of them, and a tuple is the cheapest
+    immutable object to make. Two events are equal when they are of the same kind with equal
+    fields.
+    """
+
+    __slots__ = ()
+    notification_type: ClassVar[NotificationType] = NotificationType.STATUS_CHANGE
+    __match_args__: ClassVar[tuple[str, ...]] = ("call",)
+
+    def __new__(cls, call: CallSnapshot) -> Self:
+        return tuple.__new__(cls, (call,))
+
+    if TYPE_CHECKING:
+
+        @property
+        def call(self) -> CallSnapshot: ...
+
+    else:
+        call = property(itemgetter(0), doc="The leg right after the change.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(call={self.call!r})"
@@ -167,3 +190,59 @@ class RecordingChanged(CallEvent):
 
     __slots__ = ()
     notification_type = NotificationType.CALL_RECORDING_STATE_CHANGE
+
+
+class Supervision(NamedTuple):
+    """A supervisor device's monitoring of an agent's device."""
+
+    mode: SupervisionMode
+    scope: SupervisionScope
+    monitoring: MonitoringMode
+    #: the monitored device's DN and id
+    target: str
+    target_id: str
+
+
+class DeviceSnapshot(NamedTuple):
+    """One device as it stands right after a change."""
+
+    #: the DN (named as ``CallSnapshot.device``: events are routed by it)
+    device: str
+    device_id: str
+    user_state: AgentState
+    do_not_disturb: bool
+    forward_to: str | None
+    capabilities: tuple[DeviceOperation, ...]
+    supervision: Supervision | None
+
+
+class DeviceEvent(_Tuple):
+    """Something changed on a device (not on a call); ``device`` is the device afterwards."""
+
+    __slots__ = ()
+    __match_args__: ClassVar[tuple[str, ...]] = ("device",)
+
+    def __new__(cls, device: DeviceSnapshot) -> Self:
+        return tuple.__new__(cls, (device,))
+
+    if TYPE_CHECKING:
+
+        @property
+        def device(self) -> DeviceSnapshot: ...
+
+    else:
+        device = property(itemgetter(0), doc="The device right after the change.")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(device={self.device!r})"
+
+
+class DeviceStateChanged(DeviceEvent):
+    """The device's agent state, do-not-disturb, forwarding, capabilities or supervision changed
+    (GWS ``DeviceStateChangeMessage``)."""
+
+    __slots__ = ()
+
+
+#: What subscribers receive: call events and device events, in the order they happened.
+Event: TypeAlias = CallEvent | DeviceEvent

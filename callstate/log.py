@@ -19,7 +19,10 @@ event class name, ``FIELDS`` the 15 ``CallSnapshot`` fields in this order::
     user_data, mute, recording, parent_id, duration
 
 (``user_data`` as ``[key, value]`` pairs, in order) and ``EXTRA`` only for ``StateChanged``
-(``previous``) and ``DtmfSent`` (``digits``). Positional arrays are what make writing cheap: the
+(``previous``) and ``DtmfSent`` (``digits``). A ``DeviceStateChanged`` holds the 7
+``DeviceSnapshot`` fields instead (``device, device_id, user_state, do_not_disturb, forward_to,
+capabilities, supervision``; ``supervision`` null or ``[mode, scope, monitoring, target,
+target_id]``). Positional arrays are what make writing cheap: the
 writer copies the snapshot's attributes into a tuple in one C call and orjson encodes it, with no
 per-field dict. Every event carries its whole snapshot, so each line stands alone: a cut or
 resumed log needs no state from earlier lines. (Writing a leg's constant fields once and
@@ -62,17 +65,32 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 
-from .enums import CallType, Mute, Operation, RecordingState, State
+from .enums import (
+    AgentState,
+    CallType,
+    DeviceOperation,
+    MonitoringMode,
+    Mute,
+    Operation,
+    RecordingState,
+    State,
+    SupervisionMode,
+    SupervisionScope,
+)
 from .errors import CallStateError, InvalidParameterError, shown
 from .events import (
     CallEvent,
     CallSnapshot,
     CapabilitiesChanged,
+    DeviceSnapshot,
+    DeviceStateChanged,
     DtmfSent,
+    Event,
     MuteChanged,
     ParticipantsChanged,
     RecordingChanged,
     StateChanged,
+    Supervision,
     UserDataChanged,
 )
 
@@ -187,7 +205,11 @@ def _sealed(number: int, line: bytes, value: Any) -> Any:
 
 
 # -- one event <-> one JSON object --------------------------------------------------------------
-def event_to_json(event: CallEvent) -> dict[str, Any]:
+def event_to_json(event: Event) -> dict[str, Any]:
+    if isinstance(event, DeviceStateChanged):
+        d = event.device
+        return {"type": event.kind, "device": orjson.loads(orjson.dumps(d._asdict()))}
+    assert isinstance(event, CallEvent)
     c = event.call
     out: dict[str, Any] = {
         "type": type(event).__name__,
@@ -286,7 +308,18 @@ def _snapshot(
 #: each enum's members by value: a dict lookup, where calling the enum costs a microsecond
 _MEMBERS: Final[Mapping[type[Enum], Mapping[object, Enum]]] = {
     kind: {member.value: member for member in kind}
-    for kind in (State, CallType, Operation, Mute, RecordingState)
+    for kind in (
+        State,
+        CallType,
+        Operation,
+        Mute,
+        RecordingState,
+        AgentState,
+        DeviceOperation,
+        SupervisionMode,
+        SupervisionScope,
+        MonitoringMode,
+    )
 }
 
 
@@ -310,9 +343,47 @@ def _event(kind: type[CallEvent], snapshot: CallSnapshot, extra: list[Any]) -> C
     return kind(snapshot)
 
 
-def event_from_json(data: Any) -> CallEvent:
+def _device(
+    device: Any,
+    device_id: Any,
+    user_state: Any,
+    do_not_disturb: Any,
+    forward_to: Any,
+    capabilities: Any,
+    supervision: Any,
+) -> DeviceSnapshot:
+    """A device snapshot from decoded JSON values; ``ValueError`` for a wrong one."""
+    if not isinstance(do_not_disturb, bool):
+        raise ValueError("do_not_disturb must be true or false")
+    watched = None
+    if supervision is not None:
+        if isinstance(supervision, dict):
+            supervision = [supervision.get(name) for name in Supervision._fields]
+        mode, scope, monitoring, target, target_id = _list(supervision)
+        watched = Supervision(
+            _member(SupervisionMode, mode),
+            _member(SupervisionScope, scope),
+            _member(MonitoringMode, monitoring),
+            _str(target),
+            _str(target_id),
+        )
+    return DeviceSnapshot(
+        _str(device),
+        _str(device_id),
+        _member(AgentState, user_state),
+        do_not_disturb,
+        _optional(forward_to),
+        tuple(_member(DeviceOperation, op) for op in _list(capabilities)),
+        watched,
+    )
+
+
+def event_from_json(data: Any) -> Event:
     """The event ``event_to_json`` produced; ``ValueError`` for anything else."""
     try:
+        if data["type"] == DeviceStateChanged.kind:
+            d = data["device"]
+            return DeviceStateChanged(_device(*(d[name] for name in DeviceSnapshot._fields)))
         kind = _KINDS[data["type"]]
         c = data["call"]
         user_data = c["user_data"]
@@ -340,10 +411,12 @@ def event_from_json(data: Any) -> CallEvent:
         raise ValueError(f"not an event: {error!r}") from None
 
 
-def _event_from_record(record: Any) -> CallEvent:
+def _event_from_record(record: Any) -> Event:
     """The event a version 2 record ``[TYPE, [FIELDS], EXTRA...]`` holds; ``ValueError`` else."""
     try:
         name, fields, *extra = _list(record)
+        if name == DeviceStateChanged.kind and not extra:
+            return DeviceStateChanged(_device(*_list(fields)))
         kind = _KINDS[name]
         values = _list(fields)
         if len(values) != _FIELD_COUNT:
@@ -354,14 +427,14 @@ def _event_from_record(record: Any) -> CallEvent:
         raise ValueError(f"not an event: {error!r}") from None
 
 
-def encode(event: CallEvent) -> str:
+def encode(event: Event) -> str:
     """One event as one line of JSON (no newline)."""
-    if not isinstance(event, CallEvent):
+    if not isinstance(event, CallEvent | DeviceStateChanged):
         raise InvalidParameterError(f"{shown(event)} is not a CallEvent", operation="encode")
     return _payload(event_to_json(event)).decode()
 
 
-def decode(line: str) -> CallEvent:
+def decode(line: str) -> Event:
     """The event on one line of JSON; ``ValueError`` if it is not one."""
     if not isinstance(line, str | bytes | bytearray):
         raise InvalidParameterError(f"{shown(line)} is not a line of text", operation="decode")
@@ -489,8 +562,9 @@ class LogWriter:
         payload = _payload(header)
         self._write(payload[:-1] + b',"crc":"%08x"}\n' % zlib.crc32(payload))
 
-    def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
-        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order
+    def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None:
+        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order (a
+        # device event: (device,), its snapshot the 7 device fields)
         records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
         line = (at, request, records)
         try:
@@ -558,7 +632,7 @@ class Entry:
     line: int
     at: float
     request: Mapping[str, Any]
-    events: tuple[CallEvent, ...]
+    events: tuple[Event, ...]
 
 
 @dataclass(slots=True)
@@ -676,7 +750,7 @@ class LogReader:
             raise LogError(number, f"not a request line ({error})") from None
 
     @property
-    def events(self) -> list[CallEvent]:
+    def events(self) -> list[Event]:
         return [event for entry in self.entries for event in entry.events]
 
 
@@ -693,7 +767,7 @@ def replay(reader: LogReader, form: Form = "8.5.2") -> Projection:
     return projection
 
 
-def check_replayed(entry: Entry, produced: list[CallEvent]) -> None:
+def check_replayed(entry: Entry, produced: list[Event]) -> None:
     """Restoring ran ``entry`` again: it must have produced the logged events."""
     if tuple(produced) != entry.events:
         raise LogError(entry.line, "running the request again gave other events")

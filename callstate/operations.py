@@ -109,6 +109,22 @@ def _delete_pair(engine: Engine, leg: Leg, params: Params) -> None:
     _set_user_data(engine, leg, O.DELETE_USER_DATA_PAIR, kept)
 
 
+def _set_disposition(engine: Engine, leg: Leg, params: Params) -> None:
+    """gws-devices §5: on a live leg the disposition joins its user data (AttachedDataChanged);
+    on a released one it is taken and nothing is sent."""
+    op = O.SET_CALL_DISPOSITION
+    if params.call_uuid is not None and params.call_uuid != leg.id:
+        raise _refuse(leg, op, f"parameter 'callUuid': {params.call_uuid} is not this call")
+    if params.call_uri is not None and not params.call_uri.rstrip("/").endswith(f"/calls/{leg.id}"):
+        raise _refuse(leg, op, f"parameter 'callUri': {params.call_uri} is not this call")
+    if leg.state is State.RELEASED:
+        return
+    assert params.disposition is not None
+    key = params.disposition_key or "DispositionCode"  # the documented sample's key
+    data = merged(leg.user_data_items, ((key, params.disposition),))
+    _set_user_data(engine, leg, op, data)
+
+
 # -- recording -------------------------------------------------------------------------------------
 def _recording(state: RecordingState, trigger: Operation) -> Handler:
     def handler(engine: Engine, leg: Leg, params: Params) -> None:
@@ -160,11 +176,13 @@ def _initiate(trigger: Operation) -> Handler:
             engine.move_and_announce(old, N.FAR_END_RELEASED)
             engine.finish(old, touch=False)  # the parent is told once, below
         data = _carried(leg, params.user_data)
-        consult, target = engine.place(leg.device, number, CallType.CONSULT, data, parent=leg)
+        consult, target, busy = engine.place(leg.device, number, CallType.CONSULT, data, parent=leg)
         engine.move_and_announce(leg, trigger)
         engine.announce(consult, None)
         if target is not None:
             engine.announce(target, None)
+        if busy:  # do-not-disturb: the consult is refused as busy [ours]
+            engine.fire(consult, N.FAR_END_BUSY)
 
     return handler
 
@@ -284,6 +302,7 @@ OPERATIONS: Final[Mapping[Operation, Handler]] = {
     O.COMPLETE_TRANSFER: _complete_transfer,
     O.COMPLETE_CONFERENCE: _complete_conference,
     O.SWAP_CALLS: _swap,
+    O.SET_CALL_DISPOSITION: _set_disposition,
     O.REMOVE_PARTICIPANT_FROM_CONFERENCE: _remove_participant,
     O.CLEAR_CALL: _clear_call,
 }

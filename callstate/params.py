@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
-from .enums import Operation
+from .enums import DeviceOperation, MonitoringMode, Operation, SupervisionScope
 from .errors import InvalidParameterError, MissingParameterError, shown
 from .events import UserData
 from .numbers import parse_number
@@ -32,8 +32,16 @@ O = Operation
 _DESTINATION = ("destination",)
 _DESTINATION_OPTIONAL = ("userData", "location")
 
-#: operation -> (required parameter names, optional parameter names)
-PARAMETERS: Final[Mapping[Operation, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+D = DeviceOperation
+_SUPERVISE = (("targetDeviceUri",), ("supervisorMonitoringScope", "supervisorMonitoringMode"))
+
+#: operation (call or device) -> (required parameter names, optional parameter names)
+PARAMETERS: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    O.SET_CALL_DISPOSITION: (("disposition",), ("dispositionKey", "callUri", "callUuid")),
+    D.FORWARD_CALLS_ON: (("forwardTo",), ()),
+    D.LISTEN_IN: _SUPERVISE,
+    D.COACH: _SUPERVISE,
+    D.BARGE_IN: _SUPERVISE,
     O.DIAL: (_DESTINATION, _DESTINATION_OPTIONAL),
     O.SEND_DTMF: (("digits",), ()),
     O.SINGLE_STEP_TRANSFER: (_DESTINATION, _DESTINATION_OPTIONAL),
@@ -71,6 +79,14 @@ class Params(NamedTuple):
     consult_call_uri: str | None = None
     other_call_uri: str | None = None
     participant: str | None = None
+    forward_to: str | None = None
+    target_device_uri: str | None = None
+    scope: SupervisionScope | None = None
+    mode: MonitoringMode | None = None
+    disposition: str | None = None
+    disposition_key: str | None = None
+    call_uri: str | None = None
+    call_uuid: str | None = None
 
 
 def _destination(value: Any) -> str:
@@ -121,6 +137,18 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _scope(value: Any) -> SupervisionScope:
+    if value in ("Call", "Agent"):
+        return SupervisionScope(value)
+    raise ValueError("must be 'Call' or 'Agent'")
+
+
+def _mode(value: Any) -> MonitoringMode:
+    if value in ("NextCall", "AllCalls"):
+        return MonitoringMode(value)
+    raise ValueError("must be 'NextCall' or 'AllCalls'")
+
+
 _CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
     "destination": ("destination", _destination),
     "userData": ("user_data", _user_data),
@@ -130,6 +158,14 @@ _CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
     "consultCallUri": ("consult_call_uri", _text),
     "otherCallUri": ("other_call_uri", _text),
     "participant": ("participant", _number),
+    "forwardTo": ("forward_to", _number),
+    "targetDeviceUri": ("target_device_uri", _text),
+    "supervisorMonitoringScope": ("scope", _scope),
+    "supervisorMonitoringMode": ("mode", _mode),
+    "disposition": ("disposition", _text),
+    "dispositionKey": ("disposition_key", _text),
+    "callUri": ("call_uri", _text),
+    "callUuid": ("call_uuid", _text),
 }
 
 #: the parameters of a request that gave none
@@ -137,7 +173,7 @@ NO_PARAMS: Final = Params()
 
 
 def check_params(
-    operation: Operation,
+    operation: str,
     given: Mapping[str, Any],
     *,
     call_id: str | None = None,

@@ -34,9 +34,10 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from .device_view import device_message, device_resource
 from .enums import NotificationType, State
 from .errors import InvalidParameterError, shown
-from .events import CallEvent, CallSnapshot
+from .events import CallEvent, CallSnapshot, DeviceSnapshot, DeviceStateChanged, Event
 from .numbers import MAX_DN, cached, facts, formats, is_dn
 
 __all__ = ["FORMS", "Form", "Projection", "Role", "User"]
@@ -183,17 +184,22 @@ class Projection:
         #: whether any encoding is kept (most events find none to forget)
         self._encodings = False
         #: (id(event), form) -> (event, encoded notification), oldest first
-        self._notices: dict[tuple[int, str], tuple[CallEvent, bytes]] = {}
+        self._notices: dict[tuple[int, str], tuple[Event, bytes]] = {}
+        #: every device an event showed, by DN, as it last showed it
+        self._devices: dict[str, DeviceSnapshot] = {}
 
     # -- input ----------------------------------------------------------------------------------
-    def apply(self, event: CallEvent) -> None:
+    def apply(self, event: Event) -> None:
         """Take one event in (a projection is a subscriber: ``switch.subscribe(projection)``).
 
         A leg belongs to one device for its whole life (the core never moves it), so the index
         by device is kept without looking at the snapshot it replaces.
         """
         if not isinstance(event, CallEvent):
-            raise InvalidParameterError(f"{shown(event)} is not a CallEvent")
+            if isinstance(event, DeviceStateChanged):
+                self.know(event.device)
+                return
+            raise InvalidParameterError(f"{shown(event)} is not a CallEvent or DeviceEvent")
         call = event.call
         call_id = call.id
         if self._encodings:
@@ -233,6 +239,26 @@ class Projection:
         self._encodings = any(encoded.values())
 
     __call__ = apply
+
+    def know(self, device: DeviceSnapshot) -> None:
+        """Take a device as it stands (``Device.snapshot()``): a projection learns devices from
+        their events, and a device that has had none yet is made known this way."""
+        if not isinstance(device, DeviceSnapshot):
+            raise InvalidParameterError(f"{shown(device)} is not a DeviceSnapshot")
+        self._devices[device.device] = device
+
+    def get_devices(self, user: User) -> dict[str, Any]:
+        """``GET /api/v2/me/devices`` as ``user`` sees it: an agent its own device, an admin
+        every device known."""
+        if _checked(user).role is Role.ADMIN:
+            devices = list(self._devices.values())
+        else:
+            mine = self._devices.get(user.dn or "")
+            devices = [mine] if mine is not None else []
+        return {
+            "statusCode": 0,
+            "devices": [device_resource(d, self.base_uri) for d in devices],
+        }
 
     @property
     def snapshots(self) -> tuple[CallSnapshot, ...]:
@@ -313,6 +339,32 @@ class Projection:
             return _encode(_not_found(call_id))
         leg = self._encoded[form].get(call_id) or self._encode_leg(call, form)
         return b'{"statusCode":0,"call":' + leg + b"}"
+
+    def device_notification(
+        self, event: DeviceStateChanged, user: User | None = None
+    ) -> dict[str, Any] | None:
+        """The ``/v2/me/devices`` message for ``event``; ``None`` if ``user`` (default: the
+        device's agent) may not see it."""
+        if not isinstance(event, DeviceStateChanged):
+            raise InvalidParameterError(f"{shown(event)} is not a DeviceStateChanged")
+        device = event.device
+        if user is not None and _checked(user).role is not Role.ADMIN and user.dn != device.device:
+            return None
+        return device_message(device, self.base_uri)
+
+    def device_notification_json(self, event: DeviceStateChanged) -> bytes:
+        """``device_notification`` encoded, once however many ask for it."""
+        key = (id(event), "device")
+        hit = self._notices.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        message = self.device_notification(event)
+        assert message is not None
+        encoded = _encode(message)
+        if len(self._notices) >= _NOTICES:
+            del self._notices[next(iter(self._notices))]
+        self._notices[key] = (event, encoded)
+        return encoded
 
     def notification_json(
         self, event: CallEvent, user: User | None = None, form: Form | None = None

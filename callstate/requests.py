@@ -14,13 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from .device_operations import DEVICE_OPERATIONS, set_agent_state
 from .engine import AWAITING_FAR_END, Engine, Leg, Line
-from .enums import CallType, Feature, NetworkEvent, Operation, State
+from .enums import (
+    AgentState,
+    CallType,
+    DeviceOperation,
+    DeviceRole,
+    Feature,
+    NetworkEvent,
+    Operation,
+    State,
+)
 from .errors import (
     CallNotFoundError,
     CallStateError,
+    DeviceBusyError,
     DeviceNotFoundError,
     InvalidParameterError,
+    NotPermittedError,
     OperationNotAvailableError,
     UnknownOperationError,
     shown,
@@ -38,10 +50,17 @@ __all__ = [
     "external_call",
     "external_hangup",
     "line_leg",
+    "is_device_operation",
+    "operate",
     "perform",
 ]
 
 _BY_NAME: Final = {op.value: op for op in Operation}
+_AGENT_STATES: Final = {state.value: state for state in AgentState}
+_DEVICE_OPS: Final = {op.value: op for op in DeviceOperation}
+_SUPERVISION: Final = frozenset(
+    {DeviceOperation.LISTEN_IN, DeviceOperation.COACH, DeviceOperation.BARGE_IN}
+)
 _VALID_NAMES: Final = ", ".join(sorted(_BY_NAME))
 _NEEDS_PARAMETERS: Final = frozenset(op for op, (required, _) in PARAMETERS.items() if required)
 
@@ -91,6 +110,40 @@ def check_device(engine: Engine, dn: object, given: object) -> frozenset[Feature
     return frozenset(Feature(f) for f in items)
 
 
+def is_device_operation(name: object) -> bool:
+    """Whether ``name`` is a device-level or agent state operation (it takes no call)."""
+    return isinstance(name, str) and (name in _DEVICE_OPS or name in _AGENT_STATES)
+
+
+def operate(engine: Engine, line: Line, operation: str, params: Mapping[str, Any]) -> None:
+    """POST ``{"operationName": operation, **params}`` to ``/me/devices/{id}`` (a device
+    operation) or to ``/me/channels/voice`` (an agent state)."""
+    name = operation if isinstance(operation, str) else shown(operation)
+    state = _AGENT_STATES.get(name)
+    if state is not None:
+        check_params(name, params)  # takes none
+        set_agent_state(engine, line, state)
+        return
+    op = _DEVICE_OPS.get(name)
+    if op is None:
+        raise UnknownOperationError(
+            f"unknown device operation; valid ones are {', '.join(sorted(_DEVICE_OPS))} "
+            f"and the agent states {', '.join(sorted(_AGENT_STATES))}",
+            operation=name,
+        )
+    if op in _SUPERVISION and line.role is not DeviceRole.SUPERVISOR:
+        raise NotPermittedError(
+            f"device {line.dn} is an agent's: only a supervisor supervises", operation=op
+        )
+    offered = engine.device_snapshot(line).capabilities
+    if op not in offered:
+        raise OperationNotAvailableError(
+            f"not in the device's capabilities (offered: {', '.join(offered) or 'nothing'})",
+            operation=op,
+        )
+    DEVICE_OPERATIONS[op](engine, line, check_params(op, params))
+
+
 # -- agent requests ---------------------------------------------------------------------------
 def line_leg(line: Line, call_id: str, operation: str | None = None) -> Leg:
     """The device's live leg ``call_id``; anything else is 'not found'."""
@@ -119,7 +172,10 @@ def perform(
         )
     leg = line.legs.get(call_id) if type(call_id) is str else None
     if leg is None:
-        leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
+        if op is Operation.SET_CALL_DISPOSITION and type(call_id) is str:
+            leg = line.released.get(call_id)  # a recently released leg takes a disposition
+        if leg is None:
+            leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
     if op not in leg.offered:
         offered = ", ".join(leg.capabilities) or "nothing"
         raise OperationNotAvailableError(
@@ -149,10 +205,12 @@ def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
     if normalize(number) == line.dn:
         raise InvalidParameterError(f"{number} is this device", operation=Operation.DIAL)
     call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
-    leg, target = engine.place(line, number, call_type, params.user_data or ())
+    leg, target, busy = engine.place(line, number, call_type, params.user_data or ())
     engine.announce(leg, None)
     if target is not None:
         engine.announce(target, None)
+    if busy:  # do-not-disturb: refused as a busy far end would refuse it [ours]
+        engine.fire(leg, NetworkEvent.FAR_END_BUSY)
     return leg
 
 
@@ -161,15 +219,19 @@ def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, 
     """An outside party (``number``) calls device ``to``: a new ``Ringing`` leg there."""
     if parse_number(number) is None or number in engine.lines:
         raise InvalidParameterError(f"{shown(number)} is not an outside number", operation="Call")
-    line = engine.line(to)
+    engine.line(to)  # an unknown device is not found
     try:
         given = {} if user_data is None else user_data
         data = check_params(Operation.ATTACH_USER_DATA, {"userData": given}).user_data
     except InvalidParameterError as error:  # name the request that was made
         raise InvalidParameterError(error.reason, operation="Call") from None
+    reached, target, busy = engine.route(to)
+    if target is None:  # [ours] nobody can take it: the far end hears busy, no leg is made
+        why = "is in do-not-disturb" if busy else f"forwards to {reached}, outside the switch"
+        raise DeviceBusyError(f"device {to} {why}: the call is refused as busy", operation="Call")
     connection = engine.connect(number)
     call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL
-    return engine.add_leg(connection, line, State.RINGING, call_type, to, number, data or ())
+    return engine.add_leg(connection, target, State.RINGING, call_type, to, number, data or ())
 
 
 def external_answer(engine: Engine, party: str | Leg, to: str | None) -> Leg:

@@ -14,7 +14,7 @@ from .bus import Subscriber, Subscription
 from .device import Call, Device
 from .engine import ManualClock
 from .errors import CallStateError
-from .events import CallEvent
+from .events import Event
 from .log import LogError, LogReader, check_replayed, refused
 
 __all__ = ["SwitchLike", "replay_requests"]
@@ -24,7 +24,12 @@ class SwitchLike(Protocol):
     """What restoring needs of a switch: its public requests."""
 
     def add_device(
-        self, dn: str, *, features: Iterable[str] = (), _device_id: str | None = None
+        self,
+        dn: str,
+        *,
+        features: Iterable[str] = (),
+        role: str = "agent",
+        _device_id: str | None = None,
     ) -> Device: ...
 
     def device(self, dn: str) -> Device: ...
@@ -46,7 +51,7 @@ class SwitchLike(Protocol):
 
 def replay_requests(switch: SwitchLike, reader: LogReader, clock: ManualClock) -> None:
     """Run every request of ``reader`` again on ``switch`` (whose clock is ``clock``)."""
-    produced: list[CallEvent] = []
+    produced: list[Event] = []
     with switch.subscribe(produced.append):
         for entry in reader.entries:
             clock.now = entry.at
@@ -64,13 +69,19 @@ def _apply(switch: SwitchLike, request: Mapping[str, Any]) -> None:
     """Run one logged request again."""
     op = request["op"]
     if op == "add_device":
-        switch.add_device(request["dn"], features=request["features"], _device_id=request["id"])
+        role = request.get("role", "agent")
+        switch.add_device(
+            request["dn"], features=request["features"], role=role, _device_id=request["id"]
+        )
     elif op == "dial":
         params = dict(request["params"])
         switch.device(request["device"]).dial(params.pop("destination"), **params)
     elif op == "perform":
         device = switch.device(request["device"])
         device.perform(request["call"], request["operation"], **request["params"])
+    elif op == "operate":
+        device = switch.device(request["device"])
+        device.operate(request["operation"], **request["params"])
     elif op == "external_call":
         switch.external_call(request["number"], to=request["to"], user_data=request["userData"])
     else:

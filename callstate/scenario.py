@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from .device import Call
 from .engine import MAX_CLOCK
 from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
-from .events import CallEvent
+from .events import CallEvent, DeviceStateChanged, Event
 from .projection import Form, Projection, User
-from .requests import check_operation_name
+from .requests import check_operation_name, is_device_operation
 from .switch import ManualClock, Switch
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def __getattr__(name: str) -> object:
 class DeviceSpec:
     dn: str
     features: tuple[str, ...]
+    role: str = "agent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ def _script_of(model: Scenario) -> Script:
             steps.append(ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label))
         else:
             steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label))
-    devices = tuple(DeviceSpec(d.dn, tuple(d.features)) for d in model.devices)
+    devices = tuple(DeviceSpec(d.dn, tuple(d.features), d.role) for d in model.devices)
     return Script(devices, tuple(steps))
 
 
@@ -159,9 +160,10 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DN = re.compile(r"[0-9]{1,32}")  # callstate.numbers.MAX_DN digits at most
-_GET = re.compile(r"/me/calls(/[^/]+)?/?")
+_GET = re.compile(r"/me/(calls(/[^/]+)?|devices)/?")
 _USER = re.compile(r"admin|[0-9]{1,32}")
 _FEATURES = frozenset({"mute", "recording"})
+_ROLES = frozenset({"agent", "supervisor"})
 _EVENTS = frozenset({"Call", "Answer", "Hangup", "Busy"})
 _AGENT = frozenset({"device", "operation", "params", "call", "as"})
 _EXTERNAL = frozenset({"external", "event", "to", "params", "as"})
@@ -215,13 +217,14 @@ def _check(data: Any) -> Script:
 
 
 def _device(spec: Any) -> DeviceSpec:
-    if type(spec) is not dict or "dn" not in spec or not spec.keys() <= {"dn", "features"}:
+    if type(spec) is not dict or "dn" not in spec or not spec.keys() <= {"dn", "features", "role"}:
         raise _NotSure(spec)
     dn = _text(spec["dn"])
     features = tuple(_text(f) for f in _list(spec.get("features", [])))
-    if not _DN.fullmatch(dn) or not set(features) <= _FEATURES:
+    role = spec.get("role", "agent")
+    if not _DN.fullmatch(dn) or not set(features) <= _FEATURES or role not in _ROLES:
         raise _NotSure(spec)
-    return DeviceSpec(dn, features)
+    return DeviceSpec(dn, features, role)
 
 
 def _step(step: Any) -> Step:
@@ -282,26 +285,25 @@ def run(
     projection = Projection(base_uri, form)
     lines: list[dict[str, Any]] = []
 
-    def notify(event: CallEvent) -> None:
+    def notify(event: Event) -> None:
         projection.apply(event)
-        lines.append({"device": event.call.device, "message": projection.notification(event)})
+        if isinstance(event, CallEvent):
+            message = projection.notification(event)
+            lines.append({"device": event.call.device, "message": message})
+        elif isinstance(event, DeviceStateChanged):
+            message = projection.device_notification(event)
+            lines.append({"device": event.device.device, "message": message})
 
     switch.subscribe(notify)
     for spec in script.devices:
-        switch.add_device(spec.dn, features=spec.features)
+        device = switch.add_device(spec.dn, features=spec.features, role=spec.role)
+        projection.know(device.snapshot())
     labels: dict[str, str] = {}
     for step in script.steps:
         if isinstance(step, WaitStep):
             clock.now += step.wait
         elif isinstance(step, GetStep):
-            user = User.parse(step.user)
-            path = step.get.rstrip("/")
-            if path == "/me/calls":
-                response = projection.get_calls(user)
-            else:
-                call_id = path.removeprefix("/me/calls/")
-                response = projection.get_call(user, labels.get(call_id, call_id))
-            lines.append({"user": step.user, "response": response})
+            lines.append({"user": step.user, "response": _get(projection, step, labels)})
         elif isinstance(step, ExternalStep):
             try:
                 leg = _external(switch, step)
@@ -314,17 +316,28 @@ def run(
                     labels[step.label] = leg.id
         else:
             try:
-                leg = _agent(switch, step, labels)
+                agent_leg = _agent(switch, step, labels)
             except LogWriteError:  # not the step's fault: the run cannot go on
                 raise
             except CallStateError as error:
                 lines.append({"device": step.device, "error": _error(error)})
             else:
-                if step.label:
-                    labels[step.label] = leg.id
+                if step.label and agent_leg is not None:
+                    labels[step.label] = agent_leg.id
         yield from lines
         lines.clear()
     switch.close_log()
+
+
+def _get(projection: Projection, step: GetStep, labels: Mapping[str, str]) -> dict[str, Any]:
+    user = User.parse(step.user)
+    path = step.get.rstrip("/")
+    if path == "/me/calls":
+        return projection.get_calls(user)
+    if path == "/me/devices":
+        return projection.get_devices(user)
+    call_id = path.removeprefix("/me/calls/")
+    return projection.get_call(user, labels.get(call_id, call_id))
 
 
 def _script(scenario: Scenario | Script | Mapping[str, Any]) -> Script:
@@ -349,8 +362,15 @@ def _external(switch: Switch, step: ExternalStep) -> Call:
     return switch.external_hangup(step.external, to=step.to)
 
 
-def _agent(switch: Switch, step: AgentStep, labels: dict[str, str]) -> Call:
+def _agent(switch: Switch, step: AgentStep, labels: dict[str, str]) -> Call | None:
     device = switch.device(step.device)
+    if is_device_operation(step.operation):  # no call: the device itself (or the agent state)
+        params = dict(step.params)
+        target = params.get("targetDeviceUri")
+        if isinstance(target, str) and target in {d.dn for d in switch.devices}:  # a plain DN
+            params["targetDeviceUri"] = f"{switch.base_uri}/devices/{switch.device(target).id}"
+        device.operate(step.operation, **params)
+        return None
     if step.operation == "Dial":
         params = dict(step.params)
         destination = params.pop("destination", None)

@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .bus import Bus
 from .errors import CallStateError, InvalidParameterError, shown
-from .events import CallEvent
+from .events import Event
 
 if TYPE_CHECKING:  # at run time asyncio is imported by whoever runs the loop, when it is used
     import asyncio
 
 __all__ = ["AsyncSubscriber", "AsyncSubscription", "EventOverflowError", "EventStream", "Streams"]
 
-AsyncSubscriber = Callable[[CallEvent], Awaitable[object]]
+AsyncSubscriber = Callable[[Event], Awaitable[object]]
 _T = TypeVar("_T")
 #: ids of the streams the current task reads — or that the task which started it read: a
 #: consumer's request run in a task of its own (``asyncio.wait_for``, ``gather``) is still the
@@ -147,7 +147,7 @@ class EventStream:
         self.maxsize = maxsize
         self.device = device
         self._streams = streams
-        self._events: deque[CallEvent] = deque()
+        self._events: deque[Event] = deque()
         self._missed = 0
         self._closed = False
         self._waiters: list[asyncio.Future[None]] = []  # readers waiting for an event
@@ -157,7 +157,7 @@ class EventStream:
         self._subscription = streams.bus.subscribe(self._put, device)
         streams.open.add(self)
 
-    def _put(self, event: CallEvent) -> None:
+    def _put(self, event: Event) -> None:
         if self._closed:
             return
         if self._missed or len(self._events) >= self.maxsize:
@@ -166,10 +166,10 @@ class EventStream:
             self._events.append(event)
         _wake(self._waiters)
 
-    def __aiter__(self) -> AsyncIterator[CallEvent]:
+    def __aiter__(self) -> AsyncIterator[Event]:
         return self._read()
 
-    async def _read(self) -> AsyncIterator[CallEvent]:
+    async def _read(self) -> AsyncIterator[Event]:
         """What ``async for`` runs: when the loop is left — finished, broken out of, or by an
         exception or a cancellation — the stream's reader is gone and holds nobody back."""
         try:
@@ -182,7 +182,7 @@ class EventStream:
         finally:
             self._leave()
 
-    async def __anext__(self) -> CallEvent:
+    async def __anext__(self) -> Event:
         import asyncio
 
         task = asyncio.current_task()
@@ -292,7 +292,7 @@ class AsyncSubscription:
         self.task = loop.create_task(self._pump())
 
     async def _pump(self) -> None:
-        event: CallEvent | None = None
+        event: Event | None = None
         try:
             async for event in self._stream:
                 try:

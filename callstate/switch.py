@@ -18,8 +18,9 @@ from typing import Any, Final, cast
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
 from .engine import Engine, Leg, ManualClock
+from .enums import DeviceRole
 from .errors import InvalidParameterError, LogWriteError, shown
-from .events import CallEvent
+from .events import Event
 from .log import LogReader, LogWriter
 from .requests import (
     check_device,
@@ -60,7 +61,7 @@ class _Unwritable:
     def __init__(self, failure: Exception) -> None:
         self.failure: Exception | None = failure
 
-    def request(self, at: float, request: Mapping[str, Any], events: Iterable[CallEvent]) -> None:
+    def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None:
         raise AssertionError("an unwritable log takes no request")  # begin refused it
 
 
@@ -173,20 +174,32 @@ class Switch:
 
     # -- setup and lookup -------------------------------------------------------------------------
     def add_device(
-        self, dn: str, *, features: Iterable[str] = (), _device_id: str | None = None
+        self,
+        dn: str,
+        *,
+        features: Iterable[str] = (),
+        role: str = "agent",
+        _device_id: str | None = None,
     ) -> Device:
-        """Register an agent device. ``features``: ``"mute"``, ``"recording"``."""
+        """Register a device. ``features``: ``"mute"``, ``"recording"``; ``role``: ``"agent"``
+        or ``"supervisor"`` (only a supervisor's device supervises)."""
         engine = self._engine
         flags = check_device(engine, dn, features)
+        if role not in ("agent", "supervisor"):
+            raise InvalidParameterError(
+                f"role is 'agent' or 'supervisor', not {shown(role)}", operation="add_device"
+            )
         engine.begin()
         device_id = engine.device_id()  # drawn even when restoring, to keep later ids equal
-        device = Device(engine, self._streams, dn, _device_id or device_id, flags)
+        device = Device(engine, self._streams, dn, _device_id or device_id, flags, DeviceRole(role))
         engine.add_line(device)
-        engine.commit(
-            {"op": "add_device", "dn": dn, "features": sorted(flags), "id": device.id}
-            if engine.recorder
-            else None
-        )
+        if engine.recorder:
+            request = {"op": "add_device", "dn": dn, "features": sorted(flags), "id": device.id}
+            if role != "agent":  # the line as earlier versions wrote it, for an agent
+                request["role"] = role
+            engine.commit(request)
+        else:
+            engine.commit()
         return device
 
     def device(self, dn: str) -> Device:

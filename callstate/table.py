@@ -55,17 +55,22 @@ from transitions import Machine, MachineError
 
 from .enums import (
     ConferenceRole,
+    DeviceOperation,
     Mute,
     NetworkEvent,
     Operation,
     PairRole,
     RecordingState,
     State,
+    SupervisionMode,
 )
 
 __all__ = [
     "CAPABILITIES",
     "CONTEXT_VALUES",
+    "DEVICE_CAPABILITIES",
+    "DEVICE_ROWS",
+    "DeviceContext",
     "GUARDS",
     "MACHINE",
     "OFFERED",
@@ -95,6 +100,10 @@ class Context(NamedTuple):
     answered: bool = False
     #: whether this leg and the other leg of its consult pair are both held
     both_held: bool = False
+    #: on a supervisor's leg: how it takes part in the monitored call
+    supervising: SupervisionMode | None = None
+    #: on a supervisor's leg: whether it muted the monitored agent
+    monitored_muted: bool = False
 
 
 class _RowBase(TypedDict):
@@ -107,6 +116,9 @@ class Row(_RowBase, total=False):
     """One row of the table, keyed like the dicts ``transitions.Machine`` accepts."""
 
     guards: list[str]
+    #: False: the operation is allowed but never listed in ``capabilities`` (documented
+    #: exceptions: SetCallDisposition, Mute/UnmuteMonitoredUser)
+    listed: bool
 
 
 #: Named predicates on a leg's context; rows refer to them by name.
@@ -129,6 +141,13 @@ GUARDS: Final[Mapping[str, Callable[[Context], bool]]] = {
     "parent_paired": lambda c: c.pair is PairRole.PARENT_PAIRED,
     "consult_paired": lambda c: c.pair is PairRole.CONSULT_PAIRED,
     "conference_owner": lambda c: c.conference is ConferenceRole.OWNER,
+    "supervising": lambda c: c.supervising is not None,
+    "not_supervising": lambda c: c.supervising is None,
+    "heard": lambda c: c.supervising in (SupervisionMode.BARGE_IN, SupervisionMode.COACH),
+    "listening": lambda c: c.supervising in (SupervisionMode.LISTEN_IN, SupervisionMode.COACH),
+    "barging_in": lambda c: c.supervising is SupervisionMode.BARGE_IN,
+    "monitored_muted": lambda c: c.monitored_muted,
+    "monitored_unmuted": lambda c: not c.monitored_muted,
 }
 
 O, N = Operation, NetworkEvent
@@ -258,6 +277,41 @@ TRANSITIONS: Final[list[Row]] = [
         "dest": None,
         "guards": ["conference_owner"],
     },
+    # -- the supervisor's leg (gws-devices §4) ---------------------------------------------------
+    {
+        "trigger": O.REMOVE_PARTICIPANT_FROM_CONFERENCE,
+        "source": [ESTABLISHED],
+        "dest": None,
+        "guards": ["supervising"],
+    },
+    {"trigger": O.SWITCH_TO_LISTEN_IN, "source": [ESTABLISHED], "dest": None, "guards": ["heard"]},
+    {
+        "trigger": O.SWITCH_TO_BARGE_IN,
+        "source": [ESTABLISHED],
+        "dest": None,
+        "guards": ["listening"],
+    },
+    {
+        "trigger": O.MUTE_MONITORED_USER,
+        "source": [ESTABLISHED],
+        "dest": None,
+        "guards": ["barging_in", "monitored_unmuted"],
+        "listed": False,
+    },
+    {
+        "trigger": O.UNMUTE_MONITORED_USER,
+        "source": [ESTABLISHED],
+        "dest": None,
+        "guards": ["barging_in", "monitored_muted"],
+        "listed": False,
+    },
+    # -- any leg of the device, released ones too (gws-devices §5) --------------------------------
+    {
+        "trigger": O.SET_CALL_DISPOSITION,
+        "source": [*LIVE, RELEASED],
+        "dest": None,
+        "listed": False,
+    },
     {"trigger": O.CLEAR_CALL, "source": TALKING, "dest": RELEASED, "guards": ["conference_owner"]},
     # -- the agent: flags ---------------------------------------------------------------------
     {"trigger": O.MUTE_CALL, "source": [ESTABLISHED], "dest": None, "guards": ["mute_off"]},
@@ -305,6 +359,8 @@ CONTEXT_VALUES: Final = (
     tuple(ConferenceRole),
     (False, True),
     (False, True),
+    (None, *SupervisionMode),
+    (False, True),
 )
 
 
@@ -314,14 +370,23 @@ def all_contexts() -> Iterator[Context]:
         yield Context(*values)
 
 
-def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
-    """Derive the sorted capabilities of a leg from the table (slow; use ``CAPABILITIES``)."""
+def allowed_for(state: State, context: Context, *, listed: bool = True) -> tuple[Operation, ...]:
+    """The sorted operations the table allows a leg (only those listed in ``capabilities``,
+    unless ``listed`` is False)."""
     offered = {
         row["trigger"]
         for row in TRANSITIONS
-        if isinstance(row["trigger"], Operation) and state in row["source"] and _holds(row, context)
+        if isinstance(row["trigger"], Operation)
+        and (row.get("listed", True) or not listed)
+        and state in row["source"]
+        and _holds(row, context)
     }
     return tuple(sorted(offered, key=str))
+
+
+def capabilities_for(state: State, context: Context) -> tuple[Operation, ...]:
+    """Derive the sorted capabilities of a leg from the table (slow; use ``CAPABILITIES``)."""
+    return allowed_for(state, context)
 
 
 _V = TypeVar("_V")
@@ -371,9 +436,10 @@ CAPABILITIES: Final[Mapping[tuple[State, Context], tuple[Operation, ...]]] = _De
 )
 
 
-#: The same as sets, for O(1) membership tests on the request path.
+#: What a leg may be asked to do, as sets for O(1) membership tests on the request path: its
+#: capabilities and the operations allowed but never listed.
 OFFERED: Final[Mapping[tuple[State, Context], frozenset[str]]] = _Derived(
-    lambda state, context: frozenset(CAPABILITIES[state, context])
+    lambda state, context: frozenset(allowed_for(state, context, listed=False))
 )
 
 
@@ -451,3 +517,58 @@ def next_state(trigger: str, state: State, context: Context) -> State | None:
     except KeyError:
         dest = DECISIONS[key] = decide(trigger, state, context)
         return dest
+
+
+# -- devices --------------------------------------------------------------------------------------
+class DeviceContext(NamedTuple):
+    """What decides a device's capabilities (a device has no state of its own to move)."""
+
+    do_not_disturb: bool = False
+    forwarding: bool = False
+    supervisor: bool = False
+    monitoring: bool = False
+
+
+class DeviceRow(TypedDict):
+    trigger: DeviceOperation
+    guards: list[str]
+
+
+D = DeviceOperation
+DEVICE_GUARDS: Final[Mapping[str, Callable[[DeviceContext], bool]]] = {
+    "not_forwarding": lambda c: not c.forwarding,
+    "forwarding": lambda c: c.forwarding,
+    "dnd_off": lambda c: not c.do_not_disturb,
+    "dnd_on": lambda c: c.do_not_disturb,
+    "supervisor": lambda c: c.supervisor,
+    "monitoring": lambda c: c.monitoring,
+}
+
+#: The device-level operations and when a device offers each, in the order GWS lists them.
+#: Agent state operations (Ready, NotReady, ...) are always available and are no capability.
+DEVICE_ROWS: Final[list[DeviceRow]] = [
+    {"trigger": D.FORWARD_CALLS_ON, "guards": ["not_forwarding"]},
+    {"trigger": D.FORWARD_CALLS_OFF, "guards": ["forwarding"]},
+    {"trigger": D.DO_NOT_DISTURB_ON, "guards": ["dnd_off"]},
+    {"trigger": D.DO_NOT_DISTURB_OFF, "guards": ["dnd_on"]},
+    # a supervisor may start, or replace, monitoring at any time [doc: samples]
+    {"trigger": D.LISTEN_IN, "guards": ["supervisor"]},
+    {"trigger": D.COACH, "guards": ["supervisor"]},
+    {"trigger": D.BARGE_IN, "guards": ["supervisor"]},
+    {"trigger": D.CANCEL_SUPERVISOR_MONITORING, "guards": ["monitoring"]},
+]
+
+
+def _device_capabilities(context: DeviceContext) -> tuple[DeviceOperation, ...]:
+    return tuple(
+        row["trigger"]
+        for row in DEVICE_ROWS
+        if all(DEVICE_GUARDS[name](context) for name in row["guards"])
+    )
+
+
+#: device context -> its capabilities, in ``DEVICE_ROWS`` order (16 contexts, all worked out).
+DEVICE_CAPABILITIES: Final[Mapping[DeviceContext, tuple[DeviceOperation, ...]]] = {
+    context: _device_capabilities(context)
+    for context in itertools.starmap(DeviceContext, itertools.product((False, True), repeat=4))
+}

@@ -205,7 +205,7 @@ def test_current_form_formats_an_outside_number() -> None:
             "devices": [],
             "steps": [{"external": "+1", "event": "Hangup", "params": {"userData": {"a": "b"}}}],
         },
-        {"devices": [], "steps": [{"get": "/me/devices", "user": "admin"}]},
+        {"devices": [], "steps": [{"get": "/me/phones", "user": "admin"}]},
         {"devices": [], "steps": [{"get": "/me/calls/a/b", "user": "admin"}]},
         {"devices": [], "steps": [{"get": "/me/calls", "user": "supervisor"}]},
     ],

@@ -30,7 +30,7 @@ from callstate import (
 
 OUTSIDE = "+14155550100"
 SPARE = "15009"  # a device on every switch, on no call: a valid destination
-UNKNOWN_NAMES = ["", "hangup", "HANGUP", "Hangup ", "MakeCall", "ListenIn", "SwitchToListenIn"]
+UNKNOWN_NAMES = ["", "hangup", "HANGUP", "Hangup ", "MakeCall", "ListenIn", "SwitchToCoach"]
 NAMES = [op.value for op in Operation] + UNKNOWN_NAMES
 
 O = Operation
@@ -247,6 +247,8 @@ def valid_params(call: Call, op: Operation) -> dict[str, Any]:
         return {"userData": {"SweepKey": "sweep"}}
     if op is Operation.DELETE_USER_DATA_PAIR:
         return {"key": next(iter(call.user_data))}
+    if op is Operation.SET_CALL_DISPOSITION:
+        return {"disposition": "Sale"}
     return {}
 
 
@@ -353,7 +355,9 @@ def test_operation_succeeds_iff_offered(situation: str, name: str) -> None:
         for valid in Operation:
             assert valid.value in refusal.status_message
         assert refusal.state is call.state
-    elif op in call.capabilities:
+    elif op in call.capabilities or op is Operation.SET_CALL_DISPOSITION:
+        # a disposition is the documented exception: taken on any leg, never listed
+        assert op not in call.capabilities or op is not Operation.SET_CALL_DISPOSITION
         call.device.perform(call.id, name, **valid_params(call, op))
         assert world.events, "a successful operation emits at least one event"
         assert_projection_agrees(world)
@@ -405,8 +409,11 @@ def test_unknown_call_ids_are_not_found(call_id: str, name: str) -> None:
     assert world.events == []
 
 
-@pytest.mark.parametrize("name", [op.value for op in Operation])
+@pytest.mark.parametrize(
+    "name", [op.value for op in Operation if op is not Operation.SET_CALL_DISPOSITION]
+)
 def test_released_calls_accept_nothing(name: str) -> None:
+    """...but a disposition (gws-devices §5: tests/test_devices.py)."""
     world, call = setup("established")
     call.perform("Hangup")
     world.events.clear()
