@@ -33,6 +33,7 @@ from .enums import (
     ConferenceRole,
     DeviceRole,
     Feature,
+    MonitoringMode,
     Mute,
     NetworkEvent,
     Operation,
@@ -59,6 +60,7 @@ from .events import (
     ParticipantsChanged,
     StateChanged,
     Supervision,
+    SupervisionChanged,
     UserData,
 )
 from .ids import IdGenerator
@@ -96,6 +98,8 @@ _RELEASED: Final = State.RELEASED
 _RINGING: Final = State.RINGING
 _DIALING: Final = State.DIALING
 _HELD: Final = State.HELD
+_ESTABLISHED: Final = State.ESTABLISHED
+_NO_FLAGS: Final = (False, False, False)
 _RECORDING: Final = Feature.RECORDING
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
@@ -203,13 +207,15 @@ class Connection(list["Leg | str"]):
     of thousands of these alive, and every object counts in a garbage collection.)
     """
 
-    __slots__ = ("conn_id", "owner")
+    __slots__ = ("conn_id", "monitors", "owner")
 
     def __init__(self, conn_id: str, parties: Iterable[Leg | str] = ()) -> None:
         super().__init__(parties)
         self.conn_id: Final = conn_id
         #: the leg that made this a conference (may remove parties and clear it)
         self.owner: Leg | None = None
+        #: supervisors' legs on this call (not parties of it: they make no conference)
+        self.monitors: tuple[Leg, ...] = ()
 
     def legs(self) -> list[Leg]:
         return [p for p in self if isinstance(p, Leg)]
@@ -290,6 +296,11 @@ class Leg:
         self._watch: Watch | None = None
 
     # -- what everyone reads ----------------------------------------------------------------------
+    @property
+    def watch(self) -> Watch | None:
+        """A supervisor's leg: its mode and the monitored leg; None for any other leg."""
+        return self._watch
+
     @property
     def state(self) -> State:
         return self._state
@@ -393,6 +404,10 @@ class Engine:
         self._kept: set[int] = set()
         self._ids_mark = (0, 0)
         self._rng: object | None = None
+        #: monitored device DN -> the supervisors' devices monitoring it
+        self.supervisors: dict[str, tuple[Line, ...]] = {}
+        #: legs of monitored devices that became Established in this request (joined at commit)
+        self._established: list[Leg] = []
 
     # -- requests ---------------------------------------------------------------------------------
     def begin(self) -> None:
@@ -411,6 +426,7 @@ class Engine:
             self._ids_mark = self.ids.mark()
         elif self._undo is not None:  # the log was closed: nothing to note any more
             self._undo = None
+        self._established.clear()
         self.now = now
 
     @staticmethod
@@ -435,6 +451,8 @@ class Engine:
     def commit(self, request: Mapping[str, Any] | None = None) -> None:
         """A request succeeded: record it with its events (``request`` is what the recorder
         keeps; ``None`` when there is no recorder), then deliver the events."""
+        if self._established:
+            self._join_established()
         events, self.pending = self.pending, []
         if self.recorder is not None and request is not None:
             undo, self._undo = self._undo, None
@@ -550,9 +568,127 @@ class Engine:
             setattr(line, name, value)
         self.pending.append(DeviceStateChanged(self.device_snapshot(line)))
 
+    # -- supervision ------------------------------------------------------------------------------
     def supervise(self, line: Line, watch: Supervision | None) -> None:
-        """Start (or replace) ``line``'s monitoring of another device, or end it (``None``)."""
+        """Start (or replace) ``line``'s monitoring of another device, or end it (``None``).
+        Starting joins the monitored device's established calls at once."""
+        old = line.supervision
+        index = dict(self.supervisors)
+        if old is not None:
+            kept = tuple(s for s in index.get(old.target, ()) if s is not line)
+            if kept:
+                index[old.target] = kept
+            else:
+                index.pop(old.target, None)
+        if watch is not None:
+            index[watch.target] = (*index.get(watch.target, ()), line)
+        if self._undo is not None:
+            self._undo.append((_ATTRIBUTE, self, "supervisors", self.supervisors))
+        self.supervisors = index
         self.set_device(line, supervision=watch)
+        if watch is not None:
+            for leg in list(self.lines[watch.target].legs.values()):
+                if leg._state is _ESTABLISHED and line.supervision is not None:
+                    self._join(line, leg)
+
+    def _join_established(self) -> None:
+        established, self._established = self._established, []
+        for leg in established:
+            if leg._state is not _ESTABLISHED:
+                continue
+            for line in self.supervisors.get(leg.device.dn, ()):
+                if line.supervision is not None:
+                    self._join(line, leg)
+
+    def _join(self, line: Line, watched: Leg) -> None:
+        """Offer ``line`` (a supervisor's device) a leg on ``watched``'s call: it rings, and
+        joins when answered. Its participants are the call's parties, its dnis the monitored
+        agent's DN."""
+        connection = watched._connection
+        watch = line.supervision
+        if watch is None or watched._watch is not None:
+            return
+        if any(m.device is line for m in connection.monitors) or watched.device is line:
+            return  # one supervisor leg per call
+        own = Connection(self.ids.conn_id())
+        target = watched.device.dn
+        leg = self._new_leg(own, line, _RINGING, CallType.INTERNAL, target, target, (), None)
+        leg._watch = Watch(watch.mode, watch.scope, watched)
+        leg._mute = Mute.ON if watch.mode is SupervisionMode.LISTEN_IN else Mute.OFF
+        leg._participants = tuple(_number(p) for p in connection)
+        self._set_monitors(connection, (*connection.monitors, leg))
+        self.refresh(leg)
+        self.announce(leg, None)
+        if watch.monitoring is MonitoringMode.NEXT_CALL:  # one call joined: monitoring ends
+            self.supervise(line, None)
+
+    def _set_monitors(self, connection: Connection, monitors: tuple[Leg, ...]) -> None:
+        if self._undo is not None:
+            self._undo.append((_ATTRIBUTE, connection, "monitors", connection.monitors))
+        connection.monitors = monitors
+
+    def supervision_changed(self, leg: Leg, *, parties: bool) -> None:
+        """A supervisor's leg joined, left or changed mode: tell the monitored agent's leg of its
+        new flags (``SupervisionChanged``), and, if ``parties`` (a barged-in supervisor came or
+        went), every leg of the call of its participants."""
+        watch = leg._watch
+        assert watch is not None
+        watched = watch.watched
+        if watched is None:
+            return
+        for other in watched._connection.legs():
+            if other._state is _RELEASED:
+                continue
+            if parties:
+                before = other._participants
+                self.sync(other)
+                if other._participants != before:
+                    self.pending.append(ParticipantsChanged(self.snapshot(other)))
+                    continue
+            if other is watched:
+                self.pending.append(SupervisionChanged(self.snapshot(other)))
+
+    def unwatch(self, leg: Leg) -> None:
+        """A supervisor's leg ended: it leaves the monitored call."""
+        watch = leg._watch
+        assert watch is not None
+        watched = watch.watched
+        if watched is None:
+            return
+        connection = watched._connection
+        self._set_monitors(connection, tuple(m for m in connection.monitors if m is not leg))
+        joined = leg._answered
+        self.supervision_changed(leg, parties=joined and watch.mode is SupervisionMode.BARGE_IN)
+
+    def set_watch(
+        self, leg: Leg, *, mode: SupervisionMode | None = None, muted: bool | None = None
+    ) -> None:
+        """Change a supervisor's leg: its mode (and so its mute), or its muting of the agent."""
+        watch = leg._watch
+        assert watch is not None
+        undo = self._undo
+        if undo is not None:
+            self._keep(leg)
+            undo.append((_ATTRIBUTE, watch, "mode", watch.mode))
+            undo.append((_ATTRIBUTE, watch, "muted", watch.muted))
+        if mode is not None:
+            watch.mode = mode
+            leg._mute = Mute.ON if mode is SupervisionMode.LISTEN_IN else Mute.OFF
+        if muted is not None:
+            watch.muted = muted
+        self._rederive(leg)
+
+    def release_monitors(self, connection: Connection, watched: Leg | None = None) -> None:
+        """The call ended (or, with ``watched``, that agent's leg left it): release the
+        supervisors' legs on it (those of scope Agent watching ``watched``)."""
+        for monitor in connection.monitors:
+            watch = monitor._watch
+            assert watch is not None
+            if monitor._state is _RELEASED:
+                continue
+            agent_gone = watch.watched is watched and watch.scope is SupervisionScope.AGENT
+            if watched is None or agent_gone:
+                self.fire(monitor, NetworkEvent.FAR_END_RELEASED)
 
     # -- lookups ----------------------------------------------------------------------------------
     def add_line(self, line: Line) -> None:
@@ -594,8 +730,26 @@ class Engine:
                 leg._recording,
                 leg.parent_id,
                 int(self.now - leg.started_at),
+                *self._flags(leg),
             ),
         )
+
+    @staticmethod
+    def _flags(leg: Leg) -> tuple[bool, bool, bool]:
+        """(monitoring, supervisor listening in, monitored user muted) of a leg."""
+        watch = leg._watch
+        if watch is not None:
+            return False, False, watch.muted
+        monitors = leg._connection.monitors
+        if not monitors:
+            return _NO_FLAGS
+        joined = [
+            m._watch.mode  # type: ignore[union-attr]
+            for m in monitors
+            if m._state is _ESTABLISHED and m._watch.watched is leg  # type: ignore[union-attr]
+        ]
+        listening = any(mode is not SupervisionMode.BARGE_IN for mode in joined)
+        return bool(joined), listening, False
 
     def emit(self, event: CallEvent) -> None:
         self.pending.append(event)
@@ -673,6 +827,8 @@ class Engine:
             if dest is None:
                 raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
         leg._state = dest
+        if dest is _ESTABLISHED and self.supervisors and leg.device.dn in self.supervisors:
+            self._established.append(leg)  # supervisors join it when the request is done
         if trigger in _ANSWERING:
             leg._answered = True
         if dest is _RELEASED and leg._recording is not None:
@@ -872,7 +1028,15 @@ class Engine:
 
     @staticmethod
     def _others(leg: Leg) -> tuple[str, ...]:
-        return tuple(_number(p) for p in leg._connection if p is not leg)
+        connection = leg._connection
+        others = tuple(_number(p) for p in connection if p is not leg)
+        if connection.monitors and leg._watch is None:  # a barged-in supervisor is a party
+            others += tuple(
+                m.device.dn
+                for m in connection.monitors
+                if m._state is _ESTABLISHED and m._watch.mode is SupervisionMode.BARGE_IN  # type: ignore[union-attr]
+            )
+        return others
 
     def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
         """After a release: drop the leg, dissolve its consult pair, optionally leave."""
@@ -909,6 +1073,10 @@ class Engine:
             leg._parent = leg._consult = None
             if touch:
                 self.touch(partner)
+        if leg._watch is not None:
+            self.unwatch(leg)
+        elif leg._connection.monitors:  # supervisors of scope Agent leave with the agent
+            self.release_monitors(leg._connection, leg)
         if leave:
             self.leave(leg._connection, leg)
 
@@ -936,6 +1104,8 @@ class Engine:
             for leg in connection.legs():
                 if leg._state is not _RELEASED:
                     self.fire(leg, NetworkEvent.FAR_END_RELEASED)
+            if connection.monitors:  # the call ended: so do its supervisors' legs
+                self.release_monitors(connection)
             return
         for leg in connection.legs():
             if leg._state is _RELEASED:

@@ -33,10 +33,12 @@ __all__ = [
     "Event",
     "Supervision",
     "DtmfSent",
+    "MonitoredUserMutedChanged",
     "MuteChanged",
     "ParticipantsChanged",
     "RecordingChanged",
     "StateChanged",
+    "SupervisionChanged",
     "UserData",
     "UserDataChanged",
 ]
@@ -63,6 +65,12 @@ class CallSnapshot(NamedTuple):
     recording: RecordingState | None
     parent_id: str | None
     duration: int
+    #: the monitored agent's leg: a supervisor's leg has joined the call
+    monitoring: bool = False
+    #: the monitored agent's leg: a joined supervisor listens in or coaches
+    supervisor_listening_in: bool = False
+    #: a supervisor's leg: it muted the monitored agent
+    monitored_user_muted: bool = False
 
 
 class _Tuple(tuple[Any, ...]):
@@ -183,6 +191,20 @@ class DtmfSent(CallEvent):
 
     def __repr__(self) -> str:
         return f"DtmfSent(call={self.call!r}, digits={self.digits!r})"
+
+
+class SupervisionChanged(CallEvent):
+    """A supervisor joined, left or changed mode on this (monitored) leg's call:
+    ``call.monitoring`` and ``call.supervisor_listening_in`` say how it stands now."""
+
+    __slots__ = ()
+
+
+class MonitoredUserMutedChanged(CallEvent):
+    """A supervisor muted or unmuted the monitored agent: ``call.monitored_user_muted``."""
+
+    __slots__ = ()
+    notification_type = NotificationType.MONITORED_USER_MUTED_STATE_CHANGE
 
 
 class RecordingChanged(CallEvent):

@@ -13,10 +13,13 @@ clock when it ran, the request, and the events it produced. Format version 2, wr
 (each line closed by the CRC-32 of the line without it, in 8 hex digits: a damaged line is
 refused by its number) where ``AT`` is the clock reading, ``REQUEST`` an object
 (``{"op":"perform",...}``) and each ``EVENT`` an array ``[TYPE,[FIELDS],EXTRA]``: ``TYPE`` the
-event class name, ``FIELDS`` the 15 ``CallSnapshot`` fields in this order::
+event class name, ``FIELDS`` the 18 ``CallSnapshot`` fields in this order::
 
     id, conn_id, device, device_id, state, call_type, participants, dnis, ani, capabilities,
-    user_data, mute, recording, parent_id, duration
+    user_data, mute, recording, parent_id, duration, monitoring, supervisor_listening_in,
+    monitored_user_muted
+
+(logs written before supervision have the first 15: the flags then read false)
 
 (``user_data`` as ``[key, value]`` pairs, in order) and ``EXTRA`` only for ``StateChanged``
 (``previous``) and ``DtmfSent`` (``digits``). A ``DeviceStateChanged`` holds the 7
@@ -86,11 +89,13 @@ from .events import (
     DeviceStateChanged,
     DtmfSent,
     Event,
+    MonitoredUserMutedChanged,
     MuteChanged,
     ParticipantsChanged,
     RecordingChanged,
     StateChanged,
     Supervision,
+    SupervisionChanged,
     UserDataChanged,
 )
 
@@ -119,6 +124,8 @@ _KINDS: Final[Mapping[str, type[CallEvent]]] = {
         UserDataChanged,
         DtmfSent,
         RecordingChanged,
+        MonitoredUserMutedChanged,
+        SupervisionChanged,
     )
 }
 #: the keys of what some kinds carry besides the snapshot, in a version 1 event
@@ -126,7 +133,8 @@ _EXTRA_KEYS: Final[Mapping[type[CallEvent], tuple[str, ...]]] = {
     StateChanged: ("previous",),
     DtmfSent: ("digits",),
 }
-_FIELD_COUNT: Final = 15
+#: fields of a call snapshot as written: 15 before supervision, 18 since (3 flags at the end)
+_FIELD_COUNTS: Final = (15, 18)
 _USER_DATA: Final = 10  # its index: pairs in the record, a tuple of tuples in the snapshot
 E = TypeVar("E", bound=Enum)
 
@@ -208,7 +216,11 @@ def _sealed(number: int, line: bytes, value: Any) -> Any:
 def event_to_json(event: Event) -> dict[str, Any]:
     if isinstance(event, DeviceStateChanged):
         d = event.device
-        return {"type": event.kind, "device": orjson.loads(orjson.dumps(d._asdict()))}
+        fields = d._asdict()
+        fields["capabilities"] = [op.value for op in d.capabilities]
+        watch = d.supervision
+        fields["supervision"] = None if watch is None else [str(v) for v in watch]
+        return {"type": event.kind, "device": {k: _json_value(v) for k, v in fields.items()}}
     assert isinstance(event, CallEvent)
     c = event.call
     out: dict[str, Any] = {
@@ -229,6 +241,9 @@ def event_to_json(event: Event) -> dict[str, Any]:
             "recording": c.recording.value if c.recording is not None else None,
             "parent_id": c.parent_id,
             "duration": c.duration,
+            "monitoring": c.monitoring,
+            "supervisor_listening_in": c.supervisor_listening_in,
+            "monitored_user_muted": c.monitored_user_muted,
         },
     }
     if isinstance(event, StateChanged):
@@ -236,6 +251,10 @@ def event_to_json(event: Event) -> dict[str, Any]:
     elif isinstance(event, DtmfSent):
         out["digits"] = event.digits
     return out
+
+
+def _json_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def _str(value: Any) -> str:
@@ -282,10 +301,16 @@ def _snapshot(
     recording: Any,
     parent_id: Any,
     duration: Any,
+    monitoring: Any = False,
+    supervisor_listening_in: Any = False,
+    monitored_user_muted: Any = False,
 ) -> CallSnapshot:
     """A snapshot from decoded JSON values (both versions); ``ValueError`` for a wrong one."""
     if isinstance(duration, bool) or not isinstance(duration, int):
         raise ValueError("duration must be an integer")
+    flags = (monitoring, supervisor_listening_in, monitored_user_muted)
+    if not all(isinstance(flag, bool) for flag in flags):
+        raise ValueError("the supervision flags are true or false")
     return CallSnapshot(
         id=_str(id),
         conn_id=_str(conn_id),
@@ -302,6 +327,9 @@ def _snapshot(
         recording=_member(RecordingState, recording) if recording is not None else None,
         parent_id=_optional(parent_id),
         duration=duration,
+        monitoring=monitoring,
+        supervisor_listening_in=supervisor_listening_in,
+        monitored_user_muted=monitored_user_muted,
     )
 
 
@@ -405,6 +433,9 @@ def event_from_json(data: Any) -> Event:
             c["recording"],
             c["parent_id"],
             c["duration"],
+            c.get("monitoring", False),
+            c.get("supervisor_listening_in", False),
+            c.get("monitored_user_muted", False),
         )
         return _event(kind, snapshot, [data[key] for key in _EXTRA_KEYS.get(kind, ())])
     except (KeyError, TypeError) as error:
@@ -419,8 +450,8 @@ def _event_from_record(record: Any) -> Event:
             return DeviceStateChanged(_device(*_list(fields)))
         kind = _KINDS[name]
         values = _list(fields)
-        if len(values) != _FIELD_COUNT:
-            raise ValueError(f"an event has {_FIELD_COUNT} fields, got {len(values)}")
+        if len(values) not in _FIELD_COUNTS:
+            raise ValueError(f"an event has 15 or 18 fields, got {len(values)}")
         values[_USER_DATA] = tuple(_pair(pair) for pair in _list(values[_USER_DATA]))
         return _event(kind, _snapshot(*values), extra)
     except (KeyError, TypeError) as error:

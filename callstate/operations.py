@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from .engine import Engine, Leg, merged
-from .enums import CallType, Mute, NetworkEvent, Operation, RecordingState, State
+from .enums import CallType, Mute, NetworkEvent, Operation, RecordingState, State, SupervisionMode
 from .errors import InvalidParameterError
 from .events import (
+    CapabilitiesChanged,
     DtmfSent,
+    MonitoredUserMutedChanged,
     MuteChanged,
     ParticipantsChanged,
     RecordingChanged,
@@ -60,6 +62,9 @@ def _simple(trigger: Operation) -> Handler:
 def _answer(engine: Engine, leg: Leg, params: Params) -> None:
     engine.fire(leg, O.ANSWER)
     engine.answered(leg.connection, by=leg)
+    watch = leg.watch
+    if watch is not None:  # a supervisor joined the call it monitors
+        engine.supervision_changed(leg, parties=watch.mode is SupervisionMode.BARGE_IN)
 
 
 def _send_dtmf(engine: Engine, leg: Leg, params: Params) -> None:
@@ -245,11 +250,36 @@ def _swap(engine: Engine, leg: Leg, params: Params) -> None:
     engine.touch(other)
 
 
+# -- the supervisor's leg -------------------------------------------------------------------------
+def _switch_to(mode: SupervisionMode, trigger: Operation) -> Handler:
+    def handler(engine: Engine, leg: Leg, params: Params) -> None:
+        watch = leg.watch
+        assert watch is not None
+        barged = watch.mode is SupervisionMode.BARGE_IN
+        engine.fire(leg, trigger)
+        engine.set_watch(leg, mode=mode)
+        engine.tell(CapabilitiesChanged, leg)  # StatusChange: the new mute and capabilities
+        engine.supervision_changed(leg, parties=barged != (mode is SupervisionMode.BARGE_IN))
+
+    return handler
+
+
+def _mute_monitored(value: bool, trigger: Operation) -> Handler:
+    def handler(engine: Engine, leg: Leg, params: Params) -> None:
+        engine.fire(leg, trigger)
+        engine.set_watch(leg, muted=value)
+        engine.tell(MonitoredUserMutedChanged, leg)
+
+    return handler
+
+
 # -- conferences -----------------------------------------------------------------------------------
 def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
     assert params.participant is not None
     wanted = normalize(params.participant)
-    connection = leg.connection
+    watch = leg.watch
+    # a supervisor removes a party of the call it monitors, as a conference owner would
+    connection = watch.watched.connection if watch and watch.watched else leg.connection
     target = next(
         (
             p
@@ -303,6 +333,10 @@ OPERATIONS: Final[Mapping[Operation, Handler]] = {
     O.COMPLETE_CONFERENCE: _complete_conference,
     O.SWAP_CALLS: _swap,
     O.SET_CALL_DISPOSITION: _set_disposition,
+    O.SWITCH_TO_LISTEN_IN: _switch_to(SupervisionMode.LISTEN_IN, O.SWITCH_TO_LISTEN_IN),
+    O.SWITCH_TO_BARGE_IN: _switch_to(SupervisionMode.BARGE_IN, O.SWITCH_TO_BARGE_IN),
+    O.MUTE_MONITORED_USER: _mute_monitored(True, O.MUTE_MONITORED_USER),
+    O.UNMUTE_MONITORED_USER: _mute_monitored(False, O.UNMUTE_MONITORED_USER),
     O.REMOVE_PARTICIPANT_FROM_CONFERENCE: _remove_participant,
     O.CLEAR_CALL: _clear_call,
 }

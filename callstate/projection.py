@@ -442,8 +442,8 @@ class Projection:
         resource["mute"] = call.mute._value_ if fresh else call.mute
         if call.recording is not None:
             resource["recordingState"] = call.recording._value_ if fresh else call.recording
-        resource["supervisorListeningIn"] = False
-        resource["monitoredUserMuted"] = False
+        resource["supervisorListeningIn"] = call.supervisor_listening_in
+        resource["monitoredUserMuted"] = call.monitored_user_muted
         resource["uri"] = f"{base}/me/calls/{call_id}"
         if call.parent_id is not None:
             resource["parentCallUri"] = f"{base}/me/calls/{call.parent_id}"
@@ -451,7 +451,7 @@ class Projection:
         if form == "8.5.2":
             parts = [_participant(p) for p in call.participants]
             resource["participants"] = [dict(p) for p in parts] if fresh else parts
-            resource["monitoring"] = False
+            resource["monitoring"] = call.monitoring
             resource["path"] = f"/calls/{call_id}"
         else:
             infos = [_participant_info(p) for p in call.participants]

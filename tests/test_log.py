@@ -38,6 +38,7 @@ from callstate import (
     DtmfSent,
     LogWriteError,
     ManualClock,
+    MonitoredUserMutedChanged,
     Mute,
     MuteChanged,
     Operation,
@@ -47,6 +48,7 @@ from callstate import (
     RecordingState,
     State,
     StateChanged,
+    SupervisionChanged,
     Switch,
     User,
     UserDataChanged,
@@ -85,8 +87,18 @@ SNAPSHOTS = st.builds(
     recording=st.none() | st.sampled_from(RecordingState),
     parent_id=st.none() | TEXT,
     duration=st.integers(min_value=0),
+    monitoring=st.booleans(),
+    supervisor_listening_in=st.booleans(),
+    monitored_user_muted=st.booleans(),
 )
-PLAIN_KINDS = (CapabilitiesChanged, MuteChanged, ParticipantsChanged, UserDataChanged)
+PLAIN_KINDS = (
+    CapabilitiesChanged,
+    MuteChanged,
+    ParticipantsChanged,
+    UserDataChanged,
+    SupervisionChanged,
+    MonitoredUserMutedChanged,
+)
 EVENTS_BY_KIND: dict[type[CallEvent], st.SearchStrategy[CallEvent]] = {
     StateChanged: st.builds(StateChanged, SNAPSHOTS, st.none() | st.sampled_from(State)),
     DtmfSent: st.builds(DtmfSent, SNAPSHOTS, st.text(alphabet="0123456789*#", min_size=1)),
@@ -178,8 +190,15 @@ def test_events_of_every_kind_from_a_real_switch_round_trip() -> None:
     assert call.consult is not None
     switch.external_answer(call.consult)
     agent.perform(call.consult.id, "Hangup")
+    call.perform("Retrieve")
+    boss = switch.add_device("15009", role="supervisor")
+    boss.operate("ListenIn", targetDeviceUri=agent.id)
+    (monitor,) = boss.calls
+    monitor.perform("Answer")  # the agent's leg: SupervisionChanged
+    monitor.perform("SwitchToBargeIn")
+    monitor.perform("MuteMonitoredUser")
     call.perform("Hangup")
-    assert {type(e) for e in events} == set(EVENTS_BY_KIND)
+    assert {type(e) for e in events if isinstance(e, CallEvent)} == set(EVENTS_BY_KIND)
     for event in events:
         assert decode(encode(event)) == event
 
