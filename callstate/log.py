@@ -5,9 +5,9 @@
 
 A log file (``Switch(log=path)``) starts with a header line; then each successful request —
 adding a device, a dial, an agent operation, a far-end event — is one line holding the switch
-clock when it ran, the request, and the events it produced. Format version 2, written now::
+clock when it ran, the request, and the events it produced. Format version 3, written now::
 
-    {"callstate_log":2,"base_uri":...,"seed":...,"ids":{...},"crc":"HHHHHHHH"}
+    {"callstate_log":3,"base_uri":...,"seed":...,"ids":{...},"crc":"HHHHHHHH"}
     [AT,REQUEST,[EVENT,...],"HHHHHHHH"]
 
 (each line closed by the CRC-32 of the line without it, in 8 hex digits: a damaged line is
@@ -31,10 +31,12 @@ per-field dict. Every event carries its whole snapshot, so each line stands alon
 resumed log needs no state from earlier lines. (Writing a leg's constant fields once and
 referring to them later was measured: it saves bytes but no time, so it is not done.)
 
-Version 1 (``{"callstate_log":1,...}``, one ``{"at":...,"request":...,"events":[...]}`` object
-per line, events as ``encode`` writes them) is still read. A version 1 log resumed by this
-version (``Switch.restore(..., resume_log=True)``) goes on with version 2 lines; the reader takes
-either shape after a version 1 header, and only version 2 lines after a version 2 header.
+Version 2 is version 3 before devices and supervision: call snapshots of 15 fields, no device
+events; it is still read. Version 1 (``{"callstate_log":1,...}``, one
+``{"at":...,"request":...,"events":[...]}`` object per line, events as ``encode`` writes them)
+is still read too. A version 1 or 2 log resumed by this version (``Switch.restore(...,
+resume_log=True)``) goes on with version 3 lines; the reader takes either shape after a version
+1 header, and array lines after a version 2 or 3 header.
 
 Each line is with the operating system as its request completes (copied into the mapped file,
 or written with one ``os.write``: see ``LogWriter``), so a crash of the process loses at most the
@@ -111,9 +113,9 @@ __all__ = [
     "event_to_json",
 ]
 
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 #: the start of a header line of each version readable, exactly as its writer wrote it
-_HEADER_STARTS: Final = (b'{"callstate_log":1,', b'{"callstate_log":2,')
+_HEADER_STARTS: Final = (b'{"callstate_log":1,', b'{"callstate_log":2,', b'{"callstate_log":3,')
 _KINDS: Final[Mapping[str, type[CallEvent]]] = {
     kind.__name__: kind
     for kind in (
@@ -728,15 +730,15 @@ class LogReader:
             value = cls._json(number, line)
             if reader is None:
                 stated = value.get("callstate_log") if isinstance(value, dict) else None
-                if type(stated) is not int or stated not in (1, FORMAT_VERSION):
+                if type(stated) is not int or stated not in (1, 2, FORMAT_VERSION):
                     raise LogError(number, "not a callstate log header")
-                if stated == FORMAT_VERSION:
+                if stated >= 2:
                     value = _sealed(number, line, value)
-                elif "crc" in value:  # a version 2 header whose version was damaged
+                elif "crc" in value:  # a version 2 or 3 header whose version was damaged
                     raise LogError(number, "damaged: a version 1 header has no checksum")
                 reader, version = cls(header=_header(value)), stated
                 continue
-            if isinstance(value, list):  # version 2 lines, after either header
+            if isinstance(value, list):  # version 2 or 3 lines, after any header
                 value = _sealed(number, line, value)
             reader.entries.append(cls._entry(number, value, version))
         if reader is None:  # no complete line: the header itself was being written

@@ -387,8 +387,8 @@ def test_every_line_is_json_and_reads_back(tmp_path: Path) -> None:
     switch.close_log()
     raw = [unsealed(line) for line in lines_of(path)]
     header, *rows = raw
-    assert lines_of(path)[0].startswith('{"callstate_log":2,')
-    assert header == {"callstate_log": 2, "base_uri": BASE, "seed": 11, "ids": header["ids"]}
+    assert lines_of(path)[0].startswith('{"callstate_log":3,')
+    assert header == {"callstate_log": 3, "base_uri": BASE, "seed": 11, "ids": header["ids"]}
     assert set(header["ids"]) >= {"call_prefix", "conn_prefix"}
     for row in rows:
         assert len(row) == 3
@@ -692,7 +692,7 @@ def test_an_open_text_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> No
         "\n",
         '{"callstate_log": 1, "base_uri": "x", "seed": nul',  # not as the writer writes it
         '{"callstate_log": 2, "base_uri": "x", "seed": nul',
-        '{"callstate_log":3,"base_uri":"x","se',  # another format
+        '{"callstate_log":4,"base_uri":"x","se',  # another format
         '{"callstate_log":0,',
         '{"callstate-log',
         '{"callstate_log": 3, "base_uri": "x", "seed": null, "ids": {}}\n',

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from callstate import Call, LogReader, ManualClock, Switch, User, replay
+from callstate import Call, LogReader, ManualClock, Switch, User, replay, run
 from callstate.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,8 @@ def test_the_fixture_is_a_version_1_log() -> None:
 
 def test_a_version_1_log_reads_as_the_same_run_in_version_2(v2: Path) -> None:
     old, new = LogReader.read(V1), LogReader.read(v2)
-    assert v2.read_text().startswith('{"callstate_log":2,')
-    assert {**old.header, "callstate_log": 2} == new.header
+    assert v2.read_text().startswith('{"callstate_log":3,')
+    assert {**old.header, "callstate_log": 3} == new.header
     assert len(old.entries) == 10
     assert old.entries == new.entries  # line numbers, clock readings, requests and events
     assert old.events == new.events
@@ -116,3 +116,25 @@ def test_a_resumed_version_1_log_goes_on_in_version_2(tmp_path: Path, v2: Path) 
     assert old.entries == new.entries
     assert len(old.entries) == 12
     assert state_of(Switch.restore(resumed)[0]) == state_of(Switch.restore(continued)[0])
+
+
+V2 = Path(__file__).resolve().parent / "data" / "consult_transfer.v2.log"
+
+
+def test_a_version_2_log_reads_replays_and_restores_as_this_version(tmp_path: Path) -> None:
+    """A log written before devices and supervision (15-field snapshots): read, replayed and
+    restored as the same run written now."""
+    old = LogReader.read(V2)
+    assert V2.read_text().startswith('{"callstate_log":2,')
+    now = tmp_path / "now.log"
+    scenario = json.loads((V2.parents[2] / "examples" / "consult_transfer.json").read_text())
+    list(run(scenario, seed=4, log=now))
+    new = LogReader.read(now)
+    assert [e.line for e in old.entries] == [e.line for e in new.entries]
+    assert old.events == new.events  # the three supervision flags read false
+    for form in ("8.5.0", "8.5.2"):
+        assert replay(old, form).get_calls(User.admin()) == replay(new, form).get_calls(
+            User.admin()
+        )
+    restored, _ = Switch.restore(V2)
+    assert state_of(restored) == state_of(Switch.restore(now)[0])

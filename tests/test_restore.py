@@ -566,7 +566,7 @@ def test_a_log_cut_inside_its_header_restores_an_empty_switch_and_resumes(
     restored.close_log()
     again, again_reader = Switch.restore(path, clock=clock)  # a whole log again: a new header
     assert again_reader.cut_line is None
-    assert again_reader.header["callstate_log"] == 2
+    assert again_reader.header["callstate_log"] == 3
     assert state_of(again) == state_of(restored)
 
 
