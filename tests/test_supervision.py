@@ -12,6 +12,7 @@ from callstate import (
     OperationNotAvailableError,
     ParticipantsChanged,
     Projection,
+    StateChanged,
     SupervisionChanged,
     Switch,
     User,
