@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .device import Call
 from .engine import MAX_CLOCK
+from .enums import Operation
 from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
 from .events import CallEvent, DeviceStateChanged, Event
 from .projection import Form, Projection, User
@@ -387,6 +388,9 @@ def _agent(switch: Switch, step: AgentStep, labels: dict[str, str]) -> Call | No
         if not chosen:
             raise CallNotFoundError("this device has no live call", operation=op)
         call_id = chosen[-1].id
+    if op is Operation.SET_CALL_DISPOSITION:  # a released leg takes one too
+        device.perform(call_id, op, **step.params)
+        return None
     call = device.call(call_id, op)
     device.perform(call_id, op, **step.params)
     return call.consult if call.consult is not None and op.startswith("Initiate") else call
