@@ -13,10 +13,10 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from .enums import NetworkEvent, State
-from .table import CAPABILITIES, Context, all_contexts, build_machine
+from .enums import NetworkEvent, Operation, State, SupervisionMode
+from .table import CAPABILITIES, OFFERED, Context, all_contexts, build_machine
 
-__all__ = ["DIAGRAMS", "capabilities_table", "edges", "mermaid", "write"]
+__all__ = ["DIAGRAMS", "capabilities_table", "edges", "mermaid", "supervisor_modes", "write"]
 
 #: guards that make a row part of the consult-pair diagram
 _PAIR_GUARDS = frozenset(
@@ -98,6 +98,30 @@ def capabilities_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def supervisor_modes() -> str:
+    """A Mermaid ``stateDiagram-v2`` of a supervisor's leg once joined: its modes, and the
+    operations the table offers in each (a mode switch leads to the mode it names; the
+    monitored-user mute toggles stay in BargeIn). Derived from ``OFFERED``."""
+    switches = {
+        Operation.SWITCH_TO_LISTEN_IN: SupervisionMode.LISTEN_IN,
+        Operation.SWITCH_TO_BARGE_IN: SupervisionMode.BARGE_IN,
+    }
+    lines = ["stateDiagram-v2"]
+    for mode in SupervisionMode:
+        lines.append(f"    [*] --> {mode} : {mode} (device)")
+    toggles = {Operation.MUTE_MONITORED_USER, Operation.UNMUTE_MONITORED_USER}
+    for mode in SupervisionMode:
+        offered: set[str] = set()
+        for muted in (False, True):
+            context = Context(answered=True, supervising=mode, monitored_muted=muted)
+            offered |= OFFERED[(State.ESTABLISHED, context)]
+        for op in sorted(offered & set(switches), key=str):
+            lines.append(f"    {mode} --> {switches[Operation(op)]} : {op}")
+        for op in sorted(offered & toggles, key=str):
+            lines.append(f"    {mode} --> {mode} : {op}")
+    return "\n".join(lines) + "\n"
+
+
 #: file stem -> whether it shows only the consult-pair rows
 DIAGRAMS = {"call": False, "pair": True}
 
@@ -107,7 +131,9 @@ def write(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     table = directory / "capabilities.md"
     table.write_text(capabilities_table(), encoding="utf-8")
-    written = [table]
+    modes = directory / "supervisor.mmd"
+    modes.write_text(supervisor_modes(), encoding="utf-8")
+    written = [table, modes]
     graphviz = shutil.which("dot")
     for stem, pair_only in DIAGRAMS.items():
         path = directory / f"{stem}.mmd"
