@@ -350,3 +350,34 @@ def test_big_integers_in_a_body_are_json(api: Api) -> None:
     answer = json.loads(reply.body)
     assert (reply.status, answer["statusCode"]) == (400, 2)
     assert "64-bit" in answer["statusMessage"]  # read as the integer it is, not a float
+
+
+def test_agent_state_do_not_disturb_and_devices_over_rest(api: Api) -> None:
+    agent = as_(api, "agent1")
+    assert agent("POST", "/api/v2/me/channels/voice", {"operationName": "Ready"})[0] == 200
+    device = api.switch.device("15000")
+    on = {"operationName": "DoNotDisturbOn"}
+    assert agent("POST", f"/api/v2/me/devices/{device.id}", on) == (200, {"statusCode": 0})
+    [shown] = agent("GET", "/api/v2/me/devices")[1]["devices"]
+    assert (shown["userState"]["state"], shown["doNotDisturb"]) == ("Ready", "On")
+    status, body = agent("POST", f"/api/v2/me/devices/{device.id}", on)  # not offered now
+    assert (status, body["statusCode"]) == (400, 2)
+    wrong_route = agent("POST", "/api/v2/me/channels/voice", {"operationName": "DoNotDisturbOff"})
+    assert (wrong_route[0], wrong_route[1]["statusCode"]) == (400, 1)
+    assert agent("POST", "/api/v2/me/channels/voice", {})[1]["statusCode"] == 1
+
+
+def test_only_a_supervisor_supervises_over_rest(api: Api) -> None:
+    target = api.switch.device("15000").id
+    listen = {"operationName": "ListenIn", "targetDeviceUri": f"http://x/api/v2/devices/{target}"}
+    refused = as_(api, "agent2")("POST", "/api/v2/me/devices/15001", listen)
+    assert (refused[0], refused[1]["statusCode"]) == (403, 5)
+    boss = as_(api, "boss")
+    assert boss("POST", "/api/v2/me/devices/15002", listen) == (200, {"statusCode": 0})
+    caller = dial(api)
+    callee = api.switch.device("15001").calls[0].id
+    as_(api, "agent2")("POST", f"/api/v2/me/calls/{callee}", {"operationName": "Answer"})
+    _, mine = boss("GET", "/api/v2/me/calls")
+    [monitor] = mine["calls"]
+    assert (monitor["state"], monitor["dnis"]) == ("Ringing", "15000")
+    assert caller != monitor["id"]

@@ -432,3 +432,19 @@ def test_a_bad_config_is_refused_in_one_line(config: Any, says: str) -> None:
     message = str(refused.value)
     assert says in message
     assert "\n" not in message
+
+
+@pytest.mark.asyncio
+async def test_device_messages_go_to_the_devices_own_user() -> None:
+    world = World()
+    mine = await world.join("agent1", "/v2/me/devices")
+    calls_only = await world.join("agent1")
+    other = await world.join("agent2", "/v2/me/devices")
+    admin = await world.join("admin", "/v2/me/devices")
+    world.api.switch.device("15000").operate("Ready")
+    [message, _] = await world.poll("agent1", mine)
+    assert message["channel"] == "/v2/me/devices"
+    assert message["data"]["devices"][0]["userState"]["state"] == "Ready"
+    assert len(await world.poll("agent1", calls_only)) == 1  # the connect reply alone
+    assert len(await world.poll("agent2", other)) == 1
+    assert len(await world.poll("admin", admin)) == 1  # an admin owns no device
