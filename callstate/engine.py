@@ -746,7 +746,7 @@ class Engine:
         joined = [
             m._watch.mode  # type: ignore[union-attr]
             for m in monitors
-            if m._state is _ESTABLISHED and m._watch.watched is leg  # type: ignore[union-attr]
+            if m._answered and m._watch.watched is leg  # type: ignore[union-attr]
         ]
         listening = any(mode is not SupervisionMode.BARGE_IN for mode in joined)
         return bool(joined), listening, False
@@ -1034,7 +1034,7 @@ class Engine:
             others += tuple(
                 m.device.dn
                 for m in connection.monitors
-                if m._state is _ESTABLISHED and m._watch.mode is SupervisionMode.BARGE_IN  # type: ignore[union-attr]
+                if m._answered and m._watch.mode is SupervisionMode.BARGE_IN  # type: ignore[union-attr]
             )
         return others
 
@@ -1107,6 +1107,13 @@ class Engine:
             if connection.monitors:  # the call ended: so do its supervisors' legs
                 self.release_monitors(connection)
             return
+        for monitor in connection.monitors:  # a supervisor's leg shows the call's parties
+            numbers = tuple(_number(p) for p in connection)
+            if monitor._state is not _RELEASED and numbers != monitor._participants:
+                if self._undo is not None:
+                    self._keep(monitor)
+                monitor._participants = numbers
+                self.pending.append(ParticipantsChanged(self.snapshot(monitor)))
         for leg in connection.legs():
             if leg._state is _RELEASED:
                 continue
@@ -1161,6 +1168,10 @@ class Engine:
                 if isinstance(newer, Leg):
                     redundant.append(newer)
         into[:] = kept.values()
+        gone = consult._connection
+        if gone.monitors:  # the consult's call was supervised: its supervisors come along
+            self._set_monitors(into, (*into.monitors, *gone.monitors))
+            self._set_monitors(gone, ())
         for party in into:
             if isinstance(party, Leg):
                 if self._undo is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from .engine import Engine, Leg, merged
+from .engine import Connection, Engine, Leg, merged
 from .enums import CallType, Mute, NetworkEvent, Operation, RecordingState, State, SupervisionMode
 from .errors import InvalidParameterError
 from .events import (
@@ -141,18 +141,28 @@ def _recording(state: RecordingState, trigger: Operation) -> Handler:
 
 
 # -- single-step transfer and conference -----------------------------------------------------------
+def _call_of(leg: Leg) -> Connection:
+    """The call an operation on ``leg`` acts on: a supervisor's leg stands for the supervisor
+    in the call it monitors [ours], any other leg for its own call."""
+    watch = leg.watch
+    if watch is not None and watch.watched is not None:
+        return watch.watched.connection
+    return leg.connection
+
+
 def _single_step_transfer(engine: Engine, leg: Leg, params: Params) -> None:
     number = params.destination
     assert number is not None
     check_destination(leg, number, O.SINGLE_STEP_TRANSFER)
-    connection = leg.connection
+    connection = _call_of(leg)
     first = next(p for p in connection if p is not leg)
     caller = first.device.dn if isinstance(first, Leg) else first
     external = isinstance(first, str) and first.startswith("+")
     data = _carried(leg, params.user_data)
     engine.move_and_announce(leg, O.SINGLE_STEP_TRANSFER)
-    engine.finish(leg, leave=False)
-    engine.drop(connection, leg)
+    engine.finish(leg, leave=leg.watch is not None)  # a supervisor leaves its own leg's call
+    if leg in connection:
+        engine.drop(connection, leg)
     call_type = CallType.INBOUND if external else CallType.INTERNAL
     engine.add_party(connection, number, call_type, caller, data)
     engine.settle(connection)
@@ -162,11 +172,12 @@ def _single_step_conference(engine: Engine, leg: Leg, params: Params) -> None:
     number = params.destination
     assert number is not None
     check_destination(leg, number, O.SINGLE_STEP_CONFERENCE)
-    connection = leg.connection
+    connection = _call_of(leg)
     engine.fire(leg, O.SINGLE_STEP_CONFERENCE)
     data = _carried(leg, params.user_data)
     engine.add_party(connection, number, CallType.INTERNAL, leg.device.dn, data)
-    engine.make_owner(connection, leg)
+    if leg in connection:  # a supervisor is no party: it makes no conference of its own
+        engine.make_owner(connection, leg)
     engine.settle(connection)
 
 
