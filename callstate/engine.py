@@ -23,6 +23,7 @@ refused request changes nothing. A request is ``begin()`` (read the clock once),
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
@@ -101,6 +102,7 @@ _HELD: Final = State.HELD
 _ESTABLISHED: Final = State.ESTABLISHED
 _NO_FLAGS: Final = (False, False, False)
 _RECORDING: Final = Feature.RECORDING
+_MUTE: Final = Feature.MUTE
 _ANSWERING: Final = frozenset({Operation.ANSWER, NetworkEvent.FAR_END_ANSWERED})
 #: states of a leg that waits for the far end to answer (a ringing leg waits for its agent)
 AWAITING_FAR_END: Final = frozenset({State.DIALING, State.HELD})
@@ -191,8 +193,8 @@ class Line:
         self.role: Final = role
         #: live legs on this device by id, oldest first (changed only by the engine)
         self.legs: dict[str, Leg] = {}
-        #: the most recently released legs by id, oldest first (for SetCallDisposition)
-        self.released: dict[str, Leg] = {}
+        #: ids of the most recently released legs, oldest first (for SetCallDisposition)
+        self.released: deque[str] = deque(maxlen=KEPT_RELEASED)
         #: a device starts NotReady, without do-not-disturb, forwarding or supervision [ours]
         self.user_state = AgentState.NOT_READY
         self.do_not_disturb = False
@@ -426,7 +428,6 @@ class Engine:
             self._ids_mark = self.ids.mark()
         elif self._undo is not None:  # the log was closed: nothing to note any more
             self._undo = None
-        self._established.clear()
         self.now = now
 
     @staticmethod
@@ -712,6 +713,10 @@ class Engine:
     def snapshot(self, leg: Leg) -> CallSnapshot:
         """The leg as it stands now."""
         line = leg.device
+        if leg._watch is None and not leg._connection.monitors:  # no supervision: the flags
+            monitoring = listening = muted = False  # are all false, without a call
+        else:
+            monitoring, listening, muted = self._flags(leg)
         return _new(
             CallSnapshot,
             (
@@ -730,7 +735,9 @@ class Engine:
                 leg._recording,
                 leg.parent_id,
                 int(self.now - leg.started_at),
-                *self._flags(leg),
+                monitoring,
+                listening,
+                muted,
             ),
         )
 
@@ -789,22 +796,18 @@ class Engine:
         else:
             conference = _OWNER if connection.owner is leg else _MEMBER
         watch = leg._watch
+        key: tuple[Any, ...]
         if watch is None:
-            mute = leg._mute if Feature.MUTE in leg.device.features else None
-            supervising, muted = None, False
+            mute = leg._mute if _MUTE in leg.device.features else None
+            key = (
+                leg._state, mute, leg._recording, pair, conference, leg._answered, both_held,
+                None, False,
+            )  # fmt: skip
         else:  # the mode sets a supervisor leg's mute: no Mute/UnmuteCall of its own
-            mute, supervising, muted = None, watch.mode, watch.muted
-        key = (
-            leg._state,
-            mute,
-            leg._recording,
-            pair,
-            conference,
-            leg._answered,
-            both_held,
-            supervising,
-            muted,
-        )
+            key = (
+                leg._state, None, leg._recording, pair, conference, leg._answered, both_held,
+                watch.mode, watch.muted,
+            )  # fmt: skip
         derived = _DERIVED.get(key) or _derive(key)
         leg._derived = derived
         return derived[1] != before
@@ -842,6 +845,14 @@ class Engine:
         if finish and dest is _RELEASED:
             self.finish(leg)
         return previous
+
+    def fire_in_pair(self, leg: Leg, trigger: Trigger) -> None:
+        """``fire`` for Hold and Retrieve: holding or retrieving one leg of a consult pair may
+        change whether the other offers Retrieve (both held), so the other is told."""
+        self.fire(leg, trigger)
+        partner = leg._consult or leg._parent
+        if partner is not None:
+            self.touch(partner)
 
     def move(self, leg: Leg, trigger: Trigger) -> State:
         """Fire one row on ``leg`` and tell nobody; return the state it left."""
@@ -1049,13 +1060,8 @@ class Engine:
         del legs[leg.id], mine[leg.id]
         released = leg.device.released
         if undo is not None:
-            undo.append((_KEY, released, leg.id, _MISSING))
-        released[leg.id] = leg
-        if len(released) > KEPT_RELEASED:
-            oldest = next(iter(released))
-            if undo is not None:
-                undo.append((_KEY, released, oldest, released[oldest]))
-            del released[oldest]
+            undo.append((_ATTRIBUTE, leg.device, "released", released.copy()))
+        released.append(leg.id)
         # an emptied dict keeps its largest table; a fresh one gives the memory back
         if not legs:
             if undo is not None:
@@ -1073,10 +1079,11 @@ class Engine:
             leg._parent = leg._consult = None
             if touch:
                 self.touch(partner)
-        if leg._watch is not None:
-            self.unwatch(leg)
-        elif leg._connection.monitors:  # supervisors of scope Agent leave with the agent
-            self.release_monitors(leg._connection, leg)
+        if leg._watch is not None or leg._connection.monitors:
+            if leg._watch is not None:
+                self.unwatch(leg)
+            else:  # supervisors of scope Agent leave with the agent
+                self.release_monitors(leg._connection, leg)
         if leave:
             self.leave(leg._connection, leg)
 

@@ -114,16 +114,26 @@ def _delete_pair(engine: Engine, leg: Leg, params: Params) -> None:
     _set_user_data(engine, leg, O.DELETE_USER_DATA_PAIR, kept)
 
 
+def check_disposition(call_id: str, state: State, params: Params) -> None:
+    """A disposition's ``callUuid`` and ``callUri``, when given, must name the call it is
+    posted on (``callUri`` with or without ``/me``)."""
+    wrong = None
+    if params.call_uuid is not None and params.call_uuid != call_id:
+        wrong = f"parameter 'callUuid': {params.call_uuid} is not this call"
+    uri = params.call_uri
+    if uri is not None and not uri.rstrip("/").endswith(f"/calls/{call_id}"):
+        wrong = f"parameter 'callUri': {uri} is not this call"
+    if wrong is not None:
+        raise InvalidParameterError(
+            wrong, call_id=call_id, state=state, operation=O.SET_CALL_DISPOSITION
+        )
+
+
 def _set_disposition(engine: Engine, leg: Leg, params: Params) -> None:
-    """gws-devices §5: on a live leg the disposition joins its user data (AttachedDataChanged);
-    on a released one it is taken and nothing is sent."""
+    """gws-devices §5: on a live leg the disposition joins its user data (AttachedDataChanged).
+    (On a released one, ``requests.perform`` checks it and nothing more happens.)"""
     op = O.SET_CALL_DISPOSITION
-    if params.call_uuid is not None and params.call_uuid != leg.id:
-        raise _refuse(leg, op, f"parameter 'callUuid': {params.call_uuid} is not this call")
-    if params.call_uri is not None and not params.call_uri.rstrip("/").endswith(f"/calls/{leg.id}"):
-        raise _refuse(leg, op, f"parameter 'callUri': {params.call_uri} is not this call")
-    if leg.state is State.RELEASED:
-        return
+    check_disposition(leg.id, leg.state, params)
     assert params.disposition is not None
     key = params.disposition_key or "DispositionCode"  # the documented sample's key
     data = merged(leg.user_data_items, ((key, params.disposition),))

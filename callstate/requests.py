@@ -38,7 +38,7 @@ from .errors import (
     shown,
 )
 from .numbers import MAX_DN, is_dn, normalize, parse_number
-from .operations import FIRED, OPERATIONS
+from .operations import FIRED, OPERATIONS, check_disposition
 from .params import NO_PARAMS, PARAMETERS, check_params
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 _BY_NAME: Final = {op.value: op for op in Operation}
+_HANGUP: Final = Operation.HANGUP
 _AGENT_STATES: Final = {state.value: state for state in AgentState}
 _DEVICE_OPS: Final = {op.value: op for op in DeviceOperation}
 _SUPERVISION: Final = frozenset(
@@ -157,7 +158,7 @@ def line_leg(line: Line, call_id: str, operation: str | None = None) -> Leg:
 
 def perform(
     engine: Engine, line: Line, call_id: str, operation: str, params: Mapping[str, Any]
-) -> Leg:
+) -> Leg | None:
     """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
     try:
         op = _BY_NAME.get(operation)
@@ -172,10 +173,13 @@ def perform(
         )
     leg = line.legs.get(call_id) if type(call_id) is str else None
     if leg is None:
-        if op is Operation.SET_CALL_DISPOSITION and type(call_id) is str:
-            leg = line.released.get(call_id)  # a recently released leg takes a disposition
-        if leg is None:
-            leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
+        if op is Operation.SET_CALL_DISPOSITION and call_id in line.released:
+            # a recently released leg takes a disposition: checked, and nothing is sent
+            released = State.RELEASED
+            checked = check_params(op, params, call_id=call_id, state=released)
+            check_disposition(call_id, released, checked)
+            return None
+        leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
     if op not in leg.offered:
         offered = ", ".join(leg.capabilities) or "nothing"
         raise OperationNotAvailableError(
@@ -188,10 +192,10 @@ def perform(
         checked = check_params(op, params, call_id=call_id, state=leg.state)
     else:
         checked = NO_PARAMS
-    if op in FIRED:
+    if op is _HANGUP:
         engine.fire(leg, op)
-        if op is not Operation.HANGUP:  # holding or retrieving one leg of a pair may change
-            engine.touch(leg.consult or leg.parent)  # whether the other offers Retrieve
+    elif op in FIRED:  # Hold, Retrieve
+        engine.fire_in_pair(leg, op)
     else:
         OPERATIONS[op](engine, leg, checked)
     return leg
