@@ -31,27 +31,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"callstate: {message} (see {self.prog} --help)\n")
 
 
+_DESCRIPTION = """\
+callstate: a GWS 8.5 voice call as an event-driven state machine, served as the Calls API.
+
+Commands:
+  run       play a scenario file and print the Calls API JSON it produces
+  replay    print GET /me/calls rebuilt from an event log
+  serve     serve the Calls API over HTTP and CometD (needs the server extra)
+  diagrams  write the state diagrams and the capabilities table from the transition table
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m callstate", description=__doc__)
+    from . import __version__
+
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(
+        prog="python -m callstate",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"callstate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run_cmd = commands.add_parser("run", help="run a scenario, print one JSON object per line")
-    run_cmd.add_argument("scenario", type=Path)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=summary, formatter_class=formatter
+        )
+
+    run_cmd = command("run", "Run a scenario; print one JSON object per line.")
+    run_cmd.add_argument("scenario", type=Path, help="scenario file (see docs/scenarios.md)")
     run_cmd.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     run_cmd.add_argument("--seed", type=int, default=None, help="make every id reproducible")
-    run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to LOG")
-    replay = commands.add_parser("replay", help="print GET /me/calls rebuilt from an event log")
-    replay.add_argument("log", type=Path)
-    replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin (the default)")
+    run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to this file")
+    replay = command("replay", "Print GET /me/calls rebuilt from an event log.")
+    replay.add_argument("log", type=Path, help="event log file (written with --log)")
+    replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin")
     replay.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
-    serve = commands.add_parser("serve", help="serve the Calls API over HTTP and CometD")
-    serve.add_argument("--config", type=Path, default=None, help="JSON config (default: a demo)")
+    serve = command("serve", "Serve the Calls API over HTTP and CometD (docs/server.md).")
+    serve.add_argument("--config", type=Path, default=None, help="JSON config (none: a demo)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     serve.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
-    serve.add_argument("--log", type=Path, default=None, help="write the event log to LOG")
-    draw = commands.add_parser("diagrams", help="write the state diagrams from the table")
-    draw.add_argument("--out", type=Path, default=Path("diagrams"))
+    serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
+    draw = command("diagrams", "Write the state diagrams from the transition table.")
+    draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
     return parser
 
 

@@ -318,3 +318,21 @@ def test_a_bad_command_line_is_told_in_one_line(args: tuple[str, ...]) -> None:
     (line,) = done.stderr.splitlines()
     assert line.startswith("callstate: ")
     assert line.endswith("--help)")
+
+
+def test_version_and_help_for_every_argument() -> None:
+    from callstate import __version__
+
+    done = cli("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"callstate {__version__}")
+    top = cli("--help").stdout
+    assert "``" not in top  # plain text, not reStructuredText
+    for command in ("run", "replay", "serve", "diagrams"):
+        assert command in top
+        shown = cli(command, "--help")
+        assert shown.returncode == 0
+        options = shown.stdout.split("options:", 1)[1]
+        entries = re.split(r"\n  (?=-)", options)  # one entry per option, its help included
+        for entry in entries[1:]:
+            if not entry.startswith("-h"):
+                assert "(default:" in entry, entry
