@@ -7,8 +7,9 @@ Unknown parameter names are refused too: a typo must not pass silently.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from .enums import DeviceOperation, MonitoringMode, Operation, SupervisionScope
@@ -26,6 +27,7 @@ __all__ = [
     "PARAMETERS",
     "Params",
     "check_params",
+    "did_you_mean",
 ]
 
 O = Operation
@@ -172,6 +174,14 @@ _CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
 NO_PARAMS: Final = Params()
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``", did you mean 'X'?"`` when ``name`` looks like a typo of a known name, else ``""``."""
+    if not isinstance(name, str) or len(name) > MAX_TEXT:
+        return ""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
 def check_params(
     operation: str,
     given: Mapping[str, Any],
@@ -186,12 +196,18 @@ def check_params(
     where = {"call_id": call_id, "state": state, "operation": str(operation)}
     for name in required:
         if name not in given:
-            raise MissingParameterError(f"parameter {name!r} is required", **where)
+            strays = [g for g in given if isinstance(g, str) and g not in required + optional]
+            close = [g for g in strays if did_you_mean(g, (name,))]
+            hint = f" (given {close[0]!r}: a typo?)" if close else ""
+            raise MissingParameterError(f"parameter {name!r} is required{hint}", **where)
     checked: dict[str, Any] = {}
     for name, value in given.items():
         if name not in required and name not in optional:
             takes = ", ".join(required + optional) or "no parameters"
-            raise InvalidParameterError(f"unknown parameter {name!r} (takes: {takes})", **where)
+            hint = did_you_mean(name, required + optional) if isinstance(name, str) else ""
+            raise InvalidParameterError(
+                f"unknown parameter {name!r}{hint} (takes: {takes})", **where
+            )
         field, check = _CHECKS[name]
         try:
             checked[field] = check(value)

@@ -39,7 +39,7 @@ from .errors import (
 )
 from .numbers import MAX_DN, is_dn, normalize, parse_number
 from .operations import FIRED, OPERATIONS, check_disposition
-from .params import NO_PARAMS, PARAMETERS, check_params
+from .params import NO_PARAMS, PARAMETERS, check_params, did_you_mean
 
 __all__ = [
     "check_device",
@@ -76,7 +76,7 @@ def check_operation_name(name: str) -> Operation:
 
 def _unknown(name: str, call_id: str | None = None, state: State | None = None) -> CallStateError:
     return UnknownOperationError(
-        f"unknown operation; valid operations are {_VALID_NAMES}",
+        f"unknown operation{did_you_mean(name, _BY_NAME)}; valid operations are {_VALID_NAMES}",
         call_id=call_id,
         state=state,
         operation=str(name),
@@ -127,8 +127,10 @@ def operate(engine: Engine, line: Line, operation: str, params: Mapping[str, Any
         return
     op = _DEVICE_OPS.get(name)
     if op is None:
+        known = [*_DEVICE_OPS, *_AGENT_STATES]
         raise UnknownOperationError(
-            f"unknown device operation; valid ones are {', '.join(sorted(_DEVICE_OPS))} "
+            f"unknown device operation{did_you_mean(name, known)}; valid ones are "
+            f"{', '.join(sorted(_DEVICE_OPS))} "
             f"and the agent states {', '.join(sorted(_AGENT_STATES))}",
             operation=name,
         )

@@ -384,3 +384,22 @@ def test_far_end_answer_of_an_answered_call_is_not_found(world: World) -> None:
     assert call.state.value == "Established"
     refuse(world, CallNotFoundError, 6, lambda: world.switch.external_answer(OUTSIDE))
     refuse(world, CallNotFoundError, 6, lambda: world.switch.external_busy(OUTSIDE))
+
+
+def test_a_misspelled_name_gets_a_suggestion() -> None:
+    from callstate import Switch
+
+    switch = Switch(seed=1)
+    device = switch.add_device("15000")
+    call = device.dial("+14155550100")
+    with pytest.raises(UnknownOperationError, match="did you mean 'Answer'"):
+        device.perform(call.id, "Anwser")
+    with pytest.raises(MissingParameterError, match=r"'digits' is required .*'digit'"):
+        device.perform(call.id, "SendDtmf", digit="1")
+    with pytest.raises(InvalidParameterError, match="did you mean 'userData'"):
+        device.perform(call.id, "AttachUserData", userData={"a": 1}, usrData={})
+    with pytest.raises(UnknownOperationError, match="did you mean 'Ready'"):
+        device.operate("Raedy")
+    with pytest.raises(UnknownOperationError) as far:
+        device.perform(call.id, "Frobnicate")
+    assert "did you mean" not in str(far.value)
