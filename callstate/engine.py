@@ -58,6 +58,7 @@ from .events import (
     DeviceSnapshot,
     DeviceStateChanged,
     Event,
+    MuteChanged,
     ParticipantsChanged,
     StateChanged,
     Supervision,
@@ -225,15 +226,17 @@ class Connection(list["Leg | str"]):
 
 class Watch:
     """What makes a leg a supervisor's: the mode it is in, whether it muted the monitored
-    agent, and the monitored agent's leg it joined for."""
+    agent, the monitored agent's leg it joined for, and the call it is on (the agent's call,
+    which a transfer may join to another)."""
 
-    __slots__ = ("mode", "muted", "scope", "watched")
+    __slots__ = ("call", "mode", "muted", "scope", "watched")
 
     def __init__(self, mode: SupervisionMode, scope: SupervisionScope, watched: Leg) -> None:
         self.mode = mode
         self.scope = scope
         self.muted = False
         self.watched: Leg | None = watched
+        self.call: Connection = watched._connection
 
 
 class Leg:
@@ -570,9 +573,13 @@ class Engine:
         self.pending.append(DeviceStateChanged(self.device_snapshot(line)))
 
     # -- supervision ------------------------------------------------------------------------------
-    def supervise(self, line: Line, watch: Supervision | None) -> None:
+    def supervise(
+        self, line: Line, watch: Supervision | None, *, offered_legs: bool = True
+    ) -> None:
         """Start (or replace) ``line``'s monitoring of another device, or end it (``None``).
-        Starting joins the monitored device's established calls at once."""
+        Starting joins the monitored device's established calls at once. Supervisor's legs
+        offered but not answered yet follow (``offered_legs``): a new mode is theirs, an end
+        releases them."""
         old = line.supervision
         index = dict(self.supervisors)
         if old is not None:
@@ -587,6 +594,21 @@ class Engine:
             self._undo.append((_ATTRIBUTE, self, "supervisors", self.supervisors))
         self.supervisors = index
         self.set_device(line, supervision=watch)
+        for leg in list(line.legs.values()) if offered_legs else ():
+            offered = leg._watch  # a leg offered but not joined follows the device
+            if offered is None or leg._answered:
+                continue
+            watched = offered.watched
+            if watch is None or watched is None or watched.device.dn != watch.target:
+                self.fire(leg, NetworkEvent.FAR_END_RELEASED)  # cancelled (or another agent)
+            else:
+                before = leg._mute
+                if self._undo is not None:
+                    self._undo.append((_ATTRIBUTE, offered, "scope", offered.scope))
+                offered.scope = watch.scope
+                self.set_watch(leg, mode=watch.mode)
+                if leg._mute is not before:
+                    self.pending.append(MuteChanged(self.snapshot(leg)))
         if watch is not None:
             for leg in list(self.lines[watch.target].legs.values()):
                 if leg._state is _ESTABLISHED and line.supervision is not None:
@@ -621,7 +643,7 @@ class Engine:
         self.refresh(leg)
         self.announce(leg, None)
         if watch.monitoring is MonitoringMode.NEXT_CALL:  # one call joined: monitoring ends
-            self.supervise(line, None)
+            self.supervise(line, None, offered_legs=False)
 
     def _set_monitors(self, connection: Connection, monitors: tuple[Leg, ...]) -> None:
         if self._undo is not None:
@@ -635,9 +657,7 @@ class Engine:
         watch = leg._watch
         assert watch is not None
         watched = watch.watched
-        if watched is None:
-            return
-        for other in watched._connection.legs():
+        for other in watch.call.legs():
             if other._state is _RELEASED:
                 continue
             if parties:
@@ -653,10 +673,7 @@ class Engine:
         """A supervisor's leg ended: it leaves the monitored call."""
         watch = leg._watch
         assert watch is not None
-        watched = watch.watched
-        if watched is None:
-            return
-        connection = watched._connection
+        connection = watch.call
         self._set_monitors(connection, tuple(m for m in connection.monitors if m is not leg))
         joined = leg._answered
         self.supervision_changed(leg, parties=joined and watch.mode is SupervisionMode.BARGE_IN)
@@ -1177,6 +1194,12 @@ class Engine:
         into[:] = kept.values()
         gone = consult._connection
         if gone.monitors:  # the consult's call was supervised: its supervisors come along
+            for monitor in gone.monitors:
+                watch = monitor._watch
+                assert watch is not None
+                if self._undo is not None:
+                    self._undo.append((_ATTRIBUTE, watch, "call", watch.call))
+                watch.call = into
             self._set_monitors(into, (*into.monitors, *gone.monitors))
             self._set_monitors(gone, ())
         for party in into:

@@ -155,15 +155,22 @@ def _call_of(leg: Leg) -> Connection:
     """The call an operation on ``leg`` acts on: a supervisor's leg stands for the supervisor
     in the call it monitors [ours], any other leg for its own call."""
     watch = leg.watch
-    if watch is not None and watch.watched is not None:
-        return watch.watched.connection
-    return leg.connection
+    return leg.connection if watch is None else watch.call
+
+
+def _check_reachable(engine: Engine, leg: Leg, number: str, op: Operation) -> None:
+    """[ours] A single-step transfer or conference to a device in do-not-disturb is refused
+    (statusCode 2, nothing changes): the call is not handed to nobody."""
+    _, _, busy = engine.route(number, leg.device)
+    if busy:
+        raise _refuse(leg, op, f"{number} is busy (do not disturb)")
 
 
 def _single_step_transfer(engine: Engine, leg: Leg, params: Params) -> None:
     number = params.destination
     assert number is not None
     check_destination(leg, number, O.SINGLE_STEP_TRANSFER)
+    _check_reachable(engine, leg, number, O.SINGLE_STEP_TRANSFER)
     connection = _call_of(leg)
     first = next(p for p in connection if p is not leg)
     caller = first.device.dn if isinstance(first, Leg) else first
@@ -182,6 +189,7 @@ def _single_step_conference(engine: Engine, leg: Leg, params: Params) -> None:
     number = params.destination
     assert number is not None
     check_destination(leg, number, O.SINGLE_STEP_CONFERENCE)
+    _check_reachable(engine, leg, number, O.SINGLE_STEP_CONFERENCE)
     connection = _call_of(leg)
     engine.fire(leg, O.SINGLE_STEP_CONFERENCE)
     data = _carried(leg, params.user_data)
@@ -278,7 +286,8 @@ def _switch_to(mode: SupervisionMode, trigger: Operation) -> Handler:
         assert watch is not None
         barged = watch.mode is SupervisionMode.BARGE_IN
         engine.fire(leg, trigger)
-        engine.set_watch(leg, mode=mode)
+        # [ours] the monitored user is muted only from BargeIn: leaving it unmutes them
+        engine.set_watch(leg, mode=mode, muted=False if barged else None)
         engine.tell(CapabilitiesChanged, leg)  # StatusChange: the new mute and capabilities
         engine.supervision_changed(leg, parties=barged != (mode is SupervisionMode.BARGE_IN))
 
@@ -300,7 +309,7 @@ def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
     wanted = normalize(params.participant)
     watch = leg.watch
     # a supervisor removes a party of the call it monitors, as a conference owner would
-    connection = watch.watched.connection if watch and watch.watched else leg.connection
+    connection = leg.connection if watch is None else watch.call
     target = next(
         (
             p

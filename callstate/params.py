@@ -27,6 +27,7 @@ __all__ = [
     "PARAMETERS",
     "Params",
     "check_params",
+    "closest",
     "did_you_mean",
 ]
 
@@ -174,12 +175,18 @@ _CHECKS: Final[Mapping[str, tuple[str, Callable[[Any], Any]]]] = {
 NO_PARAMS: Final = Params()
 
 
+def closest(name: object, known: Iterable[str]) -> str | None:
+    """The known name ``name`` looks like a typo of, if any."""
+    if not isinstance(name, str) or len(name) > MAX_TEXT:
+        return None
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``", did you mean 'X'?"`` when ``name`` looks like a typo of a known name, else ``""``."""
-    if not isinstance(name, str) or len(name) > MAX_TEXT:
-        return ""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
-    return f", did you mean {close[0]!r}?" if close else ""
+    close = closest(name, known)
+    return f", did you mean {close!r}?" if close else ""
 
 
 def check_params(

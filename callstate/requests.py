@@ -39,7 +39,7 @@ from .errors import (
 )
 from .numbers import MAX_DN, is_dn, normalize, parse_number
 from .operations import FIRED, OPERATIONS, check_disposition
-from .params import NO_PARAMS, PARAMETERS, check_params, did_you_mean
+from .params import NO_PARAMS, PARAMETERS, check_params, closest, did_you_mean
 
 __all__ = [
     "check_device",
@@ -57,8 +57,18 @@ __all__ = [
 
 _BY_NAME: Final = {op.value: op for op in Operation}
 _HANGUP: Final = Operation.HANGUP
+#: why an operation that capabilities never list is refused
+_UNLISTED_WHY: Final = {
+    Operation.MUTE_MONITORED_USER: (
+        "only a supervisor's leg in BargeIn mutes the monitored user, once"
+    ),
+    Operation.UNMUTE_MONITORED_USER: (
+        "only a supervisor's leg in BargeIn that muted the monitored user unmutes them"
+    ),
+}
 _AGENT_STATES: Final = {state.value: state for state in AgentState}
 _DEVICE_OPS: Final = {op.value: op for op in DeviceOperation}
+_DEVICE_NAMES: Final = (*_DEVICE_OPS, *_AGENT_STATES)
 _SUPERVISION: Final = frozenset(
     {DeviceOperation.LISTEN_IN, DeviceOperation.COACH, DeviceOperation.BARGE_IN}
 )
@@ -75,8 +85,12 @@ def check_operation_name(name: str) -> Operation:
 
 
 def _unknown(name: str, call_id: str | None = None, state: State | None = None) -> CallStateError:
+    hint = did_you_mean(name, _BY_NAME)
+    device_op = name if is_device_operation(name) else closest(name, _DEVICE_NAMES)
+    if device_op is not None and not hint:
+        hint = f" ({device_op} is a device operation: it takes no call)"
     return UnknownOperationError(
-        f"unknown operation{did_you_mean(name, _BY_NAME)}; valid operations are {_VALID_NAMES}",
+        f"unknown operation{hint}; valid operations are {_VALID_NAMES}",
         call_id=call_id,
         state=state,
         operation=str(name),
@@ -184,8 +198,9 @@ def perform(
         leg = line_leg(line, call_id, op)  # not found (said the way line_leg says it)
     if op not in leg.offered:
         offered = ", ".join(leg.capabilities) or "nothing"
+        reason = _UNLISTED_WHY.get(op, f"not in capabilities (offered: {offered})")
         raise OperationNotAvailableError(
-            f"not in capabilities (offered: {offered})",
+            reason,
             call_id=call_id,
             state=leg.state,
             operation=op,

@@ -143,10 +143,20 @@ def test_cancelling_monitoring(samples: dict[tuple[str, str], dict[str, Any]]) -
     entry = samples[("CancelSupervisorMonitoring", "Sample")]
     center = Center()
     center.monitor("ListenIn")
-    [event] = center.post(entry["request"]["body"])
+    events = center.post(entry["request"]["body"])
+    [event] = [e for e in events if isinstance(e, DeviceStateChanged)]
     [documented] = entry["notifications"]
     assert_device_matches(center, event, documented, certain=True)
-    assert len(center.supervisor.calls) == 1  # a leg already offered is not released
+
+
+def test_cancelling_releases_a_leg_offered_but_not_joined() -> None:
+    """Only a joined supervisor's leg stays after a cancel (gws-devices §4)."""
+    center = Center()
+    center.monitor("ListenIn")
+    (ringing,) = center.supervisor.calls
+    center.supervisor.operate("CancelSupervisorMonitoring")
+    assert ringing.state == "Released"
+    assert center.supervisor.calls == ()
 
 
 @pytest.mark.parametrize(

@@ -159,11 +159,9 @@ class Supervised(RuleBasedStateMachine):
                 continue
             watched = watch.watched
             assert watched is not None
-            assert leg in watched.connection.monitors
+            assert leg in watch.call.monitors
             if leg.state is not State.RELEASED and watched.state is not State.RELEASED:
-                parties = tuple(
-                    p if isinstance(p, str) else p.device.dn for p in watched.connection
-                )
+                parties = tuple(p if isinstance(p, str) else p.device.dn for p in watch.call)
                 assert leg.participants == parties
 
     @invariant()

@@ -8,6 +8,7 @@ import pytest
 
 from callstate import (
     Call,
+    InvalidParameterError,
     MonitoredUserMutedChanged,
     OperationNotAvailableError,
     ParticipantsChanged,
@@ -205,6 +206,43 @@ def test_cancelling_keeps_a_joined_leg_and_a_new_mode_replaces_monitoring() -> N
     w.boss.operate("CancelSupervisorMonitoring")
     assert leg.state == "Established"
     assert w.boss.snapshot().supervision is None
+
+
+def test_a_new_mode_before_the_leg_is_answered_is_the_mode_it_joins_in() -> None:
+    w = World()
+    placed, _ = w.talk()
+    w.monitor("ListenIn")
+    (leg,) = w.boss.calls
+    assert leg.mute == "On"
+    w.monitor("BargeIn", supervisorMonitoringScope="Agent")
+    assert (leg.state, leg.mute) == ("Ringing", "Off")
+    leg.perform("Answer")
+    assert "SwitchToListenIn" in leg.capabilities
+    assert placed.participants == ("5001", "5005")
+
+
+def test_leaving_barge_in_unmutes_the_monitored_user() -> None:
+    w = World()
+    w.talk()
+    w.monitor("BargeIn")
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    leg.perform("MuteMonitoredUser")
+    leg.perform("SwitchToListenIn")
+    assert w.resource(leg)["monitoredUserMuted"] is False
+    with pytest.raises(OperationNotAvailableError, match="BargeIn"):
+        leg.perform("UnmuteMonitoredUser")
+
+
+def test_a_single_step_transfer_to_do_not_disturb_is_refused() -> None:
+    w = World()
+    placed, _ = w.talk()
+    w.other.operate("DoNotDisturbOn")
+    before = len(w.events)
+    with pytest.raises(InvalidParameterError, match="busy"):
+        placed.perform("SingleStepTransfer", destination={"phoneNumber": "5002"})
+    assert placed.state == "Established"
+    assert len(w.events) == before
 
 
 def test_a_refused_supervision_changes_nothing() -> None:
