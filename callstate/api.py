@@ -24,10 +24,10 @@ import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from .config import Account, Config, UserRole
-from .enums import AgentState, DeviceOperation
+from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
     InvalidParameterError,
@@ -247,7 +247,8 @@ class Api:
         operation = params.pop("operationName", None)
         if not isinstance(operation, str) or operation not in {k.value for k in kind}:
             raise _unknown_operation({"operationName": operation}, what, dn)
-        self.switch.device(dn).operate(operation, **params)
+        # a name from the wire: checked at run time, like any request
+        self.switch.device(dn).operate(cast(DeviceOperationName, operation), **params)
         return Reply(200, _OK)
 
     def _own_device(self, account: Account, device_id: str | None) -> str:

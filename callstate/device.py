@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from .engine import Engine, Leg, Line
-from .enums import DeviceRole, Feature
+from .enums import (
+    AgentState,
+    DeviceOperation,
+    DeviceOperationName,
+    DeviceRole,
+    Feature,
+    Operation,
+    OperationName,
+)
 from .errors import InvalidParameterError
 from .events import DeviceSnapshot
 from .requests import dial, line_leg, operate, perform
@@ -63,7 +71,7 @@ class Device(Line):
         )
         return cast(Call, leg)
 
-    def perform(self, call_id: str, operation: str, /, **params: Any) -> None:
+    def perform(self, call_id: str, operation: Operation | OperationName, /, **params: Any) -> None:
         """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
         engine = self._engine
         engine.begin()
@@ -80,7 +88,9 @@ class Device(Line):
             else None
         )
 
-    def operate(self, operation: str, /, **params: Any) -> None:
+    def operate(
+        self, operation: DeviceOperation | AgentState | DeviceOperationName, /, **params: Any
+    ) -> None:
         """A device-level operation (``POST /me/devices/{id}``: ``DoNotDisturbOn``,
         ``ForwardCallsOn`` with ``forwardTo``, ``ListenIn`` with ``targetDeviceUri``, ...) or an
         agent state (``POST /me/channels/voice``: ``Ready``, ``NotReady``, ``AfterCallWork``,
@@ -98,7 +108,9 @@ class Device(Line):
         """The device as it stands now (what its next ``DeviceStateChanged`` would carry)."""
         return self._engine.device_snapshot(self)
 
-    async def aperform(self, call_id: str, operation: str, /, **params: Any) -> None:
+    async def aperform(
+        self, call_id: str, operation: Operation | OperationName, /, **params: Any
+    ) -> None:
         """``perform`` for coroutines, with back-pressure: concurrent requests are admitted one
         at a time, first come first served, once every event stream has room (see
         ``callstate.streams``); each runs whole, judged against what the one before left."""
@@ -134,6 +146,6 @@ class Call(Leg):
         """The live consult started from this call, if any."""
         return cast(Call | None, self._consult)
 
-    def perform(self, operation: str, /, **params: Any) -> None:
+    def perform(self, operation: Operation | OperationName, /, **params: Any) -> None:
         """Shorthand for ``self.device.perform(self.id, operation, **params)``."""
         self.device.perform(self.id, operation, **params)

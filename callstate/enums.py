@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, TypeAlias
 
 
 class State(StrEnum):
@@ -197,3 +198,56 @@ class MonitoringMode(StrEnum):
 
     NEXT_CALL = "NextCall"
     ALL_CALLS = "AllCalls"
+
+
+#: Every ``Operation`` by its wire name: what ``perform`` takes besides the enum (a
+#: misspelled literal is a type error under mypy --strict).
+OperationName: TypeAlias = Literal[
+    "Dial",
+    "Answer",
+    "Hangup",
+    "Hold",
+    "Retrieve",
+    "SendDtmf",
+    "MuteCall",
+    "UnmuteCall",
+    "SingleStepTransfer",
+    "SingleStepConference",
+    "InitiateTransfer",
+    "InitiateConference",
+    "CompleteTransfer",
+    "CompleteConference",
+    "SwapCalls",
+    "RemoveParticipantFromConference",
+    "ClearCall",
+    "AttachUserData",
+    "UpdateUserData",
+    "DeleteUserData",
+    "DeleteUserDataPair",
+    "StartCallRecording",
+    "PauseCallRecording",
+    "ResumeCallRecording",
+    "StopCallRecording",
+    "SwitchToListenIn",
+    "SwitchToBargeIn",
+    "MuteMonitoredUser",
+    "UnmuteMonitoredUser",
+    "SetCallDisposition",
+]
+
+
+#: Every device operation and agent state by name: what ``Device.operate`` takes.
+DeviceOperationName: TypeAlias = Literal[
+    "ForwardCallsOn",
+    "ForwardCallsOff",
+    "DoNotDisturbOn",
+    "DoNotDisturbOff",
+    "ListenIn",
+    "Coach",
+    "BargeIn",
+    "CancelSupervisorMonitoring",
+    "Ready",
+    "NotReady",
+    "AfterCallWork",
+    "AuxWork",
+]

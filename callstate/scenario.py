@@ -31,11 +31,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from .device import Call
 from .engine import MAX_CLOCK
-from .enums import Operation
+from .enums import DeviceOperationName, Operation
 from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
 from .events import CallEvent, DeviceStateChanged, Event
 from .projection import Form, Projection, User
@@ -370,7 +370,7 @@ def _agent(switch: Switch, step: AgentStep, labels: dict[str, str]) -> Call | No
         target = params.get("targetDeviceUri")
         if isinstance(target, str) and target in {d.dn for d in switch.devices}:  # a plain DN
             params["targetDeviceUri"] = f"{switch.base_uri}/devices/{switch.device(target).id}"
-        device.operate(step.operation, **params)
+        device.operate(cast(DeviceOperationName, step.operation), **params)  # checked there
         return None
     if step.operation == "Dial":
         params = dict(step.params)
