@@ -28,6 +28,8 @@ from .streams import EventStream, Streams
 
 __all__ = ["Call", "Device"]
 
+_INITIATE = frozenset({Operation.INITIATE_TRANSFER, Operation.INITIATE_CONFERENCE})
+
 
 class Device(Line):
     """An agent's phone on the switch, known by its DN."""
@@ -71,11 +73,17 @@ class Device(Line):
         )
         return cast(Call, leg)
 
-    def perform(self, call_id: str, operation: Operation | OperationName, /, **params: Any) -> None:
-        """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``."""
+    def perform(
+        self, call_id: str, operation: Operation | OperationName, /, **params: Any
+    ) -> Call | None:
+        """POST ``{"operationName": operation, **params}`` to ``/me/calls/{call_id}``.
+
+        Returns the call the operation made — the consult, for ``InitiateTransfer`` and
+        ``InitiateConference`` — or else the call it acted on (``None`` only for a disposition
+        on a released call, which has no call object any more)."""
         engine = self._engine
         engine.begin()
-        perform(engine, self, call_id, operation, params)
+        leg = perform(engine, self, call_id, operation, params)
         engine.commit(
             {
                 "op": "perform",
@@ -87,6 +95,12 @@ class Device(Line):
             if engine.recorder
             else None
         )
+        if leg is None:
+            return None
+        consult = leg.consult
+        if consult is not None and operation in _INITIATE:
+            return cast(Call, consult)
+        return cast(Call, leg)
 
     def operate(
         self, operation: DeviceOperation | AgentState | DeviceOperationName, /, **params: Any
@@ -110,11 +124,11 @@ class Device(Line):
 
     async def aperform(
         self, call_id: str, operation: Operation | OperationName, /, **params: Any
-    ) -> None:
+    ) -> Call | None:
         """``perform`` for coroutines, with back-pressure: concurrent requests are admitted one
         at a time, first come first served, once every event stream has room (see
         ``callstate.streams``); each runs whole, judged against what the one before left."""
-        await self._streams.admit(lambda: self.perform(call_id, operation, **params))
+        return await self._streams.admit(lambda: self.perform(call_id, operation, **params))
 
     async def adial(self, destination: str | Mapping[str, Any], /, **params: Any) -> Call:
         """``dial`` for coroutines (admitted like ``aperform``)."""
@@ -146,6 +160,7 @@ class Call(Leg):
         """The live consult started from this call, if any."""
         return cast(Call | None, self._consult)
 
-    def perform(self, operation: Operation | OperationName, /, **params: Any) -> None:
-        """Shorthand for ``self.device.perform(self.id, operation, **params)``."""
-        self.device.perform(self.id, operation, **params)
+    def perform(self, operation: Operation | OperationName, /, **params: Any) -> Call | None:
+        """Shorthand for ``self.device.perform(self.id, operation, **params)`` (and what it
+        returns)."""
+        return self.device.perform(self.id, operation, **params)

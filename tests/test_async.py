@@ -305,7 +305,7 @@ async def test_two_concurrent_holds_one_succeeds_one_is_refused() -> None:
             agent.aperform(call.id, "Hold"), agent.aperform(call.id, "Hold"), return_exceptions=True
         )
     )
-    assert results[0] is None
+    assert results[0] is call  # the call it acted on
     assert isinstance(results[1], OperationNotAvailableError)
     assert results[1].status_code == 2
     assert call.state is State.HELD
@@ -320,7 +320,7 @@ async def test_concurrent_requests_are_judged_in_arrival_order() -> None:
     results = await bounded(
         asyncio.gather(agent.aperform(call.id, "Hold"), agent.aperform(call.id, "Retrieve"))
     )
-    assert results == [None, None]
+    assert results == [call, call]  # each returns the call it acted on
     assert [e.call.state for e in seen[start:]] == [State.HELD, State.ESTABLISHED]
     # the other way round: Retrieve comes first and is refused, Hold then succeeds
     results = await bounded(
@@ -331,7 +331,7 @@ async def test_concurrent_requests_are_judged_in_arrival_order() -> None:
         )
     )
     assert isinstance(results[0], OperationNotAvailableError)
-    assert results[1] is None
+    assert results[1] is call
     assert call.state is State.HELD
 
 
@@ -355,10 +355,10 @@ async def test_serialisation_holds_while_requests_wait_for_a_slow_stream() -> No
     results = await bounded(
         asyncio.gather(*(agent.aperform(call.id, op) for op in ops), return_exceptions=True)
     )
-    ok = [r is None for r in results]
+    ok = [r is call for r in results]
     assert ok == [True, False, True, False, True, True, True, False]
     for result in results:
-        if result is not None:
+        if result is not call:
             assert isinstance(result, OperationNotAvailableError)
     stream.close()
     await bounded(consumer)
@@ -594,7 +594,7 @@ def test_one_switch_serves_requests_from_one_event_loop_after_another() -> None:
         return done
 
     for round_ in range(2):
-        assert asyncio.run(crowded(round_)) == [None] * 4
+        assert asyncio.run(crowded(round_)) == [call] * 4
     assert call.user_data["r1"] == 3
 
 
@@ -932,7 +932,7 @@ async def test_a_request_cancelled_after_it_ran_returns_its_result(request_kind:
     task.cancel()
     result = await bounded(task)
     if request_kind == "aperform":
-        assert result is None
+        assert result is call  # the call it acted on
         assert call.state is State.HELD
     else:
         assert isinstance(result, Call)

@@ -484,3 +484,20 @@ def test_both_held_the_consult_comes_back_and_completes() -> None:
     consult.perform("Hold")
     consult.perform("CompleteTransfer")
     assert parent.state == consult.state == "Released"
+
+
+def test_perform_returns_the_call_made_or_acted_on() -> None:
+    w = world()
+    _, consult, _ = answered_consult(w)
+    made = consult.perform("CompleteTransfer")
+    assert made is consult
+    switch = Switch(seed=1)
+    a, b = switch.add_device("15000"), switch.add_device("15001")
+    switch.add_device("15002")
+    call = a.dial("15001")
+    answered = b.perform(b.calls[0].id, "Answer")
+    assert answered is b.calls[0]
+    new = a.perform(call.id, "InitiateTransfer", destination={"phoneNumber": "15002"})
+    assert new is call.consult
+    assert new is not None
+    assert new.parent is call
