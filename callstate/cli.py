@@ -110,6 +110,11 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
         for path in written:
             print(path)
+        if diagrams.graphviz() is None:
+            print(
+                "callstate: Graphviz (dot) is not installed: the .svg diagrams were not drawn",
+                file=sys.stderr,
+            )
         return 0
     if args.command == "replay":
         return _replay(args.log, args.user, args.format)

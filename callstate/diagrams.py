@@ -12,11 +12,19 @@ import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
+from typing import Final
 
 from .enums import NetworkEvent, Operation, State, SupervisionMode
 from .table import CAPABILITIES, OFFERED, Context, all_contexts, build_machine
 
 __all__ = ["DIAGRAMS", "capabilities_table", "edges", "mermaid", "supervisor_modes", "write"]
+
+#: how to read an edge label (Mermaid comments: shown in the source, not in the picture)
+_LEGEND: Final = (
+    "    %% Edge labels: Operation = an agent's request (its operationName);",
+    "    %% (Event) = the far end or the switch moved the leg;",
+    "    %% [guard & guard] = the leg's context the row needs (table.GUARDS).",
+)
 
 #: guards that make a row part of the consult-pair diagram
 _PAIR_GUARDS = frozenset(
@@ -52,7 +60,7 @@ def edges(*, pair_only: bool = False) -> list[tuple[str, str, str]]:
 
 def mermaid(*, pair_only: bool = False) -> str:
     """A Mermaid ``stateDiagram-v2`` of the table. Far-end and switch events are in parentheses."""
-    lines = ["stateDiagram-v2"]
+    lines = ["stateDiagram-v2", *_LEGEND]
     if not pair_only:
         lines += ["    [*] --> Dialing : Dial", "    [*] --> Ringing : (inbound call)"]
     lines += [f"    {src} --> {dst} : {label}" for src, dst, label in edges(pair_only=pair_only)]
@@ -126,6 +134,11 @@ def supervisor_modes() -> str:
 DIAGRAMS = {"call": False, "pair": True}
 
 
+def graphviz() -> str | None:
+    """The ``dot`` program, if Graphviz is installed (SVGs are drawn only then)."""
+    return shutil.which("dot")
+
+
 def write(directory: Path) -> list[Path]:
     """Write every diagram as ``.mmd`` (and ``.svg`` if ``dot`` is installed); return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -134,15 +147,15 @@ def write(directory: Path) -> list[Path]:
     modes = directory / "supervisor.mmd"
     modes.write_text(supervisor_modes(), encoding="utf-8")
     written = [table, modes]
-    graphviz = shutil.which("dot")
+    dot_program = graphviz()
     for stem, pair_only in DIAGRAMS.items():
         path = directory / f"{stem}.mmd"
         path.write_text(mermaid(pair_only=pair_only), encoding="utf-8")
         written.append(path)
-        if graphviz:
+        if dot_program:
             svg = directory / f"{stem}.svg"
             subprocess.run(
-                [graphviz, "-Tsvg", "-o", str(svg)],
+                [dot_program, "-Tsvg", "-o", str(svg)],
                 input=dot(pair_only=pair_only).encode(),
                 check=True,
             )

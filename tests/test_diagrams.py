@@ -79,3 +79,24 @@ def test_the_readme_shows_the_generated_call_diagram() -> None:
     assert block == (COMMITTED / "call.mmd").read_text(encoding="utf-8"), (
         "README.md: paste diagrams/call.mmd into the mermaid block"
     )
+
+
+def test_the_diagrams_say_how_to_read_them_and_when_svgs_are_missing(tmp_path: Path) -> None:
+    import shutil
+
+    done = subprocess.run(
+        [sys.executable, "-m", "callstate", "diagrams", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    legend = (tmp_path / "call.mmd").read_text(encoding="utf-8")
+    assert "%% (Event) = the far end or the switch" in legend
+    assert "[guard & guard]" in legend
+    if shutil.which("dot") is None:
+        assert "Graphviz (dot) is not installed" in done.stderr
+    else:
+        assert (tmp_path / "call.svg").exists()
