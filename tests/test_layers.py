@@ -112,3 +112,16 @@ def test_the_architecture_picture_is_the_import_graph() -> None:
         for imported in imports - VOCABULARY
     }
     assert drawn == actual
+
+
+API = ROOT / "docs" / "api.md"
+
+
+@pytest.mark.skipif(not API.exists(), reason="docs/ are not beside these tests")
+def test_the_api_reference_lists_exactly_the_public_names() -> None:
+    import re
+
+    import callstate
+
+    listed = re.findall(r"^\| `([A-Za-z_]+)` \|", API.read_text(encoding="utf-8"), re.MULTILINE)
+    assert sorted(listed) == sorted(callstate.__all__)
