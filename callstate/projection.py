@@ -165,6 +165,10 @@ class Projection:
     """
 
     def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = "8.5.2"):
+        """``base_uri``: the base of the URIs in resources (the switch's); ``form``: the call
+        resource form answers use unless told otherwise (``"8.5.2"``: participant objects,
+        ``uri``, ``path``; ``"8.5.0"``: ``participants`` as numbers, ``participantsInfo``,
+        ``ani``)."""
         if not isinstance(base_uri, str):
             raise InvalidParameterError(
                 f"base_uri is a URL string, not {shown(base_uri)}", operation="Projection"

@@ -66,7 +66,19 @@ class _Unwritable:
 
 
 class Switch:
-    """A simulated switch: devices, their calls, the far end, and the event stream."""
+    """A simulated switch: devices, their calls, the far end, and the event stream.
+
+    Parameters:
+        base_uri: the Calls API base the resources' URIs are built on (``uri``, ``deviceUri``).
+        seed: makes every id (calls, connections, devices) reproducible; ``None``: random.
+        clock: returns the time in seconds (default ``time.time``); a ``ManualClock`` makes
+            ``duration`` reproducible. Read once per request.
+        on_subscriber_error: called with ``(error, event)`` when a subscriber raises (default:
+            logged on the ``callstate`` logger); delivery to the others goes on.
+        log: a path to write the event log to (``callstate.log``); ``None``: no log.
+
+    Bad arguments raise ``InvalidParameterError`` (a ``CallStateError`` and a ``ValueError``).
+    """
 
     def __init__(
         self,

@@ -125,3 +125,14 @@ def test_the_api_reference_lists_exactly_the_public_names() -> None:
 
     listed = re.findall(r"^\| `([A-Za-z_]+)` \|", API.read_text(encoding="utf-8"), re.MULTILINE)
     assert sorted(listed) == sorted(callstate.__all__)
+
+
+def test_constructor_parameters_are_documented() -> None:
+    import inspect
+
+    from callstate import Projection, Switch
+
+    for cls in (Switch, Projection):
+        text = (cls.__doc__ or "") + (cls.__init__.__doc__ or "")
+        for name in inspect.signature(cls).parameters:
+            assert name in text, (cls.__name__, name)
