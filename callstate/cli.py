@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     run_cmd.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to this file")
+    run_cmd.add_argument(
+        "--sequence", type=Path, default=None, help="write a Mermaid sequence diagram of the run"
+    )
     replay = command("replay", "Print GET /me/calls rebuilt from an event log.")
     replay.add_argument("log", type=Path, help="event log file (written with --log)")
     replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin")
@@ -133,9 +136,17 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         print(f"callstate: {args.scenario} is not a valid scenario: {problems}", file=sys.stderr)
         return 2
+    sequence = None
+    if args.sequence is not None:
+        from .sequence import Sequence
+
+        sequence = Sequence(scenario)
+    trace = sequence.step if sequence is not None else None
     try:
-        for line in run(scenario, form=args.format, seed=args.seed, log=args.log):
+        for line in run(scenario, form=args.format, seed=args.seed, log=args.log, trace=trace):
             print(json.dumps(line))
+        if sequence is not None:
+            args.sequence.write_text(sequence.mermaid(), encoding="utf-8")
     except BrokenPipeError:  # the reader went away: main() ends quietly
         raise
     except LogWriteError as error:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
@@ -275,10 +275,12 @@ def run(
     seed: int | None = None,
     base_uri: str = "http://127.0.0.1:8080/api/v2",
     log: str | Path | None = None,
+    trace: Callable[[Step, list[dict[str, Any]]], object] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run ``scenario`` on a fresh switch, yielding the output lines as they happen.
 
     With ``log``, the switch writes its event log there as it runs (see ``callstate.log``).
+    ``trace`` is told each step with the lines it produced (``callstate.sequence`` draws them).
     """
     script = _script(scenario)
     clock = ManualClock()
@@ -325,6 +327,8 @@ def run(
             else:
                 if step.label and agent_leg is not None:
                     labels[step.label] = agent_leg.id
+        if trace is not None:
+            trace(step, list(lines))
         yield from lines
         lines.clear()
     switch.close_log()

@@ -100,3 +100,26 @@ def test_the_diagrams_say_how_to_read_them_and_when_svgs_are_missing(tmp_path: P
         assert "Graphviz (dot) is not installed" in done.stderr
     else:
         assert (tmp_path / "call.svg").exists()
+
+
+@pytest.mark.parametrize("example", ["consult_transfer", "conference"])
+def test_committed_sequence_diagrams_are_current(example: str, tmp_path: Path) -> None:
+    """``diagrams/EXAMPLE.sequence.mmd`` is what ``run examples/EXAMPLE.json --seed 1
+    --sequence`` draws now."""
+    out = tmp_path / "sequence.mmd"
+    command = [sys.executable, "-m", "callstate", "run", f"examples/{example}.json"]
+    done = subprocess.run(
+        [*command, "--seed", "1", "--sequence", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    drawn = out.read_text(encoding="utf-8")
+    assert drawn.startswith("sequenceDiagram\n")
+    assert drawn == (COMMITTED / f"{example}.sequence.mmd").read_text(encoding="utf-8"), (
+        f"regenerate: python -m callstate run examples/{example}.json --seed 1 "
+        f"--sequence diagrams/{example}.sequence.mmd"
+    )
