@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "diagrams"
 
 
+def callstate(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m callstate ARGS`` from the repository root."""
+    return callstate(*args)
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("diagrams")
-    done = subprocess.run(
-        [sys.executable, "-m", "callstate", "diagrams", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = callstate("diagrams", "--out", str(out))
     assert done.returncode == 0, done.stderr
     printed = {Path(line).name for line in done.stdout.splitlines()}
     assert {"call.mmd", "pair.mmd"} <= printed
@@ -60,14 +57,7 @@ def test_the_call_diagram_shows_every_state(generated: Path) -> None:
 
 
 def test_generating_twice_gives_the_same_bytes(generated: Path, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "callstate", "diagrams", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = callstate("diagrams", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     for name in ("call.mmd", "pair.mmd"):
         assert (tmp_path / name).read_bytes() == (generated / name).read_bytes()
@@ -84,14 +74,7 @@ def test_the_readme_shows_the_generated_call_diagram() -> None:
 def test_the_diagrams_say_how_to_read_them_and_when_svgs_are_missing(tmp_path: Path) -> None:
     import shutil
 
-    done = subprocess.run(
-        [sys.executable, "-m", "callstate", "diagrams", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = callstate("diagrams", "--out", str(tmp_path))
     assert done.returncode == 0
     legend = (tmp_path / "call.mmd").read_text(encoding="utf-8")
     assert "%% (Event) = the far end or the switch" in legend
@@ -107,15 +90,7 @@ def test_committed_sequence_diagrams_are_current(example: str, tmp_path: Path) -
     """``diagrams/EXAMPLE.sequence.mmd`` is what ``run examples/EXAMPLE.json --seed 1
     --sequence`` draws now."""
     out = tmp_path / "sequence.mmd"
-    command = [sys.executable, "-m", "callstate", "run", f"examples/{example}.json"]
-    done = subprocess.run(
-        [*command, "--seed", "1", "--sequence", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = callstate("run", f"examples/{example}.json", "--seed", "1", "--sequence", str(out))
     assert done.returncode == 0, done.stderr
     drawn = out.read_text(encoding="utf-8")
     assert drawn.startswith("sequenceDiagram\n")
