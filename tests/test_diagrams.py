@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ COMMITTED = ROOT / "diagrams"
 
 def callstate(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m callstate ARGS`` from the repository root."""
-    return callstate(*args)
+    return subprocess.run(
+        [sys.executable, "-m", "callstate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
