@@ -38,6 +38,7 @@ Commands:
   run       play a scenario file and print the Calls API JSON it produces
   replay    print GET /me/calls rebuilt from an event log
   serve     serve the Calls API over HTTP and CometD (needs the server extra)
+  schema    write the JSON Schema of every request body (docs/schema)
   diagrams  write the state diagrams and the capabilities table from the transition table
 """
 
@@ -78,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
     serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
+    schema = command("schema", "Write the JSON Schema of every request body.")
+    schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
     draw = command("diagrams", "Write the state diagrams from the transition table.")
     draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
     return parser
@@ -121,6 +124,15 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if args.command == "replay":
         return _replay(args.log, args.user, args.format)
+    if args.command == "schema":
+        from .schema import write
+
+        try:
+            print(write(args.out))
+        except OSError as error:
+            print(f"callstate: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "serve":
         return _serve(args)
     from .scenario import read, run

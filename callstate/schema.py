@@ -1,0 +1,103 @@
+"""Typed request models (pydantic), one per operation, and their JSON Schema.
+
+Each model is the body a client POSTs: ``operationName`` plus the parameters
+``callstate.params.PARAMETERS`` says the operation takes (required ones required). The models
+document and type the requests; the switch's own checks (``check_params``) stay the ones that
+run on the request path, with the same names, so a body valid here is one the switch reads.
+``write(folder)`` writes ``requests.json`` (every request as a ``oneOf`` keyed by
+``operationName``) into ``docs/schema/``; a test keeps the committed file equal to it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .enums import AgentState, DeviceOperation, Operation
+from .params import MAX_DTMF, MAX_TEXT, MAX_USER_DATA_KEY, MAX_USER_DATA_PAIRS, PARAMETERS
+
+__all__ = ["MODELS", "request_schema", "write"]
+
+
+class Destination(BaseModel):
+    """Where a call goes: a DN (digits) or a ``+`` number."""
+
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+_Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+_UserData = Annotated[
+    dict[str, str | int],
+    Field(max_length=MAX_USER_DATA_PAIRS, description=f"keys of 1 to {MAX_USER_DATA_KEY} chars"),
+]
+#: parameter name -> its type as the wire carries it
+_TYPES: dict[str, Any] = {
+    "destination": Destination,
+    "userData": _UserData,
+    "digits": Annotated[str, Field(pattern=r"^[0-9*#]+$", max_length=MAX_DTMF)],
+    "key": _Text,
+    "location": _Text,
+    "consultCallUri": _Text,
+    "otherCallUri": _Text,
+    "participant": _Text,
+    "forwardTo": _Text,
+    "targetDeviceUri": _Text,
+    "supervisorMonitoringScope": Literal["Call", "Agent"],
+    "supervisorMonitoringMode": Literal["NextCall", "AllCalls"],
+    "disposition": _Text,
+    "dispositionKey": _Text,
+    "callUri": _Text,
+    "callUuid": _Text,
+}
+
+
+def _model(name: str) -> type[BaseModel]:
+    required, optional = PARAMETERS.get(name, ((), ()))
+    fields: dict[str, Any] = {"operationName": (Literal[name], ...)}
+    for param in required:
+        fields[param] = (_TYPES[param], ...)
+    for param in optional:
+        fields[param] = (_TYPES[param] | None, None)
+    model: type[BaseModel] = create_model(
+        f"{name}Request", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+#: operation name -> its request model (call operations, Dial, device operations, agent states)
+MODELS: dict[str, type[BaseModel]] = {
+    name: _model(name)
+    for name in [
+        *(op.value for op in Operation),
+        *(op.value for op in DeviceOperation),
+        *(state.value for state in AgentState),
+    ]
+}
+
+
+def request_schema() -> dict[str, Any]:
+    """One JSON Schema for every request body, a ``oneOf`` keyed by ``operationName``."""
+    defs: dict[str, Any] = {}
+    for name, model in MODELS.items():
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[f"{name}Request"] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "callstate request bodies",
+        "oneOf": [{"$ref": f"#/$defs/{name}Request"} for name in MODELS],
+        "discriminator": {"propertyName": "operationName"},
+        "$defs": defs,
+    }
+
+
+def write(folder: Path) -> Path:
+    """Write ``requests.json`` into ``folder``; its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "requests.json"
+    path.write_text(json.dumps(request_schema(), indent=1, sort_keys=True) + "\n", "utf-8")
+    return path
