@@ -186,34 +186,34 @@ class Bayeux:
         connected = False  # one connect per POST may be held (a batch is answered as a whole)
         for message in messages:
             if not isinstance(message, dict):
-                parts.append(_dump({"successful": False, "error": "400::message is not an object"}))
+                parts.append(dumps({"successful": False, "error": "400::message is not an object"}))
                 continue
             channel = message.get("channel")
             if channel == "/meta/handshake":
-                parts.append(_dump(self._handshake(account, message)))
+                parts.append(dumps(self._handshake(account, message)))
                 continue
             if not isinstance(channel, str):
-                parts.append(_dump(_failure(message, "400::no channel")))
+                parts.append(dumps(_failure(message, "400::no channel")))
                 continue
             session = self._session(account, message.get("clientId"))
             if session is None:
-                parts.append(_dump(self._unknown(account, message)))
+                parts.append(dumps(self._unknown(account, message)))
             elif channel == "/meta/connect":
                 if not await self._connect(session, message, parts, gone, hold=not connected):
                     return None
                 connected = True
             elif channel in ("/meta/subscribe", "/meta/unsubscribe"):
-                parts.append(_dump(self._subscription(session, message)))
+                parts.append(dumps(self._subscription(session, message)))
             elif channel == "/meta/disconnect":
                 self._drop(session, _DISCONNECTED)
-                parts.append(_dump(_success(message, session)))
+                parts.append(dumps(_success(message, session)))
             else:
                 error = (
                     "404::unknown meta channel"
                     if channel.startswith("/meta/")
                     else ("403::publish denied")
                 )
-                parts.append(_dump(_failure(message, error, session)))
+                parts.append(dumps(_failure(message, error, session)))
         return b"[" + b",".join(parts) + b"]"
 
     def _session(self, account: Account, client_id: object) -> _Session | None:
@@ -281,7 +281,7 @@ class Bayeux:
             if outcome is _GONE:
                 return False
         if self._sessions.get(session.id) is not session:  # dropped while held
-            parts.append(_dump(self._unknown(session.account, message)))
+            parts.append(dumps(self._unknown(session.account, message)))
             return True
         session.seen = self.clock()
         if session.queue and outcome is _ANSWER:  # a superseded connect takes nothing
@@ -289,7 +289,7 @@ class Bayeux:
             session.queue = []
         reply = _success(message, session)
         reply["advice"] = {"reconnect": "handshake", "interval": 0} if self.closed else self._advice
-        parts.append(_dump(reply))
+        parts.append(dumps(reply))
         return True
 
     async def _hold(
@@ -363,9 +363,6 @@ class Bayeux:
 def _settle(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-_dump: Final = dumps
 
 
 def _success(message: dict[str, Any], session: _Session) -> dict[str, Any]:

@@ -8,13 +8,11 @@ samples show it), monitoring agent 5001, who talks to 5000.
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_samples import SHARED, assert_matches
+from test_samples import SHARED, _load, assert_matches
 
 from callstate import (
     CallEvent,
@@ -80,12 +78,6 @@ class Center:
         else:
             self.supervisor.perform(call_id, name, **params)
         return [e for e in self.events if e[0].device == "5005"]
-
-
-@cache
-def _load(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    entries = json.loads(path.read_text(encoding="utf-8"))
-    return {(e["operation"], e["sample"]): e for e in entries}
 
 
 @pytest.fixture(params=["subset", "shared"])

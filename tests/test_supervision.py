@@ -249,7 +249,7 @@ def test_a_refused_supervision_changes_nothing() -> None:
     w = World()
     w.talk()
     before = (w.boss.snapshot(), w.boss.calls, len(w.events))
-    with pytest.raises(Exception):  # noqa: B017, PT011 - InvalidParameterError: no such device
+    with pytest.raises(InvalidParameterError, match="names no other device"):
         w.boss.operate("ListenIn", targetDeviceUri="http://x/devices/nope")
     assert (w.boss.snapshot(), w.boss.calls, len(w.events)) == before
 
