@@ -58,11 +58,12 @@ from .events import (
     UserDataChanged,
 )
 from .log import LogError, LogReader, decode, encode, replay
-from .projection import Form, Projection, Role, User
+from .projection import DEFAULT_FORM, Form, Projection, Role, User
 from .streams import AsyncSubscription, EventOverflowError, EventStream
 from .switch import ManualClock, Subscription, Switch
 
 __all__ = [
+    "DEFAULT_FORM",
     "AgentState",
     "AsyncSubscription",
     "Call",

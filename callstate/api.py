@@ -34,7 +34,7 @@ from .errors import (
     MissingParameterError,
     UnknownOperationError,
 )
-from .projection import Form, Projection, User
+from .projection import DEFAULT_FORM, Form, Projection, User
 from .switch import Switch
 from .wire import dumps, loads
 
@@ -118,7 +118,7 @@ class Api:
         config: Config,
         *,
         seed: int | None = None,
-        form: Form = "8.5.0",
+        form: Form = DEFAULT_FORM,
         base_uri: str = "http://127.0.0.1:8080/api/v2",
         log: str | None = None,
     ) -> Api:

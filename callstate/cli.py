@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .errors import CallStateError, LogWriteError
 from .log import LogError, LogReader, replay
-from .projection import FORMS, Form, User
+from .projection import DEFAULT_FORM, FORMS, Form, User
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run_cmd = command("run", "Run a scenario; print one JSON object per line.")
     run_cmd.add_argument("scenario", type=Path, help="scenario file (see docs/scenarios.md)")
-    run_cmd.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
+    run_cmd.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     run_cmd.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to this file")
     run_cmd.add_argument(
@@ -71,12 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     replay = command("replay", "Print GET /me/calls rebuilt from an event log.")
     replay.add_argument("log", type=Path, help="event log file (written with --log)")
     replay.add_argument("--user", type=_user, default="admin", help="a DN, or admin")
-    replay.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
+    replay.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     serve = command("serve", "Serve the Calls API over HTTP and CometD (docs/server.md).")
     serve.add_argument("--config", type=Path, default=None, help="JSON config (none: a demo)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
-    serve.add_argument("--format", choices=FORMS, default="8.5.0", help="call resource form")
+    serve.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
     schema = command("schema", "Write the JSON Schema of every request body.")

@@ -787,14 +787,16 @@ class LogReader:
         return [event for entry in self.entries for event in entry.events]
 
 
-def replay(reader: LogReader, form: Form = "8.5.2") -> Projection:
-    """A ``Projection`` rebuilt from the logged events alone."""
-    from .projection import Projection
+def replay(reader: LogReader, form: Form | None = None) -> Projection:
+    """A ``Projection`` rebuilt from the logged events alone (``form``: as ``Projection``'s,
+    default ``DEFAULT_FORM``)."""
+    from .projection import DEFAULT_FORM, Projection
 
     if not isinstance(reader, LogReader):
         raise InvalidParameterError(f"{shown(reader)} is not a LogReader", operation="replay")
 
-    projection = Projection(reader.header.get("base_uri", "http://127.0.0.1:8080/api/v2"), form)
+    base_uri = reader.header.get("base_uri", "http://127.0.0.1:8080/api/v2")
+    projection = Projection(base_uri, DEFAULT_FORM if form is None else form)
     for event in reader.events:
         projection.apply(event)
     return projection

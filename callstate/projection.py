@@ -40,10 +40,13 @@ from .errors import InvalidParameterError, shown
 from .events import CallEvent, CallSnapshot, DeviceSnapshot, DeviceStateChanged, Event
 from .numbers import MAX_DN, cached, facts, formats, is_dn
 
-__all__ = ["FORMS", "Form", "Projection", "Role", "User"]
+__all__ = ["DEFAULT_FORM", "FORMS", "Form", "Projection", "Role", "User"]
 
 Form = Literal["8.5.0", "8.5.2"]
 FORMS: Final[tuple[Form, ...]] = ("8.5.0", "8.5.2")
+#: the form every entry point prints unless told otherwise: GWS 8.5.0's, with ``participants``
+#: as numbers, ``ani`` and ``participantsInfo`` (what the documented samples show)
+DEFAULT_FORM: Final[Form] = "8.5.0"
 
 #: notifications that GWS prints without ``extensions``
 _NO_EXTENSIONS: Final = frozenset(
@@ -164,11 +167,11 @@ class Projection:
     subscribed appears with its next event.
     """
 
-    def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = "8.5.2"):
+    def __init__(self, base_uri: str = "http://127.0.0.1:8080/api/v2", form: Form = DEFAULT_FORM):
         """``base_uri``: the base of the URIs in resources (the switch's); ``form``: the call
-        resource form answers use unless told otherwise (``"8.5.2"``: participant objects,
-        ``uri``, ``path``; ``"8.5.0"``: ``participants`` as numbers, ``participantsInfo``,
-        ``ani``)."""
+        resource form answers use unless told otherwise (``"8.5.0"``, the default:
+        ``participants`` as numbers, ``participantsInfo``, ``ani``; ``"8.5.2"``: participant
+        objects, ``uri``, ``path``)."""
         if not isinstance(base_uri, str):
             raise InvalidParameterError(
                 f"base_uri is a URL string, not {shown(base_uri)}", operation="Projection"

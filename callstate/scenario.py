@@ -38,7 +38,7 @@ from .engine import MAX_CLOCK
 from .enums import DeviceOperationName, Operation
 from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
 from .events import CallEvent, DeviceStateChanged, Event
-from .projection import Form, Projection, User
+from .projection import DEFAULT_FORM, Form, Projection, User
 from .requests import check_operation_name, is_device_operation
 from .switch import ManualClock, Switch
 
@@ -271,7 +271,7 @@ def _error(error: CallStateError) -> dict[str, Any]:
 def run(
     scenario: Scenario | Script | Mapping[str, Any],
     *,
-    form: Form = "8.5.0",
+    form: Form = DEFAULT_FORM,
     seed: int | None = None,
     base_uri: str = "http://127.0.0.1:8080/api/v2",
     log: str | Path | None = None,

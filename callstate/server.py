@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .config import DEMO, Config, ConfigError, load
-from .projection import Form
+from .projection import DEFAULT_FORM, Form
 
 __all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
@@ -44,7 +44,7 @@ def create_app(
     config: Config,
     *,
     seed: int | None = None,
-    form: Form = "8.5.0",
+    form: Form = DEFAULT_FORM,
     base_uri: str = "http://127.0.0.1:8080/api/v2",
     log: str | None = None,
 ) -> Starlette:
@@ -234,7 +234,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    form: Form = "8.5.0",
+    form: Form = DEFAULT_FORM,
     seed: int | None = None,
     log: str | None = None,
     out: Any = sys.stdout,

@@ -68,7 +68,7 @@ class World:
 
     def __init__(self, a: list[str] | None = None) -> None:
         self.switch = Switch(seed=3, clock=lambda: 0.0)
-        self.projection = Projection()
+        self.projection = Projection(form="8.5.2")
         self.events: list[CallEvent] = []
         self.switch.subscribe(self.projection)
         self.switch.subscribe(self.events.append)

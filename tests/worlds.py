@@ -36,7 +36,7 @@ class World:
         switch = Switch(BASE_URI, seed)
         for dn in dns:
             switch.add_device(dn)
-        world = cls(switch, Projection(BASE_URI))
+        world = cls(switch, Projection(BASE_URI, form="8.5.2"))
         switch.subscribe(world.projection)
         switch.subscribe(world.events.append)
         return world
