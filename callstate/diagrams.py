@@ -409,8 +409,8 @@ def supervisor_modes() -> str:
             offered |= OFFERED[(State.ESTABLISHED, context)]
         for op in sorted(offered & set(switches), key=str):
             lines.append(f"    {mode} --> {switches[Operation(op)]} : {op}")
-        for op in sorted(offered & toggles, key=str):
-            lines.append(f"    {mode} --> {mode} : {op}")
+        if offered & toggles:  # one self-loop: renderers draw only one per state
+            lines.append(f"    {mode} --> {mode} : {', '.join(sorted(offered & toggles))}")
     return "\n".join(lines) + "\n"
 
 
