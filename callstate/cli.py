@@ -38,7 +38,7 @@ Commands:
   run       play a scenario file and print the Calls API JSON it produces
   replay    print GET /me/calls rebuilt from an event log
   serve     serve the Calls API over HTTP and CometD (needs the server extra)
-  schema    write the JSON Schema of every request body (docs/schema)
+  schema    write the JSON Schema of every request body and payload (docs/schema)
   diagrams  write the state diagrams and the capabilities table from the transition table
 """
 
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
-    schema = command("schema", "Write the JSON Schema of every request body.")
+    schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
     draw = command("diagrams", "Write the state diagrams from the transition table.")
     draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
@@ -128,7 +128,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from .schema import write
 
         try:
-            print(write(args.out))
+            for path in write(args.out):
+                print(path)
         except OSError as error:
             print(f"callstate: cannot write {args.out}: {error.strerror}", file=sys.stderr)
             return 2

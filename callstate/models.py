@@ -1,6 +1,7 @@
-"""Pydantic models of the Calls API JSON: the call resource (8.5.2 and 8.5.0 forms), the GET
-responses and the CometD notification. Field names are the wire names; optional fields that do
-not apply are left unset and omitted on output (``dump``), as GWS omits them.
+"""Pydantic models of the Calls API JSON: the call resource (8.5.2 and 8.5.0 forms), the device
+resource, the GET responses and the CometD notifications. Field names are the wire names;
+optional fields that do not apply are left unset and omitted on output (``dump``), as GWS omits
+them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ __all__ = [
     "CallResponse",
     "CallsResponse",
     "Country",
+    "DeviceNotification",
+    "DeviceNotificationData",
+    "DeviceResource",
+    "DevicesResponse",
     "ErrorResponse",
     "LegacyCallResource",
     "Notification",
     "NotificationData",
     "Participant",
     "ParticipantInfo",
+    "SupervisorMonitoringState",
+    "UserState",
     "dump",
 ]
 
@@ -129,3 +136,56 @@ class ErrorResponse(_Wire):
 
     statusCode: int
     statusMessage: str
+
+
+class UserState(_Wire):
+    """An agent state as GWS names it (``workMode`` for the not-ready ones)."""
+
+    id: str
+    displayName: str
+    state: str
+    workMode: str | None = None
+
+
+class SupervisorMonitoringState(_Wire):
+    """On a supervisor's device: whom it monitors, and how."""
+
+    state: str
+    mode: str
+    scope: str
+    targetDeviceUri: str
+
+
+class DeviceResource(_Wire):
+    """The device resource (``GET /me/devices``, ``/v2/me/devices`` messages)."""
+
+    id: str
+    deviceState: str
+    userState: UserState
+    phoneNumber: str
+    e164Number: str
+    telephonyNetwork: str
+    doNotDisturb: str
+    voiceEnvironmentUri: str
+    capabilities: list[str]
+    supervisorMonitoringState: SupervisorMonitoringState | None = None
+    callForwarding: str | None = None
+
+
+class DevicesResponse(_Wire):
+    """``GET /api/v2/me/devices``."""
+
+    statusCode: int = 0
+    devices: list[DeviceResource]
+
+
+class DeviceNotificationData(_Wire):
+    messageType: str = "DeviceStateChangeMessage"
+    devices: list[DeviceResource]
+
+
+class DeviceNotification(_Wire):
+    """A CometD message on ``/v2/me/devices``."""
+
+    data: DeviceNotificationData
+    channel: str = "/v2/me/devices"

@@ -5,7 +5,9 @@ Each model is the body a client POSTs: ``operationName`` plus the parameters
 document and type the requests; the switch's own checks (``check_params``) stay the ones that
 run on the request path, with the same names, so a body valid here is one the switch reads.
 ``write(folder)`` writes ``requests.json`` (every request as a ``oneOf`` keyed by
-``operationName``) into ``docs/schema/``; a test keeps the committed file equal to it.
+``operationName``) and ``payloads.json`` (what the API answers and publishes: call and device
+resources, the GET responses, refusals and both CometD messages, from ``callstate.models``) into
+``docs/schema/``; a test keeps the committed files equal to them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import models_json_schema
 
+from . import models
 from .enums import AgentState, DeviceOperation, Operation
 from .params import MAX_DTMF, MAX_TEXT, MAX_USER_DATA_KEY, MAX_USER_DATA_PAIRS, PARAMETERS
 
-__all__ = ["MODELS", "request_schema", "write"]
+__all__ = ["MODELS", "PAYLOADS", "payload_schema", "request_schema", "write"]
 
 
 class Destination(BaseModel):
@@ -95,9 +99,39 @@ def request_schema() -> dict[str, Any]:
     }
 
 
-def write(folder: Path) -> Path:
-    """Write ``requests.json`` into ``folder``; its path."""
+#: what the API answers and publishes
+PAYLOADS: tuple[type[BaseModel], ...] = (
+    models.CallResource,
+    models.LegacyCallResource,
+    models.CallResponse,
+    models.CallsResponse,
+    models.Notification,
+    models.DeviceResource,
+    models.DevicesResponse,
+    models.DeviceNotification,
+    models.ErrorResponse,
+)
+
+
+def payload_schema() -> dict[str, Any]:
+    """One JSON Schema whose ``$defs`` name every payload (``PAYLOADS``), ``anyOf`` them."""
+    _, schema = models_json_schema(
+        [(model, "serialization") for model in PAYLOADS], ref_template="#/$defs/{model}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "callstate responses and notifications",
+        "anyOf": [{"$ref": f"#/$defs/{model.__name__}"} for model in PAYLOADS],
+        "$defs": schema["$defs"],
+    }
+
+
+def write(folder: Path) -> list[Path]:
+    """Write ``requests.json`` and ``payloads.json`` into ``folder``; their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "requests.json"
-    path.write_text(json.dumps(request_schema(), indent=1, sort_keys=True) + "\n", "utf-8")
-    return path
+    written = []
+    for name, schema in (("requests", request_schema()), ("payloads", payload_schema())):
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n", "utf-8")
+        written.append(path)
+    return written

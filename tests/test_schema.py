@@ -10,8 +10,19 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from callstate import CallStateError, Switch
-from callstate.schema import MODELS, request_schema
+from callstate import (
+    CallEvent,
+    CallStateError,
+    DeviceStateChanged,
+    Event,
+    Form,
+    Projection,
+    Switch,
+    User,
+    models,
+)
+from callstate.projection import FORMS
+from callstate.schema import MODELS, payload_schema, request_schema
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "schema" / "requests.json"
 
@@ -82,3 +93,70 @@ def test_a_body_the_model_refuses_for_a_missing_parameter_the_switch_refuses_too
         with pytest.raises(CallStateError) as refused:
             device.perform(call.id, name)  # type: ignore[arg-type]
         assert refused.value.status_code == 1
+
+
+PAYLOADS = COMMITTED.parent / "payloads.json"
+
+
+@pytest.mark.skipif(not PAYLOADS.exists(), reason="docs/ are not beside these tests")
+def test_the_committed_payload_schema_is_current() -> None:
+    committed = json.loads(PAYLOADS.read_text(encoding="utf-8"))
+    assert committed == payload_schema(), "regenerate: python -m callstate schema"
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in committed["anyOf"]} >= {
+        "CallResource",
+        "LegacyCallResource",
+        "Notification",
+        "DeviceResource",
+        "DeviceNotification",
+        "ErrorResponse",
+    }
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_payload_the_projection_gives_is_one_the_schema_describes(form: Form) -> None:
+    """A day with a consult transfer, a conference, supervision, forwarding and refusals: every
+    answer and message fits its model (the models forbid unknown fields)."""
+    resource = models.CallResource if form == "8.5.2" else models.LegacyCallResource
+    switch = Switch(seed=3)
+    projection = Projection(form=form)
+    messages: list[dict[str, Any]] = []
+
+    def collect(event: Event) -> None:
+        if isinstance(event, DeviceStateChanged):
+            messages.append(projection.device_notification(event) or {})
+        elif isinstance(event, CallEvent):
+            messages.append(projection.notification(event) or {})
+
+    switch.subscribe(projection)
+    switch.subscribe(collect)
+    agent, other, third = (switch.add_device(dn) for dn in ("15000", "15001", "15002"))
+    boss = switch.add_device("15009", role="supervisor")
+    boss.operate("BargeIn", targetDeviceUri=agent.id)
+    agent.operate("Ready")
+    call = switch.external_call("+14155550100", to="15000", user_data={"k": "v"})
+    agent.perform(call.id, "Answer")
+    boss.perform(boss.calls[0].id, "Answer")
+    consult = agent.perform(call.id, "InitiateConference", destination={"phoneNumber": "15001"})
+    assert consult is not None
+    other.perform(other.calls[0].id, "Answer")
+    consult.perform("CompleteConference")
+    third.operate("ForwardCallsOn", forwardTo="+442071234567")
+    agent.perform(call.id, "SingleStepTransfer", destination={"phoneNumber": "15002"})
+    assert len(messages) > 20
+    seen = {message["channel"] for message in messages}
+    assert seen == {"/v2/me/calls", "/v2/me/devices"}
+    for message in messages:
+        if message["channel"] == "/v2/me/calls":
+            assert isinstance(models.Notification.model_validate(message).data.call, resource)
+        else:
+            models.DeviceNotification.model_validate(message)
+    for user in (User.admin(), User.agent("15001"), User.agent("15009")):
+        calls = models.CallsResponse.model_validate(projection.get_calls(user))
+        assert all(isinstance(c, resource) for c in calls.calls)
+        for c in calls.calls:
+            models.CallResponse.model_validate(projection.get_call(user, c.id))
+        models.DevicesResponse.model_validate(projection.get_devices(user))
+    models.ErrorResponse.model_validate(projection.get_call(User.agent("15002"), "nope"))
+    devices = projection.get_devices(User.admin())["devices"]
+    assert any("supervisorMonitoringState" in d for d in devices)
+    assert any("callForwarding" in d for d in devices)
