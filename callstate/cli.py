@@ -81,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
     schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
-    draw = command("diagrams", "Write the state diagrams from the transition table.")
+    draw = command(
+        "diagrams",
+        "Write the state diagrams (Mermaid and Graphviz DOT; SVG when Graphviz is installed) "
+        "and the capabilities table.",
+    )
     draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
     return parser
 
