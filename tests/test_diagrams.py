@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from test_cli import ROOT
+from test_cli import cli as callstate
 
 from callstate import diagrams
 
-ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "diagrams"
-
-
-def callstate(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m callstate ARGS`` from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "callstate", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
