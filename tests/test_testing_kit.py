@@ -1,5 +1,7 @@
 """callstate.testing as a user would use it: subclass the machine, add an invariant, run it
-with default hypothesis settings; and the ``switch`` fixture of the pytest plugin."""
+with default hypothesis settings (it reaches the hard operations and supervision in every mode;
+``supervisors = 0`` leaves supervision out); the request strategies; and the ``switch`` fixture of
+the pytest plugin."""
 
 from __future__ import annotations
 
@@ -10,14 +12,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
-from callstate import CallStateError, Operation, Switch, User
-from callstate.testing import SwitchMachine, bad_requests, requests
+from callstate import CallStateError, DeviceOperation, Operation, SupervisionMode, Switch, User
+from callstate.testing import (
+    SwitchMachine,
+    bad_device_requests,
+    bad_requests,
+    requests,
+    supervision_requests,
+)
 
 
 class MySoftphoneMachine(SwitchMachine):
     """What a user writes: their own invariant over the switch the kit drives."""
 
     performed: ClassVar[set[Operation]] = set()
+    operated: ClassVar[set[DeviceOperation]] = set()
+    joined: ClassVar[set[SupervisionMode]] = set()
     contexts: ClassVar[set[str]] = set()
 
     @invariant()
@@ -42,8 +52,17 @@ class MySoftphoneMachine(SwitchMachine):
                 self.contexts.add("both_held")
 
 
-def test_a_default_run_reaches_the_hard_operations_and_contexts() -> None:
-    run_state_machine_as_test(MySoftphoneMachine)  # default settings: 100 examples
+@pytest.fixture(scope="module")
+def default_run() -> type[MySoftphoneMachine]:
+    """One run of the user's machine with default settings (100 examples), for the coverage
+    tests below to read."""
+    run_state_machine_as_test(MySoftphoneMachine)
+    return MySoftphoneMachine
+
+
+def test_a_default_run_reaches_the_hard_operations_and_contexts(
+    default_run: type[MySoftphoneMachine],
+) -> None:
     hard = {
         Operation.COMPLETE_TRANSFER,
         Operation.COMPLETE_CONFERENCE,
@@ -55,8 +74,49 @@ def test_a_default_run_reaches_the_hard_operations_and_contexts() -> None:
         Operation.MUTE_CALL,
         Operation.START_CALL_RECORDING,
     }
-    assert hard <= MySoftphoneMachine.performed, hard - MySoftphoneMachine.performed
-    assert {"pair", "conference", "mute", "recording"} <= MySoftphoneMachine.contexts
+    assert hard <= default_run.performed, hard - default_run.performed
+    assert {"pair", "conference", "mute", "recording"} <= default_run.contexts
+
+
+def test_a_default_run_supervises(default_run: type[MySoftphoneMachine]) -> None:
+    """A supervisor's legs joined calls in every mode, switched mode and muted the monitored
+    agent, and its device started and cancelled monitoring in every mode."""
+    assert set(SupervisionMode) <= default_run.joined, set(SupervisionMode) - default_run.joined
+    leg_ops = {
+        Operation.SWITCH_TO_BARGE_IN,
+        Operation.SWITCH_TO_LISTEN_IN,
+        Operation.MUTE_MONITORED_USER,
+    }
+    assert leg_ops <= default_run.performed, leg_ops - default_run.performed
+    device_ops = {
+        DeviceOperation.LISTEN_IN,
+        DeviceOperation.COACH,
+        DeviceOperation.BARGE_IN,
+        DeviceOperation.CANCEL_SUPERVISOR_MONITORING,
+    }
+    assert device_ops <= default_run.operated, device_ops - default_run.operated
+
+
+class Unsupervised(SwitchMachine):
+    supervisors = 0
+    performed: ClassVar[set[Operation]] = set()
+    operated: ClassVar[set[DeviceOperation]] = set()
+    joined: ClassVar[set[SupervisionMode]] = set()
+
+    @invariant()
+    def nobody_supervises(self) -> None:
+        assert self.supervisor_devices == ()
+        assert all(d.role == "agent" for d in self.switch.devices)
+        assert all(c.watch is None for c in self.switch.calls)
+
+
+def test_no_supervisor_no_supervision() -> None:
+    run_state_machine_as_test(
+        Unsupervised, settings=settings(max_examples=10, stateful_step_count=20, deadline=None)
+    )
+    assert not Unsupervised.operated
+    assert not Unsupervised.joined
+    assert Operation.SWITCH_TO_BARGE_IN not in Unsupervised.performed
 
 
 @settings(max_examples=30, deadline=None)
@@ -74,6 +134,26 @@ def test_requests_are_accepted_and_bad_requests_refused(data: Any) -> None:
         with pytest.raises(CallStateError) as refused:
             call.perform(name, **bad)  # type: ignore[arg-type]
         assert refused.value.status_code in (1, 2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_supervision_requests_are_accepted_and_bad_device_requests_refused(data: Any) -> None:
+    switch = Switch(seed=3)
+    agents = [switch.add_device("15000"), switch.add_device("15001")]
+    boss = switch.add_device("19000", role="supervisor")
+    agents[0].dial("15001")
+    agents[1].calls[0].perform("Answer")  # a call to monitor: a supervisor joins it
+    for device in (boss, boss, data.draw(st.sampled_from(agents))):
+        if device is boss:
+            op, params = data.draw(supervision_requests(boss, [boss, *agents]))
+            boss.operate(op, **params)
+        name, bad = data.draw(bad_device_requests(device))
+        before = device.snapshot()
+        with pytest.raises(CallStateError) as refused:
+            device.operate(name, **bad)
+        assert refused.value.status_code in (1, 2, 5)
+        assert device.snapshot() == before
 
 
 def test_the_switch_fixture_is_seeded(switch: Switch) -> None:
