@@ -1055,15 +1055,23 @@ class Engine:
         self.refresh(leg)
 
     @staticmethod
-    def _others(leg: Leg) -> tuple[str, ...]:
+    def barged_in(connection: Connection) -> tuple[Leg, ...]:
+        """The supervisors' legs that barged in on ``connection``: parties to everyone else."""
+        return tuple(
+            m
+            for m in connection.monitors
+            if m._answered and m._watch.mode is SupervisionMode.BARGE_IN  # type: ignore[union-attr]
+        )
+
+    @classmethod
+    def _others(cls, leg: Leg) -> tuple[str, ...]:
+        watch = leg._watch
+        if watch is not None:  # a supervisor's leg shows the parties of the call it monitors
+            return tuple(_number(p) for p in watch.call)
         connection = leg._connection
         others = tuple(_number(p) for p in connection if p is not leg)
-        if connection.monitors and leg._watch is None:  # a barged-in supervisor is a party
-            others += tuple(
-                m.device.dn
-                for m in connection.monitors
-                if m._answered and m._watch.mode is SupervisionMode.BARGE_IN  # type: ignore[union-attr]
-            )
+        if connection.monitors:  # a barged-in supervisor is a party
+            others += tuple(m.device.dn for m in cls.barged_in(connection))
         return others
 
     def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
@@ -1212,11 +1220,14 @@ class Engine:
             self.finish(leg, leave=False)
 
     def clear(self, connection: Connection) -> None:
-        """Release every live leg left on ``connection`` and empty it."""
+        """Release every live leg left on ``connection`` (and the supervisors' legs on it: the
+        call ended) and empty it."""
         for leg in connection.legs():
             if leg._state is not _RELEASED:
                 self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
                 self.finish(leg, leave=False)
+        if connection.monitors:
+            self.release_monitors(connection)
         if self._undo is not None:
             self._keep_connection(connection)
         connection.clear()

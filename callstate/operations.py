@@ -233,26 +233,33 @@ def _pair(leg: Leg, op: Operation, uri: str | None, name: str) -> tuple[Leg, Leg
 
 
 def _complete_transfer(engine: Engine, leg: Leg, params: Params) -> None:
+    """The consulted party takes the parent's place in the parent's call; from a supervisor's
+    leg, in the call it monitors (as a single-step transfer from it does [ours])."""
     parent, consult = _pair(leg, O.COMPLETE_TRANSFER, params.consult_call_uri, "consultCallUri")
+    connection = _call_of(parent)
     for call in (parent, consult):  # the parent's Released comes first [doc]
         engine.move_and_announce(call, O.COMPLETE_TRANSFER if call is leg else N.FAR_END_RELEASED)
-    for call in (parent, consult):
-        engine.finish(call, leave=False, touch=False)
-    connection = parent.connection
-    engine.drop(connection, parent)
+    # a supervisor leaves its own leg's call; no one else is left on theirs
+    engine.finish(parent, leave=parent.watch is not None, touch=False)
+    engine.finish(consult, leave=False, touch=False)
+    if parent in connection:
+        engine.drop(connection, parent)
     engine.merge(connection, consult)
     engine.settle(connection)
 
 
 def _complete_conference(engine: Engine, leg: Leg, params: Params) -> None:
+    """The consulted party joins the parent's call; from a supervisor's leg, the call it
+    monitors (as a single-step conference from it does [ours]), which its leg goes on showing."""
     parent, consult = _pair(leg, O.COMPLETE_CONFERENCE, params.consult_call_uri, "consultCallUri")
     own = O.COMPLETE_CONFERENCE
     previous = engine.move(parent, own if leg is parent else N.SWITCH_RETRIEVED)
     engine.move_and_announce(consult, own if leg is consult else N.FAR_END_RELEASED)
     engine.finish(consult, leave=False, touch=False)
-    connection = parent.connection
+    connection = _call_of(parent)
     engine.merge(connection, consult)
-    engine.make_owner(connection, parent)  # [ours] an owner stays
+    if parent in connection:  # a supervisor is no party: it makes no conference of its own
+        engine.make_owner(connection, parent)  # [ours] an owner stays
     engine.sync(parent)
     if previous is parent.state:
         engine.tell(ParticipantsChanged, parent)
@@ -318,6 +325,8 @@ def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
         ),
         None,
     )
+    if target is None:  # a barged-in supervisor shows among the parties: it can be removed
+        target = next((m for m in engine.barged_in(connection) if m.device.dn == wanted), None)
     if target is None:
         raise _refuse(leg, O.REMOVE_PARTICIPANT_FROM_CONFERENCE, f"{wanted} is not a participant")
     engine.fire(leg, O.REMOVE_PARTICIPANT_FROM_CONFERENCE)

@@ -15,11 +15,13 @@
   does not offer, a name that is none, or an offered one with a bad parameter).
 - ``SwitchMachine``: a hypothesis ``RuleBasedStateMachine`` over a switch with a few agents'
   devices, a supervisor's device and a far end, whose rules dial, ring, answer, act, consult,
-  supervise (listen in, coach, barge in, switch mode, mute the monitored agent), misbehave and
-  hang up, and which checks after every step that an operation — on a call or on a device —
-  succeeds if and only if it was offered, that a refusal changed nothing and emitted nothing,
-  that supervisors' legs show the parties of the calls they monitor and monitored legs the
-  flags of the supervisors who joined them, and that its ``Projection`` agrees with the switch.
+  hold, mute, record, attach user data, change agents' devices (agent state, do-not-disturb,
+  forwarding), supervise (listen in, coach, barge in, switch mode, mute the monitored agent),
+  misbehave and hang up, and which checks after every step that an operation — on a call or
+  on a device — succeeds if and only if it was offered, that a refusal changed nothing and
+  emitted nothing, that supervisors' legs show the parties of the calls they monitor and
+  monitored legs the flags of the supervisors who joined them, and that its ``Projection``
+  agrees with the switch.
   Subclass it to add your own ``@invariant`` methods (``self.switch``, ``self.projection``,
   ``self.events`` and ``self.supervisor_devices`` are there); ``SwitchMachine.TestCase`` runs it
   under pytest. ``performed``, ``operated`` and ``joined`` (class attributes) collect the call
@@ -76,7 +78,11 @@ PROGRESS = frozenset(
         O.MUTE_CALL,
         O.START_CALL_RECORDING,
         O.PAUSE_CALL_RECORDING,
+        O.RESUME_CALL_RECORDING,
+        O.STOP_CALL_RECORDING,
+        O.SINGLE_STEP_TRANSFER,
         O.SINGLE_STEP_CONFERENCE,
+        O.CLEAR_CALL,
         O.REMOVE_PARTICIPANT_FROM_CONFERENCE,
         *_SUPERVISING,
     }
@@ -110,6 +116,16 @@ _MONITORING_MODES = (
     (("supervisorMonitoringMode", "NextCall"),),
 )
 _OUTSIDE = ("+14155550100", "+442071234567")
+#: what follows a started recording (``SwitchMachine.hold_mute_record``)
+_RECORDING_THEN = (
+    (O.PAUSE_CALL_RECORDING,),
+    (O.PAUSE_CALL_RECORDING, O.RESUME_CALL_RECORDING),
+    (O.PAUSE_CALL_RECORDING, O.RESUME_CALL_RECORDING, O.STOP_CALL_RECORDING),
+    (O.STOP_CALL_RECORDING,),
+    (O.PAUSE_CALL_RECORDING, O.STOP_CALL_RECORDING),
+)
+#: how attached user data ends (after an update): a key deleted, all deleted, or kept
+_USER_DATA_THEN = (O.DELETE_USER_DATA_PAIR, O.DELETE_USER_DATA, None)
 #: the choices of a supervisor's turn (``SwitchMachine.supervise``), drawn at once: whether it
 #: asks its device (else only when it has no leg), places a call to monitor, aims at an agent on
 #: a call it has not joined, answers a leg it is offered, acts on another leg than the one it
@@ -305,8 +321,8 @@ class SwitchMachine(RuleBasedStateMachine):
     - ``devices``: the agents' devices, DN -> features (``"mute"``, ``"recording"``);
     - ``supervisors``: how many supervisors' devices monitor the agents (DNs 19000, 19001, ...,
       skipping those taken); ``0`` turns supervision off (no supervisor's device, and no
-      supervising rule runs); ``supervisor_skips``: operations their legs are never asked (by
-      default the consults, ``InitiateTransfer`` and ``InitiateConference``);
+      supervising rule runs); ``supervisor_skips``: operations their legs are never asked
+      (none by default);
     - ``outside``: the far end's numbers; ``seed``: the switch's seed;
     - ``form``: the call resource form ``self.projection`` answers in (default 8.5.0).
 
@@ -324,13 +340,9 @@ class SwitchMachine(RuleBasedStateMachine):
         "15002": (),
     }
     supervisors: ClassVar[int] = 1
-    #: what supervisors' legs are never asked although offered. A consult from a supervisor's
-    #: leg (of either kind) completed as a conference leaves the leg showing the consulted
-    #: party instead of the parties of the call it still monitors, which
-    #: ``supervisors_legs_show_their_calls`` refuses: so no consults, by default
-    supervisor_skips: ClassVar[frozenset[Operation]] = frozenset(
-        {O.INITIATE_TRANSFER, O.INITIATE_CONFERENCE}
-    )
+    #: what supervisors' legs are never asked although offered (to keep a run to what your
+    #: own code handles)
+    supervisor_skips: ClassVar[frozenset[Operation]] = frozenset()
     outside: ClassVar[tuple[str, ...]] = _OUTSIDE
     seed: ClassVar[int] = 1
     form: ClassVar[Form] = DEFAULT_FORM
@@ -403,6 +415,16 @@ class SwitchMachine(RuleBasedStateMachine):
     def _numbers(self) -> list[str]:
         return [*self.devices, *self.outside]
 
+    def _destinations(self) -> list[str]:
+        """The numbers a call may be transferred or conferenced to in one step: no device in
+        do-not-disturb (the switch refuses it: busy), nor one forwarding (to where it may not)."""
+        devices = {d.dn: d.snapshot() for d in self.switch.devices}
+        return [
+            n
+            for n in self._numbers()
+            if n not in devices or not (devices[n].do_not_disturb or devices[n].forward_to)
+        ]
+
     def _agent_calls(self) -> list[Call]:
         """The live legs on agents' devices (a supervisor's legs have rules of their own)."""
         return [c for c in self.switch.calls if c.device.dn in self.devices]
@@ -418,7 +440,7 @@ class SwitchMachine(RuleBasedStateMachine):
 
     def _do(self, call: Call, op: Operation, **params: Any) -> bool:
         """``op`` on ``call`` if it offers it (then it must succeed)."""
-        if op not in call.capabilities:
+        if op not in call.offered:
             return False
         done = self.attempt(lambda: call.perform(op, **params), refused=False)
         if done:
@@ -466,14 +488,15 @@ class SwitchMachine(RuleBasedStateMachine):
         pick = data.draw(st.sampled_from(["ringing", "ringing", "busy", "busy", "any"]))
         pool = {"ringing": ringing, "busy": busy}.get(pick) or calls
         call = data.draw(st.sampled_from(pool))
-        request = data.draw(st.none() | requests(call, self._numbers()))
+        request = data.draw(st.none() | requests(call, self._destinations()))
         if request is not None:
             self._perform(call, request)
 
     @rule(data=st.data())
     def consult_flow(self, data: st.DataObject) -> None:
         """An agent consults a colleague, who answers; then the agent completes a transfer or
-        a conference, or swaps between the two calls and back (what random acts reach least)."""
+        a conference (then, mostly, removes a party or clears it), or swaps between the two
+        calls and back (then may hold both, and take one back): what random acts reach least."""
         talking = [c for c in self._agent_calls() if c.state is State.ESTABLISHED and not c.parent]
         if not talking:
             return
@@ -496,30 +519,96 @@ class SwitchMachine(RuleBasedStateMachine):
         if ending is O.SWAP_CALLS:
             self._do(consult, O.SWAP_CALLS)
             self._do(parent, O.SWAP_CALLS)
+            active = parent if parent.state is State.ESTABLISHED else consult
+            if data.draw(st.booleans()) and self._do(active, O.HOLD):  # both held
+                back = data.draw(st.sampled_from([parent, consult, None]))
+                if back is not None:  # one back at once, or left for later steps
+                    self._do(back, O.RETRIEVE)
         elif ending is not None:
             self._do(data.draw(st.sampled_from([parent, consult])), ending)
-            if ending is O.COMPLETE_CONFERENCE and parent.participants:
-                first = parent.participants[0]
-                self._do(parent, O.REMOVE_PARTICIPANT_FROM_CONFERENCE, participant=first)
+            owner = parent if parent.state is not State.RELEASED else None
+            if ending is O.COMPLETE_CONFERENCE and owner is not None and owner.participants:
+                # then one party is removed, or the whole conference is cleared, or (most
+                # often) the conference goes on
+                last = data.draw(
+                    st.sampled_from(
+                        [O.REMOVE_PARTICIPANT_FROM_CONFERENCE, O.CLEAR_CALL, None, None]
+                    )
+                )
+                if last is O.CLEAR_CALL:
+                    self._do(owner, O.CLEAR_CALL)
+                elif last is not None:
+                    first = owner.participants[0]
+                    self._do(owner, O.REMOVE_PARTICIPANT_FROM_CONFERENCE, participant=first)
 
     @rule(data=st.data())
     def hold_mute_record(self, data: st.DataObject) -> None:
-        """An agent holds a call and takes it back, mutes it, records it (as the device
-        allows: most often on a call whose device does)."""
+        """An agent holds a call and takes it back, mutes it (and mostly unmutes it), records
+        it (then pauses, resumes or stops: as the device allows, most often on a call whose
+        device does), or attaches user data (then updates it, deletes a key or all of it)."""
         talking = [c for c in self._agent_calls() if c.state is State.ESTABLISHED]
         if not talking:
             return
-        what = data.draw(st.sampled_from(["hold", "mute", "record"]))
-        able = {"hold": (O.HOLD,), "mute": (O.MUTE_CALL, O.UNMUTE_CALL)}.get(what)
-        able = able or (O.START_CALL_RECORDING,)
+        what = data.draw(st.sampled_from(["hold", "mute", "record", "record", "data"]))
+        able = {
+            "hold": (O.HOLD,),
+            "mute": (O.MUTE_CALL, O.UNMUTE_CALL),
+            "record": (O.START_CALL_RECORDING, O.PAUSE_CALL_RECORDING, O.RESUME_CALL_RECORDING),
+            "data": (O.ATTACH_USER_DATA,),
+        }[what]
         allowed = [c for c in talking if any(op in c.capabilities for op in able)]
         call = data.draw(st.sampled_from(allowed or talking))
+        then: tuple[Operation, ...] = ()
         if what == "hold" and self._do(call, O.HOLD):
-            self._do(call, O.RETRIEVE)
-        elif what == "mute":
-            self._do(call, O.MUTE_CALL) or self._do(call, O.UNMUTE_CALL)
-        elif what == "record" and self._do(call, O.START_CALL_RECORDING):
-            self._do(call, O.PAUSE_CALL_RECORDING)
+            then = (O.RETRIEVE,)
+        elif what == "mute" and (self._do(call, O.MUTE_CALL) or self._do(call, O.UNMUTE_CALL)):
+            then = data.draw(st.sampled_from([(O.UNMUTE_CALL,), ()]))  # or left muted a while
+        elif what == "record":  # started, or going on already: then what may follow
+            self._do(call, O.START_CALL_RECORDING)
+            then = data.draw(st.sampled_from(_RECORDING_THEN))
+        elif what == "data":
+            fresh = {k: v for k, v in (("x", 1), ("y", "z")) if k not in call.user_data}
+            attached = bool(fresh) and self._do(call, O.ATTACH_USER_DATA, userData=fresh)
+            if not (attached or self._do(call, O.UPDATE_USER_DATA, userData={"x": 2})):
+                return
+            ending = data.draw(st.sampled_from(_USER_DATA_THEN))
+            self._do(call, O.UPDATE_USER_DATA, userData={"y": "w"})
+            if ending is O.DELETE_USER_DATA_PAIR:
+                self._do(call, ending, key="x")
+            elif ending is O.DELETE_USER_DATA:
+                self._do(call, ending)
+        for op in then:
+            self._do(call, op)
+
+    @rule(data=st.data())
+    def agent_device(self, data: st.DataObject) -> None:
+        """An agent's device changes: its agent state, or do-not-disturb or forwarding on (and,
+        most often, off again at once, so that calls reach it again). What it asks is offered
+        and must succeed."""
+        device = self.switch.device(data.draw(st.sampled_from(sorted(self.devices))))
+        offered = device.snapshot().capabilities
+        asks: list[tuple[DeviceOperation | AgentState, dict[str, Any]]] = [
+            (state, {}) for state in AgentState
+        ]
+        if D.DO_NOT_DISTURB_ON in offered:
+            asks.append((D.DO_NOT_DISTURB_ON, {}))
+        if D.FORWARD_CALLS_ON in offered:
+            elsewhere = [n for n in self._numbers() if n != device.dn]
+            asks += [(D.FORWARD_CALLS_ON, {"forwardTo": n}) for n in elsewhere]
+        asks += [(op, {}) for op in (D.DO_NOT_DISTURB_OFF, D.FORWARD_CALLS_OFF) if op in offered]
+        op, params = data.draw(st.sampled_from(asks))
+        self._operate(device, op, params)
+        undo = {D.DO_NOT_DISTURB_ON: D.DO_NOT_DISTURB_OFF, D.FORWARD_CALLS_ON: D.FORWARD_CALLS_OFF}
+        if isinstance(op, DeviceOperation) and op in undo and data.draw(st.booleans()):
+            self._operate(device, undo[op], {})
+
+    def _operate(
+        self, device: Device, op: DeviceOperation | AgentState, params: dict[str, Any]
+    ) -> None:
+        """A device request ``device`` offers: it must succeed."""
+        done = self.attempt(lambda: device.operate(op, **params), refused=False)
+        if done and isinstance(op, DeviceOperation):
+            type(self).operated.add(op)
 
     @rule(data=st.data())
     def consult_flow_again(self, data: st.DataObject) -> None:
@@ -564,8 +653,10 @@ class SwitchMachine(RuleBasedStateMachine):
         for _ in range(2 if twice else 1):
             if call.state is State.RELEASED:
                 return
-            request = _requests(call, self._numbers(), self.supervisor_skips)
-            self._perform(call, data.draw(request))
+            request = data.draw(_requests(call, self._destinations(), self.supervisor_skips))
+            self._perform(call, request)
+            if request[0] is O.MUTE_MONITORED_USER and data.draw(st.booleans()):
+                self._do(call, O.UNMUTE_MONITORED_USER)  # the agent is heard again
         if call.state is not State.RELEASED and hangup:
             self._do(call, O.HANGUP)
 
@@ -581,10 +672,12 @@ class SwitchMachine(RuleBasedStateMachine):
             )
             placed: list[Call] = []
             self.attempt(lambda: placed.append(caller.dial(callee)), refused=False)
-            if callee in self.devices:
-                self._do(self.switch.device(callee).calls[-1], O.ANSWER)
-            else:
-                self.attempt(lambda: self.switch.external_answer(placed[0]), refused=False)
+            ringing = [c for c in self.switch.calls if c.state is State.RINGING]
+            answering = [c for c in ringing if placed[0].device.dn in c.participants]
+            if answering:  # a device (the callee, or the one it forwards to) answers
+                self._do(answering[-1], O.ANSWER)
+            elif placed[0].state is State.DIALING:  # an outside number (or forwarded to one)
+                self.attempt(lambda: self.switch.external_answer(placed[0]), refused=None)
             unjoined = self._unjoined(boss, agents)
         op, params = data.draw(supervision_requests(boss, unjoined or agents))
         if self.attempt(lambda: boss.operate(op, **params), refused=False):

@@ -35,10 +35,6 @@ class Supervised(SwitchMachine):
     devices: ClassVar[dict[str, tuple[str, ...]]] = {"5000": (), "5001": (), "5002": ()}
     seed: ClassVar[int] = 8
     form: ClassVar[Form] = "8.5.2"
-    #: a supervisor's legs transfer too (only conferences from them are left out)
-    supervisor_skips: ClassVar[frozenset[Operation]] = frozenset(
-        {O.INITIATE_CONFERENCE, O.COMPLETE_CONFERENCE}
-    )
     performed: ClassVar[set[Operation]] = set()
     operated: ClassVar[set[DeviceOperation]] = set()
     joined: ClassVar[set[SupervisionMode]] = set()

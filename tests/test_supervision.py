@@ -270,3 +270,84 @@ def test_supervision_is_restored_from_the_log(tmp_path: Any) -> None:
     assert [(c.id, c.state, c.participants, c.mute) for c in restored.calls] == [
         (c.id, c.state, c.participants, c.mute) for c in switch.calls
     ]
+
+
+def _supervisor_consult(w: World, op: str) -> tuple[Call, Call, Call]:
+    """5000 talks to 5001; the supervisor listens in and consults 5002, who answers."""
+    w.talk()
+    w.monitor("ListenIn")
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    consult = leg.perform(op, destination={"phoneNumber": "5002"})
+    assert consult is not None
+    (ringing,) = w.other.calls
+    ringing.perform("Answer")
+    return leg, consult, ringing
+
+
+@pytest.mark.parametrize("op", ["InitiateConference", "InitiateTransfer"])
+def test_a_supervisors_consult_completed_as_a_conference_joins_the_monitored_call(
+    op: str,
+) -> None:
+    """[ours] As a single-step conference from its leg does: the consulted party joins the call
+    the supervisor monitors, and the supervisor's leg goes on showing that call's parties."""
+    w = World()
+    leg, consult, target = _supervisor_consult(w, op)
+    consult.perform("CompleteConference")
+    assert leg.state == "Established"
+    assert leg.participants == ("5000", "5001", "5002")
+    placed, taken = w.caller.calls[0], w.agent.calls[0]
+    assert placed.participants == ("5001", "5002")
+    assert taken.participants == ("5000", "5002")
+    assert target.participants == ("5000", "5001")
+    assert w.resource(leg)["participants"][2]["phoneNumber"] == "5002"
+    assert w.resource(taken)["supervisorListeningIn"] is True  # still monitored
+
+
+def test_a_supervisors_consult_completed_as_a_transfer_hands_its_place_over() -> None:
+    """[ours] As a single-step transfer from its leg does: the consulted party joins the call
+    the supervisor monitored, and the supervisor leaves it (both its legs released)."""
+    w = World()
+    leg, consult, target = _supervisor_consult(w, "InitiateTransfer")
+    consult.perform("CompleteTransfer")
+    assert (leg.state, consult.state) == ("Released", "Released")
+    assert w.boss.calls == ()
+    assert target.state == "Established"
+    assert target.participants == ("5000", "5001")
+    taken = w.agent.calls[0]
+    assert taken.participants == ("5000", "5002")
+    assert w.resource(taken)["supervisorListeningIn"] is False
+
+
+def test_a_barged_in_supervisor_can_be_removed_from_a_conference() -> None:
+    """It shows among the conference's participants, so naming it removes it: its leg is
+    released, as if it hung up."""
+    w = World()
+    placed, taken = w.talk()
+    taken.perform("SingleStepConference", destination={"phoneNumber": "5002"})
+    w.other.calls[0].perform("Answer")
+    w.monitor("BargeIn")
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    assert "5005" in taken.participants
+    assert "RemoveParticipantFromConference" in taken.capabilities
+    w.events.clear()
+    taken.perform("RemoveParticipantFromConference", participant="5005")
+    assert leg.state == "Released"
+    assert "5005" not in taken.participants
+    assert "5005" not in placed.participants
+    assert any(isinstance(e, ParticipantsChanged) and e.call.device == "5001" for e in w.events)
+
+
+def test_clearing_a_conference_releases_its_supervisors_legs() -> None:
+    w = World()
+    placed, taken = w.talk()
+    taken.perform("SingleStepConference", destination={"phoneNumber": "5002"})
+    w.other.calls[0].perform("Answer")
+    w.monitor("Coach")
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    taken.perform("ClearCall")
+    assert (placed.state, taken.state, leg.state) == ("Released", "Released", "Released")
+    assert w.boss.calls == ()
+    assert w.boss.snapshot().supervision is not None  # monitoring the agent goes on

@@ -1,7 +1,7 @@
 """callstate.testing as a user would use it: subclass the machine, add an invariant, run it
 with default hypothesis settings (it reaches the hard operations and supervision in every mode;
-``supervisors = 0`` leaves supervision out); the request strategies; and the ``switch`` fixture of
-the pytest plugin."""
+three runs' worth reach every operation and context; ``supervisors = 0`` leaves supervision
+out); the request strategies; and the ``switch`` fixture of the pytest plugin."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def test_a_default_run_reaches_the_hard_operations_and_contexts(
         Operation.START_CALL_RECORDING,
     }
     assert hard <= default_run.performed, hard - default_run.performed
-    assert {"pair", "conference", "mute", "recording"} <= default_run.contexts
+    contexts = {"pair", "conference", "mute", "recording"}
+    assert contexts <= default_run.contexts, contexts - default_run.contexts
 
 
 def test_a_default_run_supervises(default_run: type[MySoftphoneMachine]) -> None:
@@ -97,6 +98,27 @@ def test_a_default_run_supervises(default_run: type[MySoftphoneMachine]) -> None
     assert device_ops <= default_run.operated, device_ops - default_run.operated
 
 
+class LongerRun(MySoftphoneMachine):
+    performed: ClassVar[set[Operation]] = set()
+    operated: ClassVar[set[DeviceOperation]] = set()
+    joined: ClassVar[set[SupervisionMode]] = set()
+    contexts: ClassVar[set[str]] = set()
+
+
+def test_three_default_runs_reach_every_operation_and_context() -> None:
+    """300 examples (three default runs' worth): every call operation (Dial is the ``dial``
+    rule's), every device operation, every supervision mode and every context. Each is reached
+    in most single default runs too; three make a miss of any of them a one-in-thousands
+    event."""
+    run_state_machine_as_test(LongerRun, settings=settings(max_examples=300, database=None))
+    calls = set(Operation) - {Operation.DIAL}
+    assert calls <= LongerRun.performed, calls - LongerRun.performed
+    assert set(DeviceOperation) <= LongerRun.operated, set(DeviceOperation) - LongerRun.operated
+    assert set(SupervisionMode) <= LongerRun.joined
+    contexts = {"pair", "conference", "mute", "recording", "both_held"}
+    assert contexts <= LongerRun.contexts, contexts - LongerRun.contexts
+
+
 class Unsupervised(SwitchMachine):
     supervisors = 0
     performed: ClassVar[set[Operation]] = set()
@@ -114,7 +136,13 @@ def test_no_supervisor_no_supervision() -> None:
     run_state_machine_as_test(
         Unsupervised, settings=settings(max_examples=10, stateful_step_count=20, deadline=None)
     )
-    assert not Unsupervised.operated
+    supervising = {
+        DeviceOperation.LISTEN_IN,
+        DeviceOperation.COACH,
+        DeviceOperation.BARGE_IN,
+        DeviceOperation.CANCEL_SUPERVISOR_MONITORING,
+    }
+    assert not Unsupervised.operated & supervising
     assert not Unsupervised.joined
     assert Operation.SWITCH_TO_BARGE_IN not in Unsupervised.performed
 
