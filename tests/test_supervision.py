@@ -319,16 +319,23 @@ def test_a_supervisors_consult_completed_as_a_transfer_hands_its_place_over() ->
     assert w.resource(taken)["supervisorListeningIn"] is False
 
 
+def _supervised_conference(w: World, mode: str) -> tuple[Call, Call, Call]:
+    """5001 (the agent) answers 5000 and conferences 5002 in; the supervisor joins in ``mode``.
+    The caller's leg, the agent's and the supervisor's."""
+    placed, taken = w.talk()
+    taken.perform("SingleStepConference", destination={"phoneNumber": "5002"})
+    w.other.calls[0].perform("Answer")
+    w.monitor(mode)
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    return placed, taken, leg
+
+
 def test_a_barged_in_supervisor_can_be_removed_from_a_conference() -> None:
     """It shows among the conference's participants, so naming it removes it: its leg is
     released, as if it hung up."""
     w = World()
-    placed, taken = w.talk()
-    taken.perform("SingleStepConference", destination={"phoneNumber": "5002"})
-    w.other.calls[0].perform("Answer")
-    w.monitor("BargeIn")
-    (leg,) = w.boss.calls
-    leg.perform("Answer")
+    placed, taken, leg = _supervised_conference(w, "BargeIn")
     assert "5005" in taken.participants
     assert "RemoveParticipantFromConference" in taken.capabilities
     w.events.clear()
@@ -341,12 +348,7 @@ def test_a_barged_in_supervisor_can_be_removed_from_a_conference() -> None:
 
 def test_clearing_a_conference_releases_its_supervisors_legs() -> None:
     w = World()
-    placed, taken = w.talk()
-    taken.perform("SingleStepConference", destination={"phoneNumber": "5002"})
-    w.other.calls[0].perform("Answer")
-    w.monitor("Coach")
-    (leg,) = w.boss.calls
-    leg.perform("Answer")
+    placed, taken, leg = _supervised_conference(w, "Coach")
     taken.perform("ClearCall")
     assert (placed.state, taken.state, leg.state) == ("Released", "Released", "Released")
     assert w.boss.calls == ()
