@@ -6,7 +6,8 @@ switch: every pair operation and far-end event is tried from every pair reached,
 shows where the parent and consult legs went (their states and ``PairRole`` values). Edges are
 sorted and merged per (from, to), so the output is byte-for-byte reproducible. Rows that do not
 change state (``SendDtmf``, user data, ...) are left out: they are the capabilities table's
-business (``diagrams/capabilities.md``). The SVGs are drawn top to bottom, one label per line.
+business (``diagrams/capabilities.md``). The SVGs put one label per line: the call's top to
+bottom, the pair's left to right (its two groups side by side).
 """
 
 from __future__ import annotations
@@ -323,10 +324,11 @@ def _wrapped(label: str) -> str:
 
 
 def dot(*, pair: bool = False) -> str:
-    """The same diagram in Graphviz DOT, laid out top to bottom with one edge label per line."""
+    """The same diagram in Graphviz DOT, one edge label per line (guards on a line of their own);
+    the call top to bottom, the pair (its groups as clusters) left to right."""
     graph = pair_graph() if pair else call_graph()
     lines = [
-        "digraph call {",
+        f"digraph {'pair' if pair else 'call'} {{",
         f"    rankdir={'LR' if graph.groups else 'TB'};",
         "    compound=true;",
         '    fontname="Helvetica";',
@@ -424,7 +426,9 @@ def graphviz() -> str | None:
 
 
 def write(directory: Path) -> list[Path]:
-    """Write every diagram as ``.mmd`` (and ``.svg`` if ``dot`` is installed); return the paths."""
+    """Write the diagrams into ``directory``: ``capabilities.md``, ``supervisor.mmd``, and the
+    call and pair diagrams as ``.mmd`` and ``.dot`` (and ``.svg`` if ``dot`` is installed);
+    return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     table = directory / "capabilities.md"
     table.write_text(capabilities_table(), encoding="utf-8")

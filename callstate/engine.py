@@ -210,7 +210,7 @@ class Connection(list["Leg | str"]):
     of thousands of these alive, and every object counts in a garbage collection.)
     """
 
-    __slots__ = ("conn_id", "monitors", "owner")
+    __slots__ = ("conn_id", "monitors", "owner", "supervised")
 
     def __init__(self, conn_id: str, parties: Iterable[Leg | str] = ()) -> None:
         super().__init__(parties)
@@ -219,6 +219,9 @@ class Connection(list["Leg | str"]):
         self.owner: Leg | None = None
         #: supervisors' legs on this call (not parties of it: they make no conference)
         self.monitors: tuple[Leg, ...] = ()
+        #: the monitorings (each device's ``Supervision``) that were offered a leg on this call:
+        #: one that left it is not offered it again (a new ListenIn, Coach or BargeIn is)
+        self.supervised: tuple[Supervision, ...] = ()
 
     def legs(self) -> list[Leg]:
         return [p for p in self if isinstance(p, Leg)]
@@ -629,10 +632,15 @@ class Engine:
         agent's DN."""
         connection = watched._connection
         watch = line.supervision
-        if watch is None or watched._watch is not None:
+        if watch is None or watched._watch is not None or watched.device is line:
             return
-        if any(m.device is line for m in connection.monitors) or watched.device is line:
+        if any(m.device is line for m in connection.monitors):
             return  # one supervisor leg per call
+        if any(offered is watch for offered in connection.supervised):
+            return  # this monitoring's leg on this call was offered, and left it
+        if self._undo is not None:
+            self._undo.append((_ATTRIBUTE, connection, "supervised", connection.supervised))
+        connection.supervised = (*connection.supervised, watch)
         own = Connection(self.ids.conn_id())
         target = watched.device.dn
         leg = self._new_leg(own, line, _RINGING, CallType.INTERNAL, target, target, (), None)
@@ -847,7 +855,12 @@ class Engine:
             if dest is None:
                 raise AssertionError(f"table refused {trigger} on {leg!r}")  # capabilities lied
         leg._state = dest
-        if dest is _ESTABLISHED and self.supervisors and leg.device.dn in self.supervisors:
+        if (
+            dest is _ESTABLISHED
+            and previous is not _ESTABLISHED
+            and self.supervisors
+            and leg.device.dn in self.supervisors
+        ):
             self._established.append(leg)  # supervisors join it when the request is done
         if trigger in _ANSWERING:
             leg._answered = True
@@ -1201,15 +1214,25 @@ class Engine:
                     redundant.append(newer)
         into[:] = kept.values()
         gone = consult._connection
+        twice: list[Leg] = []
         if gone.monitors:  # the consult's call was supervised: its supervisors come along
+            moved_monitors: list[Leg] = []
             for monitor in gone.monitors:
+                if any(m.device is monitor.device for m in into.monitors):
+                    twice.append(monitor)  # one supervisor leg per call: the newer goes
+                    continue
                 watch = monitor._watch
                 assert watch is not None
                 if self._undo is not None:
                     self._undo.append((_ATTRIBUTE, watch, "call", watch.call))
                 watch.call = into
-            self._set_monitors(into, (*into.monitors, *gone.monitors))
-            self._set_monitors(gone, ())
+                moved_monitors.append(monitor)
+            self._set_monitors(into, (*into.monitors, *moved_monitors))
+            self._set_monitors(gone, tuple(twice))
+        if gone.supervised:
+            if self._undo is not None:
+                self._undo.append((_ATTRIBUTE, into, "supervised", into.supervised))
+            into.supervised = (*into.supervised, *gone.supervised)
         for party in into:
             if isinstance(party, Leg):
                 if self._undo is not None:
@@ -1218,6 +1241,9 @@ class Engine:
         for leg in redundant:
             self.move_and_announce(leg, NetworkEvent.FAR_END_RELEASED)
             self.finish(leg, leave=False)
+        for monitor in twice:
+            if monitor._state is not _RELEASED:
+                self.fire(monitor, NetworkEvent.FAR_END_RELEASED)
 
     def clear(self, connection: Connection) -> None:
         """Release every live leg left on ``connection`` (and the supervisors' legs on it: the

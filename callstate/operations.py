@@ -237,14 +237,17 @@ def _complete_transfer(engine: Engine, leg: Leg, params: Params) -> None:
     leg, in the call it monitors (as a single-step transfer from it does [ours])."""
     parent, consult = _pair(leg, O.COMPLETE_TRANSFER, params.consult_call_uri, "consultCallUri")
     connection = _call_of(parent)
+    supervisor = parent.watch is not None
     for call in (parent, consult):  # the parent's Released comes first [doc]
         engine.move_and_announce(call, O.COMPLETE_TRANSFER if call is leg else N.FAR_END_RELEASED)
-    # a supervisor leaves its own leg's call; no one else is left on theirs
-    engine.finish(parent, leave=parent.watch is not None, touch=False)
+    if not supervisor:
+        engine.finish(parent, leave=False, touch=False)
     engine.finish(consult, leave=False, touch=False)
     if parent in connection:
         engine.drop(connection, parent)
     engine.merge(connection, consult)
+    if supervisor:  # it leaves its own leg's call once the consulted party is in (one change)
+        engine.finish(parent, touch=False)
     engine.settle(connection)
 
 
@@ -326,7 +329,8 @@ def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
         None,
     )
     if target is None:  # a barged-in supervisor shows among the parties: it can be removed
-        target = next((m for m in engine.barged_in(connection) if m.device.dn == wanted), None)
+        barged = engine.barged_in(connection)
+        target = next((m for m in barged if m is not leg and m.device.dn == wanted), None)
     if target is None:
         raise _refuse(leg, O.REMOVE_PARTICIPANT_FROM_CONFERENCE, f"{wanted} is not a participant")
     engine.fire(leg, O.REMOVE_PARTICIPANT_FROM_CONFERENCE)

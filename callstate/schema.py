@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
@@ -100,7 +100,7 @@ def request_schema() -> dict[str, Any]:
 
 
 #: what the API answers and publishes
-PAYLOADS: tuple[type[BaseModel], ...] = (
+PAYLOADS: Final[tuple[type[BaseModel], ...]] = (
     models.CallResource,
     models.LegacyCallResource,
     models.CallResponse,

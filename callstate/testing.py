@@ -165,11 +165,16 @@ def _reachable(call: Call, numbers: Sequence[str]) -> list[str]:
 
 def _removable(call: Call) -> list[str]:
     """The parties ``RemoveParticipantFromConference`` on ``call`` may remove: those of its call
-    (for a supervisor's leg, of the call it monitors), other than itself. A barged-in supervisor
-    shows among the participants of the other legs but is no party of the call."""
+    (for a supervisor's leg, of the call it monitors) and the supervisors barged in on it,
+    other than itself."""
     watch = call.watch
     parties = call.connection if watch is None else watch.call
-    return [p if isinstance(p, str) else p.device.dn for p in parties if p is not call]
+    barged = [
+        m.device.dn
+        for m in parties.monitors
+        if m is not call and m.answered and m.watch and m.watch.mode is SupervisionMode.BARGE_IN
+    ]
+    return [p if isinstance(p, str) else p.device.dn for p in parties if p is not call] + barged
 
 
 def valid_params(
@@ -543,7 +548,7 @@ class SwitchMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def hold_mute_record(self, data: st.DataObject) -> None:
-        """An agent holds a call and takes it back, mutes it (and mostly unmutes it), records
+        """An agent holds a call and takes it back, mutes or unmutes it, records
         it (then pauses, resumes or stops: as the device allows, most often on a call whose
         device does), or attaches user data (then updates it, deletes a key or all of it)."""
         talking = [c for c in self._agent_calls() if c.state is State.ESTABLISHED]
@@ -561,8 +566,8 @@ class SwitchMachine(RuleBasedStateMachine):
         then: tuple[Operation, ...] = ()
         if what == "hold" and self._do(call, O.HOLD):
             then = (O.RETRIEVE,)
-        elif what == "mute" and (self._do(call, O.MUTE_CALL) or self._do(call, O.UNMUTE_CALL)):
-            then = data.draw(st.sampled_from([(O.UNMUTE_CALL,), ()]))  # or left muted a while
+        elif what == "mute":  # toggled: a muted call stays so until it is picked again
+            self._do(call, O.MUTE_CALL) or self._do(call, O.UNMUTE_CALL)
         elif what == "record":  # started, or going on already: then what may follow
             self._do(call, O.START_CALL_RECORDING)
             then = data.draw(st.sampled_from(_RECORDING_THEN))

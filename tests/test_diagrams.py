@@ -29,7 +29,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", ["call.mmd", "pair.mmd", "call.dot", "pair.dot"])
 def test_committed_diagram_is_current(generated: Path, name: str) -> None:
     fresh = (generated / name).read_text(encoding="utf-8")
-    assert fresh.startswith("stateDiagram-v2\n" if name.endswith(".mmd") else "digraph call {\n")
+    assert fresh.startswith("stateDiagram-v2\n" if name.endswith(".mmd") else "digraph ")
     assert (COMMITTED / name).read_text(encoding="utf-8") == fresh, (
         f"diagrams/{name} is stale: run `python -m callstate diagrams`"
     )
@@ -72,8 +72,6 @@ def test_the_readme_shows_the_generated_call_diagram() -> None:
 
 
 def test_the_diagrams_say_how_to_read_them_and_when_svgs_are_missing(tmp_path: Path) -> None:
-    import shutil
-
     done = callstate("diagrams", "--out", str(tmp_path))
     assert done.returncode == 0
     legend = (tmp_path / "call.mmd").read_text(encoding="utf-8")

@@ -341,6 +341,7 @@ def test_a_barged_in_supervisor_can_be_removed_from_a_conference() -> None:
     w.events.clear()
     taken.perform("RemoveParticipantFromConference", participant="5005")
     assert leg.state == "Released"
+    assert w.boss.calls == ()  # not offered the call again
     assert "5005" not in taken.participants
     assert "5005" not in placed.participants
     assert any(isinstance(e, ParticipantsChanged) and e.call.device == "5001" for e in w.events)
@@ -353,3 +354,68 @@ def test_clearing_a_conference_releases_its_supervisors_legs() -> None:
     assert (placed.state, taken.state, leg.state) == ("Released", "Released", "Released")
     assert w.boss.calls == ()
     assert w.boss.snapshot().supervision is not None  # monitoring the agent goes on
+
+
+def test_a_barged_in_supervisor_cannot_remove_itself() -> None:
+    w = World()
+    _, _, leg = _supervised_conference(w, "BargeIn")
+    with pytest.raises(InvalidParameterError, match="5005 is not a participant"):
+        leg.perform("RemoveParticipantFromConference", participant="5005")
+    assert leg.state == "Established"
+
+
+def test_a_supervisor_who_left_a_call_is_not_offered_it_again() -> None:
+    """Not after an operation on the call, nor after it is held and retrieved; a new
+    monitoring request offers it again."""
+    w = World()
+    w.monitor("ListenIn")
+    _, taken = w.talk()
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    leg.perform("Hangup")
+    taken.perform("AttachUserData", userData={"a": 1})
+    taken.perform("Hold")
+    taken.perform("Retrieve")
+    assert w.boss.calls == ()
+    w.monitor("Coach")
+    assert [c.state for c in w.boss.calls] == ["Ringing"]
+
+
+def test_a_supervisors_transfer_in_barge_in_changes_each_parties_list_once() -> None:
+    w = World()
+    w.talk()
+    w.monitor("BargeIn")
+    (leg,) = w.boss.calls
+    leg.perform("Answer")
+    consult = leg.perform("InitiateTransfer", destination={"phoneNumber": "5002"})
+    assert consult is not None
+    w.other.calls[0].perform("Answer")
+    w.events.clear()
+    consult.perform("CompleteTransfer")
+    changes = [
+        (e.call.device, e.call.participants) for e in w.events if isinstance(e, ParticipantsChanged)
+    ]
+    assert changes.count(("5000", ("5001", "5002"))) == 1
+    assert [c for c in changes if c[0] in ("5000", "5001")] == [
+        ("5000", ("5001", "5002")),
+        ("5001", ("5000", "5002")),
+    ]
+
+
+def test_a_call_joined_to_another_keeps_one_leg_per_supervisor() -> None:
+    """Scope Call: the supervisor joined both the agent's call and its consult; when the agent
+    completes the transfer, the calls become one, and the supervisor keeps its older leg."""
+    w = World()
+    w.monitor("ListenIn", supervisorMonitoringScope="Call")
+    _, taken = w.talk()
+    w.boss.calls[0].perform("Answer")
+    consult = taken.perform("InitiateTransfer", destination={"phoneNumber": "5002"})
+    assert consult is not None
+    w.other.calls[0].perform("Answer")
+    legs = [c for c in w.boss.calls if c.state == "Ringing"]
+    assert len(legs) == 1  # offered the consult call too
+    legs[0].perform("Answer")
+    first = w.boss.calls[0]
+    consult.perform("CompleteTransfer")
+    assert [c.id for c in w.boss.calls] == [first.id]
+    assert first.participants == ("5000", "5002")
