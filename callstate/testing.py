@@ -566,8 +566,16 @@ class SwitchMachine(RuleBasedStateMachine):
         then: tuple[Operation, ...] = ()
         if what == "hold" and self._do(call, O.HOLD):
             then = (O.RETRIEVE,)
-        elif what == "mute":  # toggled: a muted call stays so until it is picked again
-            self._do(call, O.MUTE_CALL) or self._do(call, O.UNMUTE_CALL)
+        elif what == "mute":  # mostly, a muted call stays so a while
+            muted = [c for c in talking if O.UNMUTE_CALL in c.capabilities]
+            unmute = data.draw(st.booleans()) if muted else False
+            if unmute:
+                self._do(data.draw(st.sampled_from(muted)), O.UNMUTE_CALL)
+            elif self._do(call, O.MUTE_CALL):
+                if data.draw(st.integers(0, 2)) == 0:
+                    self._do(call, O.UNMUTE_CALL)  # at once, one time in three
+            else:
+                self._do(call, O.UNMUTE_CALL)
         elif what == "record":  # started, or going on already: then what may follow
             self._do(call, O.START_CALL_RECORDING)
             then = data.draw(st.sampled_from(_RECORDING_THEN))
