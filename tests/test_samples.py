@@ -171,18 +171,27 @@ CASES: dict[tuple[str, str], tuple[Callable[[], Situation], Form]] = {
 
 
 @cache
-def _load(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def load_samples(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     entries = json.loads(path.read_text(encoding="utf-8"))
     return {(e["operation"], e["sample"]): e for e in entries}
 
 
-@pytest.fixture(params=["subset", "shared"])
-def samples(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any]]:
-    if request.param == "shared":
-        if not SHARED.exists():
-            pytest.skip(f"{SHARED} is not here (clean clone); the committed subset still runs")
-        return _load(SHARED)
-    return _load(SUBSET)
+def samples_fixture(subset: Path) -> Any:
+    """A ``samples`` fixture: the entries committed in ``subset``, then the shared spec's (when
+    it is beside the repository)."""
+
+    @pytest.fixture(params=["subset", "shared"])
+    def samples(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any]]:
+        if request.param == "shared":
+            if not SHARED.exists():
+                pytest.skip(f"{SHARED} is not here (clean clone); the committed subset still runs")
+            return load_samples(SHARED)
+        return load_samples(subset)
+
+    return samples
+
+
+samples = samples_fixture(SUBSET)
 
 
 def replay(situation: Situation, body: dict[str, Any]) -> list[CallEvent]:
@@ -293,7 +302,7 @@ def test_legacy_participants_info_of_an_internal_dn(
 def test_subset_is_a_faithful_copy() -> None:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is not here (clean clone)")
-    shared, subset = _load(SHARED), _load(SUBSET)
+    shared, subset = load_samples(SHARED), load_samples(SUBSET)
     assert set(subset) == set(CASES)
     for key, entry in subset.items():
         assert entry == shared[key], key
@@ -304,11 +313,11 @@ def test_every_documented_voice_call_sample_is_covered() -> None:
     outbound-record one (the Outbound API is not a voice operation)."""
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is not here (clean clone)")
-    supervision = _load(SUBSET.parent / "samples_supervision.json")
+    supervision = load_samples(SUBSET.parent / "samples_supervision.json")
     outbound_record = ("Dial", "Outbound API: dial an outbound (preview) record")
     uncovered = {
         key
-        for key in _load(SHARED)
+        for key in load_samples(SHARED)
         if key != outbound_record and key not in CASES and key not in supervision
     }
     assert not uncovered

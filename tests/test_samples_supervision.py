@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_samples import SHARED, _load, assert_matches
+from test_samples import SHARED, assert_matches, load_samples, samples_fixture
 
 from callstate import (
     CallEvent,
@@ -80,13 +80,7 @@ class Center:
         return [e for e in self.events if e[0].device == "5005"]
 
 
-@pytest.fixture(params=["subset", "shared"])
-def samples(request: pytest.FixtureRequest) -> dict[tuple[str, str], dict[str, Any]]:
-    if request.param == "shared":
-        if not SHARED.exists():
-            pytest.skip(f"{SHARED} is not here (clean clone); the committed subset still runs")
-        return _load(SHARED)
-    return _load(SUBSET)
+samples = samples_fixture(SUBSET)
 
 
 def assert_device_matches(
@@ -177,6 +171,6 @@ def test_the_supervisors_leg(
 def test_subset_is_a_faithful_copy() -> None:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is not here (clean clone)")
-    shared = _load(SHARED)
-    for key, entry in _load(SUBSET).items():
+    shared = load_samples(SHARED)
+    for key, entry in load_samples(SUBSET).items():
         assert entry == shared[key], key
