@@ -39,7 +39,7 @@ def _forward_on(engine: Engine, line: Line, params: Params) -> None:
     assert params.forward_to is not None
     if params.forward_to == line.dn:
         raise InvalidParameterError(
-            "parameter 'forwardTo' is this device", operation=D.FORWARD_CALLS_ON
+            "parameter 'forwardTo' is this device", operation=D.FORWARD_CALLS_ON, device=line.dn
         )
     engine.set_device(line, forward_to=params.forward_to)
 
@@ -58,7 +58,9 @@ def _target(engine: Engine, line: Line, uri: str, op: DeviceOperation) -> Line:
                 break
             return candidate
     raise InvalidParameterError(
-        f"parameter 'targetDeviceUri': {uri} names no other device of this switch", operation=op
+        f"parameter 'targetDeviceUri': {uri} names no other device of this switch",
+        operation=op,
+        device=line.dn,
     )
 
 

@@ -48,6 +48,7 @@ class CallStateError(Exception):
         call_id: str | None = None,
         state: State | None = None,
         operation: str | None = None,
+        device: str | None = None,
     ) -> None:
         self.reason = reason
         self.call_id = call_id if call_id is None or type(call_id) is str else shown(call_id)
@@ -55,13 +56,17 @@ class CallStateError(Exception):
         self.operation = (
             operation if operation is None or isinstance(operation, str) else shown(operation)
         )
+        #: the device a device-level request was posted to (its DN)
+        self.device = device
         super().__init__(self.status_message)
 
     @property
     def status_message(self) -> str:
-        """The GWS ``statusMessage``: operation, call and state, then the reason."""
+        """The GWS ``statusMessage``: operation, call (or device) and state, then the reason."""
         what = self.operation or "request"
         where = f" on call {self.call_id}" if self.call_id else ""
+        if not where and self.device:
+            where = f" on device {self.device}"
         state = f" ({self.state})" if self.state else ""
         return f"{what}{where}{state}: {self.reason}"
 

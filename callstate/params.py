@@ -195,12 +195,14 @@ def check_params(
     *,
     call_id: str | None = None,
     state: Any = None,
+    device: str | None = None,
 ) -> Params:
-    """Check ``given`` against what ``operation`` takes; raise a ``CallStateError`` if it is bad."""
+    """Check ``given`` against what ``operation`` takes; raise a ``CallStateError`` if it is bad
+    (naming the call and its state, or the device, given here)."""
     required, optional = PARAMETERS.get(operation, ((), ()))
     if not given and not required:
         return NO_PARAMS
-    where = {"call_id": call_id, "state": state, "operation": str(operation)}
+    where = {"call_id": call_id, "state": state, "operation": str(operation), "device": device}
     for name in required:
         if name not in given:
             strays = [g for g in given if isinstance(g, str) and g not in required + optional]

@@ -134,9 +134,10 @@ def operate(engine: Engine, line: Line, operation: str, params: Mapping[str, Any
     """POST ``{"operationName": operation, **params}`` to ``/me/devices/{id}`` (a device
     operation) or to ``/me/channels/voice`` (an agent state)."""
     name = operation if isinstance(operation, str) else shown(operation)
+    dn = line.dn
     state = _AGENT_STATES.get(name)
     if state is not None:
-        check_params(name, params)  # takes none
+        check_params(name, params, device=dn)  # takes none
         set_agent_state(engine, line, state)
         return
     op = _DEVICE_OPS.get(name)
@@ -147,18 +148,20 @@ def operate(engine: Engine, line: Line, operation: str, params: Mapping[str, Any
             f"{', '.join(sorted(_DEVICE_OPS))} "
             f"and the agent states {', '.join(sorted(_AGENT_STATES))}",
             operation=name,
+            device=dn,
         )
     if op in _SUPERVISION and line.role is not DeviceRole.SUPERVISOR:
         raise NotPermittedError(
-            f"device {line.dn} is an agent's: only a supervisor supervises", operation=op
+            "this device is an agent's: only a supervisor supervises", operation=op, device=dn
         )
     offered = engine.device_snapshot(line).capabilities
     if op not in offered:
         raise OperationNotAvailableError(
             f"not in the device's capabilities (offered: {', '.join(offered) or 'nothing'})",
             operation=op,
+            device=dn,
         )
-    DEVICE_OPERATIONS[op](engine, line, check_params(op, params))
+    DEVICE_OPERATIONS[op](engine, line, check_params(op, params, device=dn))
 
 
 # -- agent requests ---------------------------------------------------------------------------
@@ -220,11 +223,13 @@ def perform(
 
 def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
     """GWS ``Dial``: a new leg to ``request["destination"]``."""
-    params = check_params(Operation.DIAL, request)
+    params = check_params(Operation.DIAL, request, device=line.dn)
     number = params.destination
     assert number is not None
     if normalize(number) == line.dn:
-        raise InvalidParameterError(f"{number} is this device", operation=Operation.DIAL)
+        raise InvalidParameterError(
+            f"{number} is this device", operation=Operation.DIAL, device=line.dn
+        )
     call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
     leg, target, busy = engine.place(line, number, call_type, params.user_data or ())
     engine.announce(leg, None)

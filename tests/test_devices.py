@@ -11,6 +11,7 @@ import pytest
 
 from callstate import (
     CallNotFoundError,
+    CallStateError,
     DeviceBusyError,
     DeviceStateChanged,
     InvalidParameterError,
@@ -282,3 +283,41 @@ def test_scenarios_print_device_messages_and_get_devices() -> None:
     [boss] = lines[3]["response"]["devices"]
     assert "CancelSupervisorMonitoring" in boss["capabilities"]
     json.dumps(lines)
+
+
+@pytest.mark.parametrize(
+    ("dn", "operation", "params"),
+    [
+        ("15000", "ForwardCallsOn", {"forwardTo": "15000"}),
+        ("15000", "Frob", {}),
+        ("15000", "Ready", {"x": 1}),
+        ("15000", "ListenIn", {"targetDeviceUri": "15009"}),
+        ("15009", "ListenIn", {"targetDeviceUri": "nope"}),
+        ("15009", "CancelSupervisorMonitoring", {}),
+    ],
+)
+def test_a_refused_device_request_names_the_device_and_changes_nothing(
+    dn: str, operation: str, params: dict[str, Any]
+) -> None:
+    switch = Switch(seed=1)
+    switch.add_device("15000")
+    switch.add_device("15009", role="supervisor")
+    events: list[Any] = []
+    switch.subscribe(events.append)
+    before = [d.snapshot() for d in switch.devices]
+    with pytest.raises(CallStateError) as refused:
+        switch.device(dn).operate(operation, **params)  # type: ignore[arg-type]
+    assert refused.value.status_message.startswith(f"{operation} on device {dn}: ")
+    assert refused.value.device == dn
+    assert [d.snapshot() for d in switch.devices] == before
+    assert events == []
+
+
+def test_a_refused_dial_names_the_device() -> None:
+    switch = Switch(seed=1)
+    phone = switch.add_device("15000")
+    with pytest.raises(CallStateError, match=r"^Dial on device 15000: 15000 is this device"):
+        phone.dial("15000")
+    with pytest.raises(CallStateError, match=r"^Dial on device 15000: parameter 'destination'"):
+        phone.dial("")
+    assert phone.calls == ()
