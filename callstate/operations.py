@@ -174,13 +174,13 @@ def _single_step_transfer(engine: Engine, leg: Leg, params: Params) -> None:
     connection = _call_of(leg)
     first = next(p for p in connection if p is not leg)
     caller = first.device.dn if isinstance(first, Leg) else first
-    external = isinstance(first, str) and first.startswith("+")
+    # [ours] the leg rung follows its caller: an outside party (no device here) makes it Inbound
+    call_type = CallType.INTERNAL if isinstance(first, Leg) else CallType.INBOUND
     data = _carried(leg, params.user_data)
     engine.move_and_announce(leg, O.SINGLE_STEP_TRANSFER)
     engine.finish(leg, leave=leg.watch is not None)  # a supervisor leaves its own leg's call
     if leg in connection:
         engine.drop(connection, leg)
-    call_type = CallType.INBOUND if external else CallType.INTERNAL
     engine.add_party(connection, number, call_type, caller, data)
     engine.settle(connection)
 

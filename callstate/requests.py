@@ -230,7 +230,8 @@ def dial(engine: Engine, line: Line, request: Mapping[str, Any]) -> Leg:
         raise InvalidParameterError(
             f"{number} is this device", operation=Operation.DIAL, device=line.dn
         )
-    call_type = CallType.OUTBOUND if number.startswith("+") else CallType.INTERNAL
+    # [ours] a call to another device of this switch is Internal; to anything else Outbound
+    call_type = CallType.INTERNAL if number in engine.lines else CallType.OUTBOUND
     leg, target, busy = engine.place(line, number, call_type, params.user_data or ())
     engine.announce(leg, None)
     if target is not None:
@@ -255,9 +256,10 @@ def external_call(engine: Engine, number: str, to: str, user_data: Mapping[str, 
     if target is None:  # [ours] nobody can take it: the far end hears busy, no leg is made
         why = "is in do-not-disturb" if busy else f"forwards to {reached}, outside the switch"
         raise DeviceBusyError(f"device {to} {why}: the call is refused as busy", operation="Call")
-    connection = engine.connect(number)
-    call_type = CallType.INBOUND if number.startswith("+") else CallType.INTERNAL
-    return engine.add_leg(connection, target, State.RINGING, call_type, to, number, data or ())
+    connection = engine.connect(number)  # an outside number: the call is Inbound
+    return engine.add_leg(
+        connection, target, State.RINGING, CallType.INBOUND, to, number, data or ()
+    )
 
 
 def external_answer(engine: Engine, party: str | Leg, to: str | None) -> Leg:
