@@ -10,10 +10,15 @@ queues each event's notification for the sessions that may see it. What it does
 - ``/meta/connect`` is answered at once the first time, when it carries ``advice.timeout: 0`` and
   when messages wait; otherwise it is held until one is queued or ``timeout`` passes. A newer
   connect of the same client answers the held one first.
-- Topics are ``/v2/me/calls`` and ``/v2/me/devices``; anything else is ``403::subscription denied``.
-  A session gets every message of its subscriptions its user may see (an admin: every leg's), in
-  switch order, exactly once. Each message is encoded once (by the projection) and the same bytes
-  go to every session.
+- Topics with messages are ``/v2/me/calls``, ``/v2/me/devices`` and ``/v2/me/channels`` (the
+  voice channel's agent state and do-not-disturb). Any other channel under ``/v2/`` (chats,
+  emails, workitems... media this switch does not model) may be subscribed and stays silent, and
+  so may the wildcards ``/*`` and ``/**`` and any ``/v2/.../*`` or ``/v2/.../**``, matched as
+  Bayeux matches them (``*`` one segment, ``**`` one or more). Anything else (``/meta/...``,
+  ``/service/...``, another root) is ``403::subscription denied``. A session gets every message
+  of the topics its subscriptions match that its user may see (an admin: every leg's), in switch
+  order, exactly once however many of its subscriptions match. Each message is encoded once (by
+  the projection) and the same bytes go to every session.
 - A session's queue is bounded: on overflow the session is dropped, and its next connect answers
   ``advice.reconnect: "handshake"`` (the client handshakes again and re-reads ``GET /me/calls``):
   never a silent gap. A session whose client has not polled for ``max_interval`` seconds is
@@ -31,15 +36,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, cast
 
 from .config import Account, CometdSettings, UserRole
-from .events import CallEvent, DeviceStateChanged, Event
+from .events import CallEvent, DeviceSnapshot, DeviceStateChanged, Event
 from .projection import Projection
 from .wire import dumps
 
-__all__ = ["CALLS", "DEVICES", "Bayeux"]
+__all__ = ["CALLS", "CHANNELS", "DEVICES", "TOPICS", "Bayeux", "covered"]
 
 CALLS: Final = "/v2/me/calls"
 DEVICES: Final = "/v2/me/devices"
-TOPICS: Final = frozenset((CALLS, DEVICES))
+CHANNELS: Final = "/v2/me/channels"
+#: the topics that carry messages
+TOPICS: Final = (CALLS, DEVICES, CHANNELS)
+#: the root a subscription must have to be accepted (besides the wildcards ``/*`` and ``/**``)
+_ROOT: Final = "/v2/"
 #: forgotten sessions remembered, so that their next connect says why
 _REMEMBERED: Final = 10_000
 _DISCONNECTED: Final = "disconnected"
@@ -51,12 +60,13 @@ class _Session:
     __slots__ = (
         "account",
         "admin",
-        "channels",
         "connected",
         "holds",
         "id",
         "queue",
         "seen",
+        "subscriptions",
+        "topics",
         "waiter",
     )
 
@@ -64,7 +74,9 @@ class _Session:
         self.id: Final = client_id
         self.account: Final = account
         self.admin: Final = account.role is UserRole.ADMIN
-        self.channels: set[str] = set()
+        #: the channels (or patterns) subscribed, and the topics they match
+        self.subscriptions: set[str] = set()
+        self.topics: frozenset[str] = frozenset()
         self.queue: list[bytes] = []
         #: a held connect waits on this
         self.waiter: asyncio.Future[None] | None = None
@@ -98,8 +110,12 @@ class Bayeux:
         self._calls: dict[str, set[_Session]] = {}
         #: admin sessions subscribed to /v2/me/calls (they see every leg)
         self._all_calls: set[_Session] = set()
-        #: DN -> sessions of that device's users subscribed to /v2/me/devices
+        #: DN -> sessions of that device's users subscribed to /v2/me/devices, /v2/me/channels
         self._devices: dict[str, set[_Session]] = {}
+        self._channels: dict[str, set[_Session]] = {}
+        #: DN -> the device as its last event showed it (a channel message tells a change of
+        #: agent state or do-not-disturb, not of forwarding or supervision)
+        self._last: dict[str, DeviceSnapshot] = {}
         #: client id -> (its user, why it was dropped)
         self._gone: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._advice = {
@@ -120,11 +136,7 @@ class Bayeux:
         ``/v2/me/calls``, a device event's on ``/v2/me/devices`` (to the device's own users)."""
         if not isinstance(event, CallEvent):
             if isinstance(event, DeviceStateChanged):
-                owners = self._devices.get(event.device.device)
-                if owners:
-                    encoded = self.projection.device_notification_json(event)
-                    for session in tuple(owners):
-                        self._push(session, encoded)
+                self._publish_device(event)
             return
         watchers = self._calls.get(event.call.device)
         admins = self._all_calls
@@ -136,6 +148,22 @@ class Bayeux:
             if group:
                 for session in tuple(group):
                     self._push(session, message)
+
+    def _publish_device(self, event: DeviceStateChanged) -> None:
+        device = event.device
+        dn = device.device
+        owners = self._devices.get(dn)
+        if owners:
+            encoded = self.projection.device_notification_json(event)
+            for session in tuple(owners):
+                self._push(session, encoded)
+        before = self._last.get(dn)
+        self._last[dn] = device
+        listeners = self._channels.get(dn)
+        if listeners and _channel_changed(before, device):
+            encoded = self.projection.channel_notification_json(event)
+            for session in tuple(listeners):
+                self._push(session, encoded)
 
     def _push(self, session: _Session, message: bytes) -> None:
         queue = session.queue
@@ -149,8 +177,8 @@ class Bayeux:
     def _drop(self, session: _Session, why: str) -> None:
         if self._sessions.pop(session.id, None) is None:
             return
-        for channel in TOPICS:
-            self._unsubscribe(session, channel)
+        session.subscriptions.clear()
+        self._index(session, frozenset())
         session.queue.clear()
         session.wake()
         self._gone[session.id] = (session.account.username, why)
@@ -324,40 +352,83 @@ class Bayeux:
     def _subscription(self, session: _Session, message: dict[str, Any]) -> dict[str, Any]:
         wanted = message.get("subscription")
         channels = wanted if isinstance(wanted, list) else [wanted]
-        if not channels or not all(isinstance(c, str) and c in TOPICS for c in channels):
+        if not channels or not all(_allowed(c) for c in channels):
             reply = _failure(message, "403::subscription denied", session)
         else:
+            subscribing = message["channel"] == "/meta/subscribe"
             for channel in cast(list[str], channels):
-                if message["channel"] == "/meta/subscribe":
-                    self._subscribe(session, channel)
+                if subscribing:
+                    session.subscriptions.add(channel)
                 else:
-                    self._unsubscribe(session, channel)
+                    session.subscriptions.discard(channel)
+            self._index(session, covered(session.subscriptions))
             reply = _success(message, session)
         reply["subscription"] = wanted
         return reply
 
-    def _subscribe(self, session: _Session, channel: str) -> None:
-        session.channels.add(channel)
+    def _index(self, session: _Session, topics: frozenset[str]) -> None:
+        """Make ``topics`` the ones ``session`` is indexed under."""
         dn = session.account.dn
-        if channel == DEVICES:
-            if dn is not None:  # an admin owns no device: it has no device messages
-                self._devices.setdefault(dn, set()).add(session)
-        elif session.admin:
-            self._all_calls.add(session)
-        elif dn is not None:
-            self._calls.setdefault(dn, set()).add(session)
+        for topic in TOPICS:
+            was, now = topic in session.topics, topic in topics
+            if was == now:
+                continue
+            if topic == CALLS and session.admin:
+                (self._all_calls.add if now else self._all_calls.discard)(session)
+                continue
+            if dn is None:  # an admin owns no device: no device or channel messages
+                continue
+            index = {CALLS: self._calls, DEVICES: self._devices, CHANNELS: self._channels}[topic]
+            if now:
+                index.setdefault(dn, set()).add(session)
+            else:
+                members = index.get(dn)
+                if members is not None:
+                    members.discard(session)
+                    if not members:
+                        del index[dn]
+        session.topics = topics
 
-    def _unsubscribe(self, session: _Session, channel: str) -> None:
-        session.channels.discard(channel)
-        if channel == CALLS:
-            self._all_calls.discard(session)
-        index = self._devices if channel == DEVICES else self._calls
-        dn = session.account.dn or ""
-        watchers = index.get(dn)
-        if watchers is not None:
-            watchers.discard(session)
-            if not watchers:
-                del index[dn]
+
+def _allowed(channel: object) -> bool:
+    """A channel a client may subscribe to: a well-formed name under ``/v2/``, or ``/*`` and
+    ``/**`` (which match every topic or none of them, as Bayeux says)."""
+    if not isinstance(channel, str) or channel in ("/*", "/**"):
+        return channel in ("/*", "/**")
+    if not channel.startswith(_ROOT) or len(channel) > 256:
+        return False
+    segments = channel[1:].split("/")
+    if any(not segment for segment in segments):
+        return False
+    return all("*" not in segment for segment in segments[:-1]) and (
+        "*" not in segments[-1] or segments[-1] in ("*", "**")
+    )
+
+
+def covered(subscriptions: Iterable[str]) -> frozenset[str]:
+    """The topics (of ``TOPICS``) the channels or patterns ``subscriptions`` match, by Bayeux's
+    rules: ``/a/*`` matches ``/a/b`` only, ``/a/**`` matches ``/a/b`` and ``/a/b/c``."""
+    topics: set[str] = set()
+    for pattern in subscriptions:
+        if pattern.endswith("/**"):
+            topics.update(t for t in TOPICS if t.startswith(pattern[:-2]))
+        elif pattern.endswith("/*"):
+            prefix = pattern[:-1]
+            topics.update(t for t in TOPICS if t.startswith(prefix) and "/" not in t[len(prefix) :])
+        elif pattern in TOPICS:
+            topics.add(pattern)
+    return frozenset(topics)
+
+
+def _channel_changed(before: DeviceSnapshot | None, after: DeviceSnapshot) -> bool:
+    """Whether the voice channel has news: its agent state or do-not-disturb changed, or the
+    device event changed nothing at all (an agent state set again is told again, as on
+    ``/v2/me/devices``); a change of forwarding or supervision alone is not the channel's."""
+    if before is None:
+        return True
+    if (before.user_state, before.do_not_disturb) != (after.user_state, after.do_not_disturb):
+        return True
+    return before == after
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

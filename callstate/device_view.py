@@ -14,7 +14,13 @@ from typing import Any, Final
 from .enums import AgentState
 from .events import DeviceSnapshot
 
-__all__ = ["USER_STATES", "device_message", "device_resource"]
+__all__ = [
+    "USER_STATES",
+    "channel_message",
+    "device_message",
+    "device_resource",
+    "voice_channel",
+]
 
 #: agent state -> the documented userState object
 USER_STATES: Final[dict[AgentState, dict[str, str]]] = {
@@ -82,4 +88,23 @@ def device_message(device: DeviceSnapshot, base_uri: str) -> dict[str, Any]:
             "devices": [device_resource(device, base_uri)],
         },
         "channel": "/v2/me/devices",
+    }
+
+
+def voice_channel(device: DeviceSnapshot) -> dict[str, Any]:
+    """The ``voice`` channel of the device's agent: its agent state and do-not-disturb, as GWS
+    shows a channel (``/me/channels`` and ``ChannelStateChangeMessageV2``)."""
+    return {
+        "channel": "voice",
+        "phoneNumber": device.device,
+        "dndState": "On" if device.do_not_disturb else "Off",
+        "userState": dict(USER_STATES[device.user_state]),
+    }
+
+
+def channel_message(device: DeviceSnapshot) -> dict[str, Any]:
+    """The CometD message on ``/v2/me/channels`` when the voice channel's state changes."""
+    return {
+        "data": {"messageType": "ChannelStateChangeMessageV2", "channels": [voice_channel(device)]},
+        "channel": "/v2/me/channels",
     }

@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from .device_view import device_message, device_resource
+from .device_view import channel_message, device_message, device_resource
 from .enums import NotificationType, State
 from .errors import InvalidParameterError, shown
 from .events import CallEvent, CallSnapshot, DeviceSnapshot, DeviceStateChanged, Event
@@ -254,6 +254,10 @@ class Projection:
             raise InvalidParameterError(f"{shown(device)} is not a DeviceSnapshot")
         self._devices[device.device] = device
 
+    def device(self, dn: str) -> DeviceSnapshot | None:
+        """The device ``dn`` as its last event (or ``know``) showed it; None if unknown."""
+        return self._devices.get(dn)
+
     def get_devices(self, user: User) -> dict[str, Any]:
         """``GET /api/v2/me/devices`` as ``user`` sees it: an agent its own device, an admin
         every device known."""
@@ -361,11 +365,22 @@ class Projection:
 
     def device_notification_json(self, event: DeviceStateChanged) -> bytes:
         """``device_notification`` encoded, once however many ask for it."""
-        key = (id(event), "device")
+        return self._device_json(event, "device")
+
+    def channel_notification_json(self, event: DeviceStateChanged) -> bytes:
+        """The ``/v2/me/channels`` message of the device's voice channel after ``event``
+        (``ChannelStateChangeMessageV2``), encoded once however many ask for it."""
+        return self._device_json(event, "channel")
+
+    def _device_json(self, event: DeviceStateChanged, kind: str) -> bytes:
+        key = (id(event), kind)
         hit = self._notices.get(key)
         if hit is not None and hit[0] is event:
             return hit[1]
-        message = self.device_notification(event)
+        if kind == "channel":
+            message: dict[str, Any] | None = channel_message(event.device)
+        else:
+            message = self.device_notification(event)
         assert message is not None
         encoded = _encode(message)
         if len(self._notices) >= _NOTICES:

@@ -32,8 +32,19 @@ __all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
 #: the CometD endpoint; ``/handshake``, ``/connect``... after it reach it too
 NOTIFICATIONS: Final = "/api/v2/notifications"
-#: what may follow the CometD path (the JavaScript client appends the message type)
-_BAYEUX_PATHS: Final = frozenset(("", "/", "/handshake", "/connect", "/disconnect"))  # after it
+#: what may follow the CometD path: CometD clients append the message type (the JavaScript
+#: client for some meta messages, the Java and .NET clients for every single one); any of them
+#: takes any message, as the bare path does
+_BAYEUX_PATHS: Final = frozenset(
+    (
+        "",
+        "/",
+        *(
+            f"/{kind}"
+            for kind in ("handshake", "connect", "subscribe", "unsubscribe", "disconnect")
+        ),
+    )
+)
 HEALTH: Final = "/simulator/health"
 _STOP: Final = (signal.SIGINT, signal.SIGTERM)
 #: seconds a stopping server waits for requests in flight (held connects answer at once)

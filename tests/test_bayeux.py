@@ -141,9 +141,30 @@ async def test_a_client_id_belongs_to_its_user() -> None:
     assert states(await world.poll("agent1", client)) == [("15000", "Dialing")]  # still its own
 
 
-@pytest.mark.parametrize("channel", ["/v2/me/other", "/meta/connect", "/**", 5, None, []])
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "/meta/connect",
+        "/meta/**",
+        "/service/x",
+        "/foo/bar",
+        "/v2",
+        "/v2/",
+        "/v2//calls",
+        "/v2/me/*/calls",
+        "/v2/me/ca*",
+        "/v2/me/***",
+        "v2/me/calls",
+        5,
+        None,
+        [],
+        ["/v2/me/calls", "/meta/connect"],
+    ],
+)
 @pytest.mark.asyncio
-async def test_only_the_two_topics_can_be_subscribed(channel: Any) -> None:
+async def test_only_channels_under_v2_and_the_root_wildcards_can_be_subscribed(
+    channel: Any,
+) -> None:
     world = World()
     [hello] = await world.send("agent1", {"channel": "/meta/handshake"})
     [reply] = await world.send(
@@ -448,3 +469,104 @@ async def test_device_messages_go_to_the_devices_own_user() -> None:
     assert len(await world.poll("agent1", calls_only)) == 1  # the connect reply alone
     assert len(await world.poll("agent2", other)) == 1
     assert len(await world.poll("admin", admin)) == 1  # an admin owns no device
+
+
+def channels(replies: list[dict[str, Any]]) -> list[str]:
+    return [r["channel"] for r in replies if "data" in r]
+
+
+@pytest.mark.parametrize(
+    ("subscriptions", "topics"),
+    [
+        (["/**"], {"/v2/me/calls", "/v2/me/devices", "/v2/me/channels"}),
+        (["/v2/**"], {"/v2/me/calls", "/v2/me/devices", "/v2/me/channels"}),
+        (["/v2/me/*"], {"/v2/me/calls", "/v2/me/devices", "/v2/me/channels"}),
+        (
+            ["/v2/me/**", "/v2/me/calls", "/**"],
+            {"/v2/me/calls", "/v2/me/devices", "/v2/me/channels"},
+        ),
+        (["/*"], set()),
+        (["/v2/*"], set()),
+        (["/v2/me/chats", "/v2/me/emails", "/v2/me/workitems", "/v2/me/interactions"], set()),
+        (["/v2/me/channels"], {"/v2/me/channels"}),
+    ],
+)
+@pytest.mark.asyncio
+async def test_wildcards_deliver_each_message_once(
+    subscriptions: list[str], topics: set[str]
+) -> None:
+    world = World()
+    client = await world.join("agent1", subscriptions[0])
+    for extra in subscriptions[1:]:
+        [sub] = await world.send(
+            "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": extra}
+        )
+        assert sub["successful"], sub
+    world.dial()  # agent1's call, and agent2's (not agent1's to see)
+    world.api.switch.device("15000").operate("Ready")
+    world.api.switch.device("15001").operate("Ready")
+    got = channels(await world.poll("agent1", client))
+    expected = [t for t in ("/v2/me/calls", "/v2/me/devices", "/v2/me/channels") if t in topics]
+    assert got == expected  # one call message, one device message, one channel message
+
+
+@pytest.mark.asyncio
+async def test_unsubscribing_one_pattern_keeps_what_another_matches() -> None:
+    world = World()
+    client = await world.join("agent1", "/v2/me/*")
+    await world.send(
+        "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": "/v2/me/calls"}
+    )
+    await world.send(
+        "agent1", {"channel": "/meta/unsubscribe", "clientId": client, "subscription": "/v2/me/*"}
+    )
+    world.dial()
+    world.api.switch.device("15000").operate("Ready")
+    assert channels(await world.poll("agent1", client)) == ["/v2/me/calls"]
+    await world.send(
+        "agent1",
+        {"channel": "/meta/unsubscribe", "clientId": client, "subscription": "/v2/me/calls"},
+    )
+    world.api.switch.device("15000").operate("NotReady")
+    world.dial()
+    assert channels(await world.poll("agent1", client)) == []
+
+
+@pytest.mark.asyncio
+async def test_the_voice_channel_tells_agent_state_and_do_not_disturb_only() -> None:
+    world = World()
+    client = await world.join("agent1", "/v2/me/channels")
+    device = world.api.switch.device("15000")
+    device.operate("Ready")
+    device.operate("Ready")  # set again: told again, as on /v2/me/devices
+    device.operate("ForwardCallsOn", forwardTo="15001")  # not the channel's news
+    device.operate("DoNotDisturbOn")
+    device.operate("AuxWork")
+    replies = [r for r in await world.poll("agent1", client) if "data" in r]
+    assert [r["data"]["messageType"] for r in replies] == ["ChannelStateChangeMessageV2"] * 4
+    shown = [r["data"]["channels"] for r in replies]
+    assert [c[0]["userState"]["state"] for c in shown] == ["Ready", "Ready", "Ready", "NotReady"]
+    assert [c[0]["dndState"] for c in shown] == ["Off", "Off", "On", "On"]
+    assert shown[-1] == [
+        {
+            "channel": "voice",
+            "phoneNumber": "15000",
+            "dndState": "On",
+            "userState": {
+                "id": "2B36138D-C564-4562-A8CB-3C32D564F296",
+                "displayName": "AuxWork",
+                "state": "NotReady",
+                "workMode": "AuxWork",
+            },
+        }
+    ]
+
+
+@pytest.mark.asyncio
+async def test_an_admin_on_every_topic_sees_every_call_and_no_device() -> None:
+    world = World()
+    client = await world.join("admin", "/**")
+    world.dial()
+    world.api.switch.device("15000").operate("Ready")
+    got = channels(await world.poll("admin", client))
+    assert got == ["/v2/me/calls", "/v2/me/calls"]  # both legs, nobody's device
