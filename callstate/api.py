@@ -13,7 +13,11 @@ Decisions where GWS is silent:
   statusCode, and nothing changed (no notification is published).
 - ``{deviceId}`` in ``/me/devices/{deviceId}/...`` is the device's id (the last part of its
   ``deviceUri``); its DN is accepted too.
-- Paths may end with one ``/``; query strings are ignored.
+- Paths may end with one ``/``; query strings are ignored but for ``GET /me?subresources=``.
+- Sessions (``callstate.http_sessions``): a request with good Basic credentials and no session
+  cookie of that user gets one (``Set-Cookie: JSESSIONID=...``); the cookie alone then
+  authenticates. Wrong Basic credentials are refused even beside a good cookie. The user routes
+  (``/me``, ``/me/channels``, ``/me/skills``, ``/settings``, ``POST /me``) are ``callstate.users``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, cast
 
-from .config import Account, Config, UserRole
+from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
@@ -34,11 +38,13 @@ from .errors import (
     MissingParameterError,
     UnknownOperationError,
 )
+from .http_sessions import COOKIE, CSRF_HEADER, HttpSession, HttpSessions
 from .projection import DEFAULT_FORM, Form, Projection, User
 from .switch import Switch
+from .users import Users
 from .wire import dumps, loads
 
-__all__ = ["MAX_BODY", "STATUS", "Api", "Reply"]
+__all__ = ["MAX_BODY", "STATUS", "Api", "Login", "Reply"]
 
 #: the largest request body read (a bigger one answers 413, statusCode 2)
 MAX_BODY: Final = 64 * 1024
@@ -61,6 +67,18 @@ class Reply:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Who a request comes from, and the HTTP session its cookie named (None: none yet)."""
+
+    account: Account
+    session: HttpSession | None
+
+
+_CHANGES: Final = frozenset(("POST", "PUT", "DELETE", "PATCH"))
+_ENDED: Final = (("set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly"),)
 
 
 class _Refusal(Exception):
@@ -94,7 +112,9 @@ class Api:
     """Serve ``switch`` (whose events ``projection`` has followed from the start) to
     ``accounts``.
 
-    ``clients`` tells ``GET /simulator/health`` how many CometD sessions live.
+    ``clients`` tells ``GET /simulator/health`` how many CometD sessions live; ``http`` sets the
+    HTTP sessions (timeout, CSRF protection); ``settings`` are the option sections served under
+    ``/api/v2/settings``.
     """
 
     def __init__(
@@ -104,13 +124,23 @@ class Api:
         accounts: Iterable[Account],
         *,
         clients: Callable[[], int] = lambda: 0,
+        http: HttpSettings | None = None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.switch: Final = switch
         self.projection: Final = projection
         self.accounts: Final = {a.username: a for a in accounts}
         self.clients = clients
+        self.http: Final = http or HttpSettings()
+        timeout = self.http.session_timeout
+        self.sessions: Final = (
+            HttpSessions(timeout) if clock is None else HttpSessions(timeout, clock=clock)
+        )
         self._credentials: dict[str, Account | None] = {}
         self._users = {name: _viewer(a) for name, a in self.accounts.items()}
+        #: the user routes
+        self.users: Final = Users(switch, projection, settings or {})
 
     @classmethod
     def from_config(
@@ -130,7 +160,7 @@ class Api:
         for dn, features in config.devices:
             role = "supervisor" if dn in supervisors else "agent"
             projection.know(switch.add_device(dn, features=features, role=role).snapshot())
-        return cls(switch, projection, config.users)
+        return cls(switch, projection, config.users, http=config.http, settings=config.settings)
 
     # -- users ------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Account | None:
@@ -147,6 +177,34 @@ class Api:
                 kept.clear()
             kept[authorization] = account
         return account
+
+    def login(self, authorization: str | None, cookie: str | None = None) -> Login | None:
+        """Who sends a request with these ``Authorization`` and ``Cookie`` headers: Basic
+        credentials, else the live session the cookie names; None if neither passes (wrong
+        Basic credentials fail even beside a good cookie)."""
+        session = self.sessions.find(cookie) if cookie else None
+        if authorization is not None:
+            account = self.authenticate(authorization)
+            if account is None:
+                return None
+            if session is not None and session.username != account.username:
+                session = None
+            return Login(account, session)
+        if session is None:
+            return None
+        return Login(self.accounts[session.username], session)
+
+    def session_headers(self, login: Login) -> tuple[tuple[str, str], ...]:
+        """The headers that go with an answer to ``login``: a new session's cookie when the
+        request came without one, and the session's CSRF token when protection is on."""
+        session = login.session
+        headers: tuple[tuple[str, str], ...] = ()
+        if session is None:
+            session = self.sessions.start(login.account.username)
+            headers = (("set-cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly"),)
+        if self.http.csrf_protection:
+            headers += (("x-csrf-header", CSRF_HEADER), ("x-csrf-token", session.csrf))
+        return headers
 
     def _check(self, authorization: str) -> Account | None:
         scheme, _, encoded = authorization.strip().partition(" ")
@@ -173,38 +231,76 @@ class Api:
 
     # -- requests ---------------------------------------------------------------------------------
     def handle(
-        self, method: str, path: str, body: bytes = b"", authorization: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        authorization: str | None = None,
+        *,
+        cookie: str | None = None,
+        csrf_token: str | None = None,
     ) -> Reply:
-        """Answer one HTTP request. Never raises for anything a client sends."""
-        path = path.split("?", 1)[0]
+        """Answer one HTTP request (``path`` with its query string, if any; ``cookie`` and
+        ``csrf_token``: the ``Cookie`` and ``X-CSRF-TOKEN`` headers). Never raises for anything
+        a client sends."""
+        path, _, query = path.partition("?")
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         if path == "/simulator/health" and method == "GET":  # the one route without a user
             calls = len(self.projection.snapshots)
             return Reply(200, dumps({"statusCode": 0, "calls": calls, "clients": self.clients()}))
-        account = self.authenticate(authorization)
-        if account is None:
+        login = self.login(authorization, cookie)
+        if login is None:
             return _reply(20, "authentication required: HTTP Basic with a configured user")
         try:
+            if self.http.csrf_protection and method in _CHANGES:
+                session = login.session
+                if session is None or csrf_token != session.csrf:
+                    raise _Refusal(
+                        3,
+                        f"missing or invalid CSRF token: send the {COOKIE} cookie and the "
+                        f"{CSRF_HEADER} header a GET answered with",
+                        403,
+                    )
             if path == "/simulator/health":
                 _method(method, "GET", path)
-            return self._route(account, method, path, body)
+            reply = self._route(login, method, path, query, body)
         except _Refusal as refusal:
-            return _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
+            reply = _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
         except CallStateError as error:
-            return _refused(error)
+            reply = _refused(error)
+        if reply.headers is _ENDED:  # the session ended: no new one
+            return reply
+        return Reply(reply.status, reply.body, reply.headers + self.session_headers(login))
 
-    def _route(self, account: Account, method: str, path: str, body: bytes) -> Reply:
+    def _route(self, login: Login, method: str, path: str, query: str, body: bytes) -> Reply:
+        account = login.account
         parts = path.split("/")[1:]
         if parts[:2] == ["simulator", "far-end"] and len(parts) == 2:
             _method(method, "POST", path)
             return self._far_end(account, _object(body))
+        if parts[:2] == ["api", "v2"] and parts[2:3] in (["settings"], ["diagnostics"]):
+            _method(method, "GET", path)
+            resource = self.users.system(parts[2:])
+            if resource is None:
+                raise _Refusal(6, f"no route {path}")
+            return Reply(200, dumps(resource))
         if parts[:3] != ["api", "v2", "me"]:
             raise _Refusal(6, f"no route {path}")
         rest = parts[3:]
         if not rest:
+            if method == "POST":
+                if not self.users.operate(account, _object(body)):
+                    return Reply(200, _OK)
+                if login.session is not None:
+                    self.sessions.end(login.session)
+                return Reply(200, _OK, _ENDED)
+            _method(method, "GET", path, "GET, POST")
+            return Reply(200, dumps(self.users.me(account, self.user(account), query)))
+        if rest in (["channels"], ["skills"]):
             _method(method, "GET", path)
-            return self._me(account)
+            embedded = self.users.embedded(account, self.user(account), rest[0])
+            return Reply(200, dumps({"statusCode": 0, rest[0]: embedded}))
         if rest == ["calls"]:
             _method(method, "GET", path)
             return Reply(200, self.projection.get_calls_json(self.user(account)))
@@ -234,13 +330,6 @@ class Api:
             dn = self._own_device(account, rest[1])
             return self._operate(dn, params, DeviceOperation, "a device operation")
         raise _Refusal(6, f"no route {path}")
-
-    def _me(self, account: Account) -> Reply:
-        user: dict[str, Any] = {"userName": account.username, "roles": [account.role.value]}
-        if account.dn is not None:
-            device = self.switch.device(account.dn)
-            user["deviceUri"] = f"{self.projection.base_uri}/devices/{device.id}"
-        return Reply(200, dumps({"statusCode": 0, "user": user}))
 
     def _operate(self, dn: str, params: dict[str, Any], kind: type[StrEnum], what: str) -> Reply:
         """A device operation or an agent state, each on its own route."""

@@ -5,7 +5,13 @@ A config is JSON (see ``docs/server.md``)::
     {"devices": [{"dn": "15000", "features": ["mute", "recording"]}, {"dn": "15001"}],
      "users": [{"username": "agent1", "password": "s3cret", "role": "agent", "dn": "15000"},
                {"username": "admin", "password": "s3cret", "role": "admin"}],
-     "cometd": {"timeout": 25, "maxInterval": 10, "queueLimit": 10000}}
+     "cometd": {"timeout": 25, "maxInterval": 10, "queueLimit": 10000},
+     "http": {"sessionTimeout": 1800, "csrfProtection": false},
+     "settings": {"interaction-workspace": {"voice.auto-answer": false}}}
+
+A user may also have ``firstName``, ``lastName`` and ``skills`` (``[{"name": ..., "level": N}]``),
+shown by ``GET /api/v2/me``; ``settings`` are the option sections ``GET /api/v2/settings/{name}``
+answers (``agent-states`` is built in: the switch's four agent states).
 
 ``load`` checks all of it and refuses a bad config with a ``ConfigError`` whose message is one
 line naming the problem. Nothing here touches a switch or the network.
@@ -23,7 +29,17 @@ from .enums import Feature
 from .errors import shown
 from .numbers import MAX_DN, is_dn
 
-__all__ = ["DEMO", "Account", "CometdSettings", "Config", "ConfigError", "UserRole", "load"]
+__all__ = [
+    "DEMO",
+    "Account",
+    "CometdSettings",
+    "Config",
+    "ConfigError",
+    "HttpSettings",
+    "Skill",
+    "UserRole",
+    "load",
+]
 
 
 class ConfigError(ValueError):
@@ -39,6 +55,14 @@ class UserRole(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Skill:
+    """A skill of a user, with its level."""
+
+    name: str
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     """A user of the server: who logs in, with which role, on which device (none for admin)."""
 
@@ -46,6 +70,9 @@ class Account:
     password: str = field(repr=False)
     role: UserRole
     dn: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    skills: tuple[Skill, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +86,23 @@ class CometdSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """HTTP sessions: ``session_timeout`` seconds without a request end one; with
+    ``csrf_protection`` a request that changes anything must carry the session's CSRF token,
+    as GWS's ``enableCsrfProtection`` asks."""
+
+    session_timeout: float = 1800.0
+    csrf_protection: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     devices: tuple[tuple[str, frozenset[Feature]], ...]
     users: tuple[Account, ...]
     cometd: CometdSettings = CometdSettings()
+    http: HttpSettings = HttpSettings()
+    #: option sections by name (JSON objects), served under ``/api/v2/settings``
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 #: the embedded demo center: what ``python -m callstate serve`` starts without ``--config``
@@ -82,7 +122,10 @@ DEMO: Final[Mapping[str, Any]] = {
     ],
 }
 
-_TOP: Final = {"devices", "users", "cometd"}
+_TOP: Final = {"devices", "users", "cometd", "http", "settings"}
+_USER: Final = {"username", "password", "role", "dn", "firstName", "lastName", "skills"}
+#: settings sections the server answers itself
+BUILT_IN_SETTINGS: Final = frozenset(("agent-states",))
 #: the shortest long-poll and the shortest silence before a drop that make sense (seconds)
 _LOWEST: Final = {"timeout": 0.1, "maxInterval": 1}
 _COMETD: Final = {"timeout": "timeout", "maxInterval": "max_interval", "queueLimit": "queue_limit"}
@@ -106,7 +149,13 @@ def load(source: str | bytes | Mapping[str, Any]) -> Config:
     if not users:
         raise ConfigError("config has no users: nobody could log in")
     _unique([u.username for u in users], "username")
-    return Config(devices, users, _cometd(obj.get("cometd", {})))
+    return Config(
+        devices,
+        users,
+        _cometd(obj.get("cometd", {})),
+        _http(obj.get("http", {})),
+        _settings(obj.get("settings", {})),
+    )
 
 
 def _line(error: BaseException) -> str:
@@ -165,7 +214,7 @@ def _device(value: Any, where: str) -> tuple[str, frozenset[Feature]]:
 
 def _user(value: Any, where: str, dns: set[str]) -> Account:
     obj = _object(value, where)
-    _known(obj, {"username", "password", "role", "dn"}, where)
+    _known(obj, _USER, where)
     username = _text(obj, "username", where)
     if ":" in username:
         raise ConfigError(f"{where}.username {username!r} has a ':' (HTTP Basic cannot send it)")
@@ -179,7 +228,52 @@ def _user(value: Any, where: str, dns: set[str]) -> Account:
             raise ConfigError(f"{where}: an admin owns no device (remove 'dn')")
     elif dn not in dns:
         raise ConfigError(f"{where}.dn must be one of the config's devices, not {shown(dn, 40)}")
-    return Account(username, password, UserRole(role), dn)
+    names = [_name(obj, key, where) for key in ("firstName", "lastName")]
+    given = obj.get("skills", [])
+    if not isinstance(given, list):
+        raise ConfigError(f"{where}.skills must be a list, not {shown(given, 40)}")
+    skills = tuple(_skill(v, f"{where}.skills[{i}]") for i, v in enumerate(given))
+    _unique([skill.name for skill in skills], f"{where} skill")
+    return Account(username, password, UserRole(role), dn, names[0], names[1], skills)
+
+
+def _name(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    return None if obj.get(key) is None else _text(obj, key, where)
+
+
+def _skill(value: Any, where: str) -> Skill:
+    obj = _object(value, where)
+    _known(obj, {"name", "level"}, where)
+    level = obj.get("level", 0)
+    if type(level) is not int or not 0 <= level <= 100:
+        raise ConfigError(f"{where}.level must be an integer from 0 to 100, not {shown(level, 40)}")
+    return Skill(_text(obj, "name", where), level)
+
+
+def _http(value: Any) -> HttpSettings:
+    obj = _object(value, "http")
+    _known(obj, {"sessionTimeout", "csrfProtection"}, "http")
+    timeout = obj.get("sessionTimeout", 1800)
+    if type(timeout) not in (int, float) or not 1 <= timeout <= 86_400:
+        raise ConfigError(
+            "http.sessionTimeout must be a number of seconds from 1 to 86400, "
+            f"not {shown(timeout, 40)}"
+        )
+    csrf = obj.get("csrfProtection", False)
+    if not isinstance(csrf, bool):
+        raise ConfigError(f"http.csrfProtection must be true or false, not {shown(csrf, 40)}")
+    return HttpSettings(float(timeout), csrf)
+
+
+def _settings(value: Any) -> Mapping[str, Mapping[str, Any]]:
+    obj = _object(value, "settings")
+    for name, section in obj.items():
+        if name in BUILT_IN_SETTINGS:
+            raise ConfigError(f"settings.{name} is built in: the server answers it itself")
+        if not name or "/" in name or "?" in name:
+            raise ConfigError(f"settings has a section name {name!r} no URL path can carry")
+        _object(section, f"settings.{name}")
+    return {name: dict(section) for name, section in obj.items()}
 
 
 def _cometd(value: Any) -> CometdSettings:

@@ -125,14 +125,20 @@ class _Adapter:
     async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
         method, path = scope["method"], scope["path"]
         authorization = _header(scope, b"authorization")
-        account = self.api.authenticate(authorization)
-        if account is None and not (path == HEALTH and method == "GET"):
+        cookie = _header(scope, b"cookie")
+        login = self.api.login(authorization, cookie)
+        if login is None and not (path == HEALTH and method == "GET"):
             return self.api.handle(method, path, b"")  # 401, before reading any body
         body = await _body(receive)
         bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
         if not bayeux:
-            return self.api.handle(method, path, body, authorization)
-        assert account is not None
+            query = scope.get("query_string", b"")
+            target = f"{path}?{query.decode('latin-1')}" if query else path
+            csrf = _header(scope, b"x-csrf-token")
+            return self.api.handle(
+                method, target, body, authorization, cookie=cookie, csrf_token=csrf
+            )
+        assert login is not None
         if method != "POST":
             return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
         if len(body) > MAX_BODY:
@@ -145,9 +151,9 @@ class _Adapter:
             messages = [messages]
         if not isinstance(messages, list):
             return _error(400, 1, "a Bayeux request is a JSON object or array")
-        answer = await self.bayeux.handle(account, messages, lambda: _disconnected(receive))
+        answer = await self.bayeux.handle(login.account, messages, lambda: _disconnected(receive))
         # None: the client went away during a held connect (its messages stay queued)
-        return None if answer is None else Reply(200, answer)
+        return None if answer is None else Reply(200, answer, self.api.session_headers(login))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -157,6 +163,7 @@ class _Adapter:
             while True:
                 await asyncio.sleep(min(1.0, bayeux.settings.max_interval / 4))
                 bayeux.sweep()
+                self.api.sessions.sweep()
 
         sweeper = asyncio.create_task(sweep())
         try:

@@ -224,18 +224,27 @@ def test_me_and_devices(api: Api) -> None:
     device = api.switch.device("15000")
     status, me = as_(api, "agent1")("GET", "/api/v2/me")
     assert status == 200
+    ident = me["user"]["id"]
+    assert len(ident) == 32
     assert me["user"] == {
+        "id": ident,
         "userName": "agent1",
-        "roles": ["agent"],
+        "roles": ["ROLE_AGENT"],
+        "enabled": True,
+        "changePasswordOnFirstLogin": False,
+        "uri": f"http://127.0.0.1:8080/api/v2/users/{ident}",
+        "path": f"/users/{ident}",
         "deviceUri": f"http://127.0.0.1:8080/api/v2/devices/{device.id}",
     }
     _, devices = as_(api, "agent1")("GET", "/api/v2/me/devices/")
     assert [(d["id"], d["phoneNumber"]) for d in devices["devices"]] == [(device.id, "15000")]
     assert as_(api, "admin")("GET", "/api/v2/me/devices")[1]["devices"] == []
-    assert as_(api, "admin")("GET", "/api/v2/me")[1]["user"] == {
-        "userName": "admin",
-        "roles": ["admin"],
-    }
+    admin = as_(api, "admin")("GET", "/api/v2/me")[1]["user"]
+    assert (admin["userName"], admin["roles"], "deviceUri" in admin) == (
+        "admin",
+        ["ROLE_ADMIN"],
+        False,
+    )
 
 
 def test_an_admin_reads_every_call_but_posts_none(api: Api, events: list[Any]) -> None:

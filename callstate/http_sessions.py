@@ -1,0 +1,125 @@
+"""HTTP sessions as GWS keeps them: a ``JSESSIONID`` cookie after a successful Basic request.
+
+GWS is a servlet application: a request that authenticates with HTTP Basic gets a session, and the
+``JSESSIONID`` cookie alone authenticates the requests after it, CometD included (real clients
+handshake with the cookie only). ``EndContactCenterSession`` ends it [doc]; so does ``timeout``
+seconds without a request [ours: GWS names no figure; a servlet container's default is 30
+minutes]. With CSRF protection on, GWS keeps a token with the session, tells it in the
+``X-CSRF-HEADER``/``X-CSRF-TOKEN`` response headers, and refuses a request that changes anything
+(POST, PUT, DELETE) without it [doc].
+
+Bounds [ours]: a user holds at most ``per_user`` sessions (a client that keeps no cookies makes
+one per request; the oldest go first), and a session id is 144 random bits. Nothing here knows
+HTTP beyond the cookie's text; ``callstate.api`` decides when a session is made or ended.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["COOKIE", "CSRF_HEADER", "HttpSession", "HttpSessions", "cookie_value"]
+
+#: the session cookie's name, as servlet containers (and so GWS) call it
+COOKIE: Final = "JSESSIONID"
+#: the header that carries the CSRF token (its name is itself told in ``X-CSRF-HEADER``)
+CSRF_HEADER: Final = "X-CSRF-TOKEN"
+#: the longest cookie value read (a session id is 24 characters)
+_LONGEST: Final = 64
+
+
+class HttpSession:
+    """One user's HTTP session."""
+
+    __slots__ = ("csrf", "id", "seen", "username")
+
+    def __init__(self, username: str, now: float) -> None:
+        self.id: Final = secrets.token_urlsafe(18)
+        self.username: Final = username
+        #: the CSRF token kept with the session
+        self.csrf: Final = secrets.token_urlsafe(18)
+        #: when a request last used it
+        self.seen = now
+
+
+class HttpSessions:
+    """The live HTTP sessions of a server."""
+
+    def __init__(
+        self,
+        timeout: float = 1800.0,
+        per_user: int = 64,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout: Final = timeout
+        self.per_user: Final = per_user
+        self.clock: Final = clock
+        #: oldest use first
+        self._live: OrderedDict[str, HttpSession] = OrderedDict()
+        self._by_user: dict[str, OrderedDict[str, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def find(self, cookie_header: str | None) -> HttpSession | None:
+        """The live session the ``Cookie`` header names (marked as used now), if any."""
+        session_id = cookie_value(cookie_header, COOKIE)
+        session = self._live.get(session_id) if session_id else None
+        if session is None:
+            return None
+        now = self.clock()
+        if now - session.seen > self.timeout:
+            self.end(session)
+            return None
+        session.seen = now
+        self._live.move_to_end(session.id)
+        return session
+
+    def start(self, username: str) -> HttpSession:
+        """A new session of ``username`` (its oldest goes if it holds ``per_user`` already)."""
+        self.sweep()
+        session = HttpSession(username, self.clock())
+        self._live[session.id] = session
+        mine = self._by_user.setdefault(username, OrderedDict())
+        mine[session.id] = None
+        while len(mine) > self.per_user:
+            oldest = next(iter(mine))
+            self.end(self._live[oldest])
+        return session
+
+    def end(self, session: HttpSession) -> None:
+        """End ``session`` (nothing happens if it has ended already)."""
+        if self._live.pop(session.id, None) is None:
+            return
+        mine = self._by_user[session.username]
+        del mine[session.id]
+        if not mine:
+            del self._by_user[session.username]
+
+    def sweep(self) -> int:
+        """End the sessions unused for ``timeout`` seconds; how many ended."""
+        limit = self.clock() - self.timeout
+        ended = 0
+        while self._live:
+            oldest = next(iter(self._live.values()))
+            if oldest.seen >= limit:
+                break
+            self.end(oldest)
+            ended += 1
+        return ended
+
+
+def cookie_value(header: str | None, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` request header (the first, if sent twice)."""
+    if not header or name not in header:
+        return None
+    for part in header.split(";"):
+        key, equals, value = part.strip().partition("=")
+        if equals and key == name:
+            value = value.strip().strip('"')
+            return value if 0 < len(value) <= _LONGEST else None
+    return None
