@@ -1,5 +1,6 @@
 """Pydantic models of the Calls API JSON: the call resource (8.5.2 and 8.5.0 forms), the device
-resource, the GET responses and the CometD notifications. Field names are the wire names;
+resource, the user resource and its voice channel, the GET responses and the CometD
+notifications. Field names are the wire names;
 optional fields that do not apply are left unset and omitted on output (``dump``), as GWS omits
 them.
 """
@@ -11,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "AgentStateSetting",
+    "AgentStatesResponse",
     "CallResource",
     "CallResponse",
     "CallsResponse",
@@ -20,13 +23,21 @@ __all__ = [
     "DeviceResource",
     "DevicesResponse",
     "ErrorResponse",
+    "ChannelNotification",
+    "ChannelNotificationData",
+    "ChannelsResponse",
     "LegacyCallResource",
     "Notification",
     "NotificationData",
     "Participant",
     "ParticipantInfo",
+    "Skill",
+    "SkillsResponse",
     "SupervisorMonitoringState",
+    "UserResource",
+    "UserResponse",
     "UserState",
+    "VoiceChannel",
     "dump",
 ]
 
@@ -189,3 +200,84 @@ class DeviceNotification(_Wire):
 
     data: DeviceNotificationData
     channel: str = "/v2/me/devices"
+
+
+class VoiceChannel(_Wire):
+    """The agent's voice channel (``GET /me/channels``, ``/v2/me/channels`` messages)."""
+
+    channel: str = "voice"
+    phoneNumber: str
+    dndState: str
+    userState: UserState
+
+
+class ChannelsResponse(_Wire):
+    """``GET /api/v2/me/channels``."""
+
+    statusCode: int = 0
+    channels: list[VoiceChannel]
+
+
+class ChannelNotificationData(_Wire):
+    messageType: str = "ChannelStateChangeMessageV2"
+    channels: list[VoiceChannel]
+
+
+class ChannelNotification(_Wire):
+    """A CometD message on ``/v2/me/channels``."""
+
+    data: ChannelNotificationData
+    channel: str = "/v2/me/channels"
+
+
+class Skill(_Wire):
+    id: str
+    name: str
+    level: int
+
+
+class SkillsResponse(_Wire):
+    """``GET /api/v2/me/skills``."""
+
+    statusCode: int = 0
+    skills: list[Skill]
+
+
+class UserResource(_Wire):
+    """The user (``GET /api/v2/me``), with the subresources ``?subresources=`` asked for."""
+
+    id: str
+    userName: str
+    firstName: str | None = None
+    lastName: str | None = None
+    roles: list[str]
+    enabled: bool
+    changePasswordOnFirstLogin: bool
+    uri: str
+    path: str
+    deviceUri: str | None = None
+    devices: list[DeviceResource] | None = None
+    channels: list[VoiceChannel] | None = None
+    skills: list[Skill] | None = None
+    settings: dict[str, dict[str, Any]] | None = None
+    calls: list[CallResource | LegacyCallResource] | None = None
+
+
+class UserResponse(_Wire):
+    """``GET /api/v2/me``."""
+
+    statusCode: int = 0
+    user: UserResource
+
+
+class AgentStateSetting(UserState):
+    """An agent state a device takes, with the operation that sets it."""
+
+    operationName: str
+
+
+class AgentStatesResponse(_Wire):
+    """``GET /api/v2/settings/agent-states``."""
+
+    statusCode: int = 0
+    settings: list[AgentStateSetting]

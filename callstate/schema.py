@@ -109,6 +109,13 @@ PAYLOADS: Final[tuple[type[BaseModel], ...]] = (
     models.DeviceResource,
     models.DevicesResponse,
     models.DeviceNotification,
+    models.VoiceChannel,
+    models.ChannelsResponse,
+    models.ChannelNotification,
+    models.UserResource,
+    models.UserResponse,
+    models.SkillsResponse,
+    models.AgentStatesResponse,
     models.ErrorResponse,
 )
 

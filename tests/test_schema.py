@@ -3,6 +3,7 @@ current."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,8 @@ def test_the_committed_payload_schema_is_current() -> None:
     committed = json.loads(PAYLOADS.read_text(encoding="utf-8"))
     assert committed == payload_schema(), "regenerate: python -m callstate schema"
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in committed["anyOf"]} >= {
+        "UserResponse",
+        "ChannelNotification",
         "CallResource",
         "LegacyCallResource",
         "Notification",
@@ -124,6 +127,7 @@ def test_every_payload_the_projection_gives_is_one_the_schema_describes(form: Fo
     def collect(event: Event) -> None:
         if isinstance(event, DeviceStateChanged):
             messages.append(projection.device_notification(event) or {})
+            messages.append(json.loads(projection.channel_notification_json(event)))
         elif isinstance(event, CallEvent):
             messages.append(projection.notification(event) or {})
 
@@ -144,12 +148,14 @@ def test_every_payload_the_projection_gives_is_one_the_schema_describes(form: Fo
     agent.perform(call.id, "SingleStepTransfer", destination={"phoneNumber": "15002"})
     assert len(messages) > 20
     seen = {message["channel"] for message in messages}
-    assert seen == {"/v2/me/calls", "/v2/me/devices"}
+    assert seen == {"/v2/me/calls", "/v2/me/devices", "/v2/me/channels"}
     for message in messages:
         if message["channel"] == "/v2/me/calls":
             assert isinstance(models.Notification.model_validate(message).data.call, resource)
-        else:
+        elif message["channel"] == "/v2/me/devices":
             models.DeviceNotification.model_validate(message)
+        else:
+            models.ChannelNotification.model_validate(message)
     for user in (User.admin(), User.agent("15001"), User.agent("15009")):
         calls = models.CallsResponse.model_validate(projection.get_calls(user))
         assert all(isinstance(c, resource) for c in calls.calls)
@@ -160,3 +166,46 @@ def test_every_payload_the_projection_gives_is_one_the_schema_describes(form: Fo
     devices = projection.get_devices(User.admin())["devices"]
     assert any("supervisorMonitoringState" in d for d in devices)
     assert any("callForwarding" in d for d in devices)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_user_side_answer_is_one_the_schema_describes(form: Form) -> None:
+    """``GET /me`` with and without subresources, ``/me/channels``, ``/me/skills`` and the
+    agent-state settings, for an agent with a live call, a supervisor and an admin."""
+    from callstate.api import Api
+    from callstate.config import load
+
+    config = {
+        "devices": [{"dn": "15000"}, {"dn": "15009"}],
+        "users": [
+            {
+                "username": "a",
+                "password": "p",
+                "role": "agent",
+                "dn": "15000",
+                "firstName": "A",
+                "lastName": "B",
+                "skills": [{"name": "Sales", "level": 3}],
+            },
+            {"username": "s", "password": "p", "role": "supervisor", "dn": "15009"},
+            {"username": "admin", "password": "p", "role": "admin"},
+        ],
+        "settings": {"interaction-workspace": {"k": "v"}},
+    }
+    api = Api.from_config(load(config), seed=2, form=form)
+    api.switch.external_call("+14155550100", to="15000")
+
+    def get(user: str, path: str) -> Any:
+        secret = base64.b64encode(f"{user}:p".encode()).decode()
+        reply = api.handle("GET", path, b"", f"Basic {secret}")
+        assert reply.status == 200, reply.body
+        return json.loads(reply.body)
+
+    for user in ("a", "s", "admin"):
+        for query in ("", "?subresources=*", "?subresources=devices,settings"):
+            answer = models.UserResponse.model_validate(get(user, f"/api/v2/me{query}"))
+            if query == "?subresources=*" and user != "s":
+                assert answer.user.calls
+        models.ChannelsResponse.model_validate(get(user, "/api/v2/me/channels"))
+        models.SkillsResponse.model_validate(get(user, "/api/v2/me/skills"))
+    models.AgentStatesResponse.model_validate(get("a", "/api/v2/settings/agent-states"))
