@@ -78,7 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     serve.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     serve.add_argument("--seed", type=int, default=None, help="make every id reproducible")
-    serve.add_argument("--log", type=Path, default=None, help="write the event log to this file")
+    serve.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="the event log: an existing one is restored and appended to, else a new one begins",
+    )
+    serve.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new log, moving an existing one aside (renamed with the time, not deleted)",
+    )
     schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
     draw = command(
@@ -200,7 +210,15 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"callstate: cannot read {args.config}: {reason}", file=sys.stderr)
             return 2
     log = None if args.log is None else str(args.log)
-    return serve(config, host=args.host, port=args.port, form=args.format, seed=args.seed, log=log)
+    return serve(
+        config,
+        host=args.host,
+        port=args.port,
+        form=args.format,
+        seed=args.seed,
+        log=log,
+        fresh=args.fresh,
+    )
 
 
 def _validation_error() -> type[ValidationError]:

@@ -160,7 +160,12 @@ class Recorder(Protocol):
     #: why the recorder cannot take another request (then requests are refused), else None
     failure: Exception | None
 
-    def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None: ...
+    def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None:
+        """Keep one request; on an ``OSError`` it keeps nothing of it and sets ``failure``."""
+
+    def recover(self) -> bool:
+        """Try again to make room for a request after ``failure`` (e.g. a disk that was full);
+        whether it can take one now (``failure`` is then None)."""
 
 
 class Line:
@@ -444,7 +449,7 @@ class Engine:
             raise InvalidParameterError(f"the clock read {shown(now)}: beyond {MAX_CLOCK:g} s")
 
     def _check_log(self, recorder: Recorder) -> None:
-        if recorder.failure is not None:
+        if recorder.failure is not None and not recorder.recover():
             raise LogWriteError(
                 f"the event log has no room for another request ({recorder.failure}): "
                 "nothing was changed; open it again (write_log) or close it (close_log)"
@@ -468,6 +473,11 @@ class Engine:
             except Exception as error:  # the log cannot keep it: it did not happen
                 if undo is not None:
                     self._rollback(undo)
+                if self.recorder.failure is not None:  # the recorder says when it recovers
+                    raise LogWriteError(
+                        f"the event log could not keep this request ({error}): nothing was "
+                        "changed; requests are taken again once the log has room"
+                    ) from error
                 self.log_failure = error
                 raise LogWriteError(
                     f"the event log could not keep this request ({error}): nothing was "

@@ -622,7 +622,30 @@ class LogWriter:
             if self._size - end < _HEADROOM:
                 self._ahead()
         else:
-            self._write(payload[:-1] + tail)
+            try:
+                self._write(payload[:-1] + tail)
+            except OSError as error:  # keep nothing of the line; recover() tries again later
+                self.failure = error
+                if self._map is None:  # a short write may have left part of the line
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._fd, self._pos)
+                raise
+
+    def recover(self) -> bool:
+        """After a ``failure`` (a full disk): try to make room again; whether it worked. A
+        writer that writes each line takes the next request on trust (its write then says)."""
+        if self.failure is None:
+            return True
+        try:
+            if self._map is not None or self._size:
+                self._reserve(_HEADROOM)
+            else:
+                os.ftruncate(self._fd, self._pos)  # what a failed write may have left
+                os.lseek(self._fd, self._pos, os.SEEK_SET)
+        except OSError:
+            return False
+        self.failure = None
+        return True
 
     def _ahead(self) -> None:
         """Keep room for the next request's line. Without it (a full disk), say so in

@@ -13,7 +13,9 @@ import contextlib
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any, Final, cast
 
@@ -26,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .config import DEMO, Config, ConfigError, load
+from .errors import CallStateError
+from .log import LogError
 from .projection import DEFAULT_FORM, Form
 
 __all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
@@ -255,9 +259,12 @@ def serve(
     form: Form = DEFAULT_FORM,
     seed: int | None = None,
     log: str | None = None,
+    fresh: bool = False,
     out: Any = sys.stdout,
 ) -> int:
-    """Run the server until SIGTERM/SIGINT; the exit status (2: a bad config, said in one line)."""
+    """Run the server until SIGTERM/SIGINT; the exit status (2: it could not start, said in one
+    line). An existing ``log`` is restored and appended to; ``fresh`` first moves it aside
+    (renamed, never deleted) and starts a new one."""
     try:
         config = load(DEMO if config_text is None else config_text)
     except ConfigError as error:
@@ -271,12 +278,14 @@ def serve(
             f"callstate: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
         )
         return 2
+    notes: list[str] = []
     try:
-        served = create_app(config, seed=seed, form=form, base_uri=base_uri, log=log)
-    except (OSError, ValueError) as error:
+        api = _open(config, seed, form, base_uri, log, fresh, notes)
+    except (OSError, ValueError, CallStateError) as error:
         listening.close()
-        print(f"callstate: cannot start: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"callstate: {_one_line(error, log)}", file=sys.stderr)
         return 2
+    served = app(api, Bayeux(api.projection, config.cometd))
 
     def banner() -> None:
         if config_text is None:
@@ -284,10 +293,68 @@ def serve(
             for account in config.users:
                 role, dn = account.role.value, account.dn or "-"
                 print(f"  {account.username:<12} {role:<10} {dn}", file=out)
+        for note in notes:
+            print(f"callstate: {note}", file=out)
         print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
         out.flush()
 
     return run(served, sockets=[listening], ready=banner)
+
+
+def _open(
+    config: Config,
+    seed: int | None,
+    form: Form,
+    base_uri: str,
+    log: str | None,
+    fresh: bool,
+    notes: list[str],
+) -> Api:
+    """The served switch: restored from ``log`` if it exists (unless ``fresh``), else new."""
+    if log is None:
+        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri)
+    path = Path(log)
+    if fresh and path.exists():
+        aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}.{n}")
+        path.rename(aside)
+        notes.append(f"{log} moved aside to {aside}; a new log starts")
+    if not path.exists():
+        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri, log=log)
+    started = time.perf_counter()
+    api, reader = Api.restore(config, log, form=form, base_uri=base_uri)
+    took = time.perf_counter() - started
+    if reader.cut_line is not None:
+        notes.append(
+            f"{log}: line {reader.cut_line} was cut off ({reader.cut_bytes} bytes): "
+            "truncated away, as a request never acknowledged"
+        )
+    live = len(api.projection.snapshots)
+    notes.append(
+        f"restored {len(reader.entries)} requests from {log} in {took:.2f} s "
+        f"({len(api.switch.devices)} devices, {live} live calls); appending to it"
+    )
+    return api
+
+
+def _one_line(error: BaseException, log: str | None) -> str:
+    """Why the server cannot start, in the words ``callstate replay`` uses for a log."""
+    if isinstance(error, LogError):
+        return f"{log}: {error}"
+    if isinstance(error, ConfigError):
+        return (
+            f"{log} was written for another config: {error} (--fresh moves it aside and "
+            "starts a new log)"
+        )
+    if isinstance(error, CallStateError):  # the log cannot be written (a full disk...)
+        return f"cannot start: {error.reason}"
+    if isinstance(error, OSError) and error.strerror:
+        where = f" {error.filename}" if error.filename else ""
+        return f"cannot start:{where}: {error.strerror}"
+    return f"cannot start: {' '.join(str(error).split())}"
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -64,6 +64,9 @@ class _Unwritable:
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None:
         raise AssertionError("an unwritable log takes no request")  # begin refused it
 
+    def recover(self) -> bool:
+        return False
+
 
 class Switch:
     """A simulated switch: devices, their calls, the far end, and the event stream.
@@ -177,12 +180,19 @@ class Switch:
         replay_requests(switch, reader, replay_clock)
         switch._engine.clock = clock or time.time
         if resume_log:
-            unused = reader.cut_bytes + reader.reserved_bytes
-            if unused:  # a cut last line, and space a crashed writer had reserved
-                with open(source, "rb+") as file:
-                    file.truncate(file.seek(0, 2) - unused)
-            switch.write_log(source, append=bool(header))
+            switch.resume_log(source, reader)
         return switch, reader
+
+    def resume_log(self, path: str | Path, reader: LogReader) -> None:
+        """Go on appending to ``path``, the log this switch was just restored from (``reader``
+        read it): a cut last line, and space a crashed writer had reserved, are truncated away
+        first. (``restore(..., resume_log=True)`` does both steps; apart, a caller can check
+        the restored switch before the file is touched.)"""
+        unused = reader.cut_bytes + reader.reserved_bytes
+        if unused:  # a cut last line, and space a crashed writer had reserved
+            with open(path, "rb+") as file:
+                file.truncate(file.seek(0, 2) - unused)
+        self.write_log(path, append=bool(reader.header))
 
     # -- setup and lookup -------------------------------------------------------------------------
     def add_device(
