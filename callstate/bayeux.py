@@ -19,10 +19,12 @@ queues each event's notification for the sessions that may see it. What it does
   of the topics its subscriptions match that its user may see (an admin: every leg's), in switch
   order, exactly once however many of its subscriptions match. Each message is encoded once (by
   the projection) and the same bytes go to every session.
-- A session's queue is bounded: on overflow the session is dropped, and its next connect answers
-  ``advice.reconnect: "handshake"`` (the client handshakes again and re-reads ``GET /me/calls``):
-  never a silent gap. A session whose client has not polled for ``max_interval`` seconds is
-  dropped with its queue (``sweep``).
+- A session's queue is bounded, in messages (``queue_limit``) and bytes (``queue_bytes``): on
+  overflow the session is dropped, and its next connect answers ``advice.reconnect:
+  "handshake"`` (the client handshakes again and re-reads ``GET /me/calls``): never a silent
+  gap. A user holds at most ``sessions_per_user`` sessions: a handshake past it drops the
+  user's oldest session the same way. A session whose client has not polled for
+  ``max_interval`` seconds is dropped with its queue (``sweep``).
 - ``close`` (server shutdown) answers every held connect, with advice ``handshake``.
 """
 
@@ -64,6 +66,7 @@ class _Session:
         "holds",
         "id",
         "queue",
+        "queued",
         "seen",
         "subscriptions",
         "topics",
@@ -78,6 +81,8 @@ class _Session:
         self.subscriptions: set[str] = set()
         self.topics: frozenset[str] = frozenset()
         self.queue: list[bytes] = []
+        #: bytes in ``queue``
+        self.queued = 0
         #: a held connect waits on this
         self.waiter: asyncio.Future[None] | None = None
         self.connected = False
@@ -106,6 +111,8 @@ class Bayeux:
         self.settings: Final = settings
         self.clock: Final = clock
         self._sessions: dict[str, _Session] = {}
+        #: username -> its sessions' ids, oldest first
+        self._by_user: dict[str, OrderedDict[str, None]] = {}
         #: DN -> sessions subscribed to /v2/me/calls that see that DN's legs
         self._calls: dict[str, set[_Session]] = {}
         #: admin sessions subscribed to /v2/me/calls (they see every leg)
@@ -167,7 +174,8 @@ class Bayeux:
 
     def _push(self, session: _Session, message: bytes) -> None:
         queue = session.queue
-        if len(queue) >= self.settings.queue_limit:
+        session.queued += len(message)
+        if len(queue) >= self.settings.queue_limit or session.queued > self.settings.queue_bytes:
             self._drop(session, "queue overflow: messages were not read in time")
             return
         queue.append(message)
@@ -177,9 +185,14 @@ class Bayeux:
     def _drop(self, session: _Session, why: str) -> None:
         if self._sessions.pop(session.id, None) is None:
             return
+        mine = self._by_user[session.account.username]
+        del mine[session.id]
+        if not mine:
+            del self._by_user[session.account.username]
         session.subscriptions.clear()
         self._index(session, frozenset())
         session.queue.clear()
+        session.queued = 0
         session.wake()
         self._gone[session.id] = (session.account.username, why)
         if len(self._gone) > _REMEMBERED:
@@ -277,7 +290,13 @@ class Bayeux:
             return reply
         client_id = secrets.token_urlsafe(18)
         session = _Session(client_id, account, self.clock())
+        mine = self._by_user.setdefault(account.username, OrderedDict())
+        while len(mine) >= self.settings.sessions_per_user:
+            oldest = self._sessions[next(iter(mine))]
+            self._drop(oldest, "too many sessions of this user: the oldest was dropped")
+            mine = self._by_user.setdefault(account.username, OrderedDict())
         self._sessions[client_id] = session
+        mine[client_id] = None
         reply = _success(message, session)
         reply["version"] = "1.0"
         reply["supportedConnectionTypes"] = ["long-polling"]
@@ -315,6 +334,7 @@ class Bayeux:
         if session.queue and outcome is _ANSWER:  # a superseded connect takes nothing
             parts.extend(session.queue)
             session.queue = []
+            session.queued = 0
         reply = _success(message, session)
         reply["advice"] = {"reconnect": "handshake", "interval": 0} if self.closed else self._advice
         parts.append(dumps(reply))

@@ -5,7 +5,8 @@ A config is JSON (see ``docs/server.md``)::
     {"devices": [{"dn": "15000", "features": ["mute", "recording"]}, {"dn": "15001"}],
      "users": [{"username": "agent1", "password": "s3cret", "role": "agent", "dn": "15000"},
                {"username": "admin", "password": "s3cret", "role": "admin"}],
-     "cometd": {"timeout": 25, "maxInterval": 10, "queueLimit": 10000},
+     "cometd": {"timeout": 25, "maxInterval": 10, "queueLimit": 10000,
+                "queueBytes": 8388608, "sessionsPerUser": 16},
      "http": {"sessionTimeout": 1800, "csrfProtection": false},
      "settings": {"interaction-workspace": {"voice.auto-answer": false}}}
 
@@ -77,12 +78,15 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class CometdSettings:
-    """The Bayeux tunings: long-poll ``timeout`` and ``max_interval`` in seconds, and the most
-    messages a client's queue holds before the client is dropped."""
+    """The Bayeux tunings: long-poll ``timeout`` and ``max_interval`` in seconds; the most
+    messages, and bytes, a client's queue holds before the client is dropped; and the most
+    sessions one user holds (a new handshake past it drops the user's oldest session)."""
 
     timeout: float = 25.0
     max_interval: float = 10.0
     queue_limit: int = 10_000
+    queue_bytes: int = 8 * 1024 * 1024
+    sessions_per_user: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,19 @@ _USER: Final = {"username", "password", "role", "dn", "firstName", "lastName", "
 BUILT_IN_SETTINGS: Final = frozenset(("agent-states",))
 #: the shortest long-poll and the shortest silence before a drop that make sense (seconds)
 _LOWEST: Final = {"timeout": 0.1, "maxInterval": 1}
-_COMETD: Final = {"timeout": "timeout", "maxInterval": "max_interval", "queueLimit": "queue_limit"}
+_COMETD: Final = {
+    "timeout": "timeout",
+    "maxInterval": "max_interval",
+    "queueLimit": "queue_limit",
+    "queueBytes": "queue_bytes",
+    "sessionsPerUser": "sessions_per_user",
+}
+#: the integer tunings and their bounds
+_COUNTS: Final = {
+    "queueLimit": (1, 10_000_000),
+    "queueBytes": (1024, 1 << 32),
+    "sessionsPerUser": (1, 100_000),
+}
 
 
 def load(source: str | bytes | Mapping[str, Any]) -> Config:
@@ -284,11 +300,11 @@ def _cometd(value: Any) -> CometdSettings:
         if key not in obj:
             continue
         number = obj[key]
-        if key == "queueLimit":
-            if type(number) is not int or not 1 <= number <= 10_000_000:
+        if key in _COUNTS:
+            low, high = _COUNTS[key]
+            if type(number) is not int or not low <= number <= high:
                 raise ConfigError(
-                    "cometd.queueLimit must be an integer from 1 to 10000000, "
-                    f"not {shown(number, 40)}"
+                    f"cometd.{key} must be an integer from {low} to {high}, not {shown(number, 40)}"
                 )
         elif type(number) not in (int, float) or not _LOWEST[key] <= number <= 3600:
             raise ConfigError(

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final, cast
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -31,6 +30,7 @@ from .config import DEMO, Config, ConfigError, load
 from .errors import CallStateError
 from .log import LogError
 from .projection import DEFAULT_FORM, Form
+from .wire import dumps, loads
 
 __all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
@@ -147,9 +147,9 @@ class _Adapter:
             return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
         if len(body) > MAX_BODY:
             return _error(413, 2, f"request body is over {MAX_BODY} bytes")
-        try:
-            messages = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        try:  # the strict reader: an id beyond 64 bits comes back exactly, NaN is refused
+            messages = loads(body)
+        except ValueError:
             messages = None
         if isinstance(messages, dict):
             messages = [messages]
@@ -217,7 +217,7 @@ async def _disconnected(receive: Receive) -> None:
 
 
 def _error(http: int, status_code: int, message: str) -> Reply:
-    return Reply(http, orjson.dumps({"statusCode": status_code, "statusMessage": message}))
+    return Reply(http, dumps({"statusCode": status_code, "statusMessage": message}))
 
 
 # -- python -m callstate serve --------------------------------------------------------------------

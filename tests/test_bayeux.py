@@ -570,3 +570,48 @@ async def test_an_admin_on_every_topic_sees_every_call_and_no_device() -> None:
     world.api.switch.device("15000").operate("Ready")
     got = channels(await world.poll("admin", client))
     assert got == ["/v2/me/calls", "/v2/me/calls"]  # both legs, nobody's device
+
+
+@pytest.mark.asyncio
+async def test_a_user_past_its_session_cap_loses_its_oldest_session() -> None:
+    world = World(CometdSettings(sessions_per_user=2))
+    first = await world.join("agent1")
+    second = await world.join("agent1")
+    other = await world.join("agent2")
+    third = await world.join("agent1")
+    assert world.bayeux.clients == 3
+    [reply] = await world.poll("agent1", first)
+    assert reply["error"] == "402::too many sessions of this user: the oldest was dropped"
+    assert reply["advice"]["reconnect"] == "handshake"
+    world.dial()
+    for user, client in (("agent1", second), ("agent1", third), ("agent2", other)):
+        assert len(states(await world.poll(user, client))) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_session_whose_unread_bytes_pass_the_bound_is_dropped() -> None:
+    world = World(CometdSettings(queue_bytes=3000))
+    client = await world.join("agent1")
+    device = world.api.switch.device("15000")
+    call = world.dial()
+    device.perform(call, "AttachUserData", userData={"k": "v" * 200})
+    assert world.bayeux.clients == 1  # two messages: under the bound
+    for i in range(10):
+        device.perform(call, "UpdateUserData", userData={"k": str(i) * 300})
+    assert world.bayeux.clients == 0
+    [reply] = await world.poll("agent1", client)
+    assert reply["error"].startswith("402::queue overflow")
+    assert reply["advice"]["reconnect"] == "handshake"
+
+
+@pytest.mark.parametrize(
+    ("cometd", "words"),
+    [
+        ({"sessionsPerUser": 0}, "cometd.sessionsPerUser must be an integer from 1"),
+        ({"queueBytes": 10}, "cometd.queueBytes must be an integer from 1024"),
+        ({"queueBytes": 2.5e6}, "cometd.queueBytes must be an integer"),
+    ],
+)
+def test_bad_session_bounds_are_refused(cometd: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load({**CONFIG, "cometd": cometd})

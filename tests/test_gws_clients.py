@@ -251,3 +251,19 @@ def test_a_cookie_only_client_handshakes_and_disconnects(served: Served) -> None
         http.cookies.clear()
         answer = http.post(NOTIFICATIONS + "/handshake", json=[{"channel": "/meta/handshake"}])
         assert (answer.status_code, json.loads(answer.text)["statusCode"]) == (401, 20)
+
+
+def test_a_bayeux_id_beyond_64_bits_comes_back_exactly(served: Served) -> None:
+    body = b'[{"channel": "/meta/handshake", "id": 123456789012345678901234567890}]'
+    reply = httpx.post(
+        served.url + NOTIFICATIONS,
+        content=body,
+        headers={"Authorization": basic("agent1"), "Content-Type": "application/json"},
+    )
+    assert b'"id":123456789012345678901234567890' in reply.content
+    nan = httpx.post(
+        served.url + NOTIFICATIONS,
+        content=b'[{"channel": "/meta/handshake", "id": NaN}]',
+        headers={"Authorization": basic("agent1")},
+    )
+    assert (nan.status_code, nan.json()["statusCode"]) == (400, 1)
