@@ -7,7 +7,8 @@ A config is JSON (see ``docs/server.md``)::
                {"username": "admin", "password": "s3cret", "role": "admin"}],
      "cometd": {"timeout": 25, "maxInterval": 10, "queueLimit": 10000,
                 "queueBytes": 8388608, "sessionsPerUser": 16},
-     "http": {"sessionTimeout": 1800, "csrfProtection": false},
+     "http": {"sessionTimeout": 1800, "csrfProtection": false, "requestTimeout": 10,
+              "idleTimeout": 10, "maxConnections": 16384},
      "settings": {"interaction-workspace": {"voice.auto-answer": false}}}
 
 A user may also have ``firstName``, ``lastName`` and ``skills`` (``[{"name": ..., "level": N}]``),
@@ -97,6 +98,11 @@ class HttpSettings:
 
     session_timeout: float = 1800.0
     csrf_protection: bool = False
+    #: seconds a request may take to arrive, a connection may idle between requests; the most
+    #: connections open at once (``callstate.connections``)
+    request_timeout: float = 10.0
+    idle_timeout: float = 10.0
+    max_connections: int = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,19 +272,35 @@ def _skill(value: Any, where: str) -> Skill:
     return Skill(_text(obj, "name", where), level)
 
 
+_HTTP_SECONDS: Final = {
+    "sessionTimeout": ("session_timeout", 86_400),
+    "requestTimeout": ("request_timeout", 3600),
+    "idleTimeout": ("idle_timeout", 3600),
+}
+
+
 def _http(value: Any) -> HttpSettings:
     obj = _object(value, "http")
-    _known(obj, {"sessionTimeout", "csrfProtection"}, "http")
-    timeout = obj.get("sessionTimeout", 1800)
-    if type(timeout) not in (int, float) or not 1 <= timeout <= 86_400:
-        raise ConfigError(
-            "http.sessionTimeout must be a number of seconds from 1 to 86400, "
-            f"not {shown(timeout, 40)}"
-        )
+    _known(obj, {*_HTTP_SECONDS, "csrfProtection", "maxConnections"}, "http")
+    given: dict[str, Any] = {}
+    for key, (name, most) in _HTTP_SECONDS.items():
+        if key in obj:
+            seconds = obj[key]
+            if type(seconds) not in (int, float) or not 1 <= seconds <= most:
+                raise ConfigError(
+                    f"http.{key} must be a number of seconds from 1 to {most}, "
+                    f"not {shown(seconds, 40)}"
+                )
+            given[name] = float(seconds)
     csrf = obj.get("csrfProtection", False)
     if not isinstance(csrf, bool):
         raise ConfigError(f"http.csrfProtection must be true or false, not {shown(csrf, 40)}")
-    return HttpSettings(float(timeout), csrf)
+    most = obj.get("maxConnections", 16_384)
+    if type(most) is not int or not 1 <= most <= 1_000_000:
+        raise ConfigError(
+            f"http.maxConnections must be an integer from 1 to 1000000, not {shown(most, 40)}"
+        )
+    return HttpSettings(csrf_protection=csrf, max_connections=most, **given)
 
 
 def _settings(value: Any) -> Mapping[str, Mapping[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import socket
 import sys
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .config import DEMO, Config, ConfigError, load
+from .connections import Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
 from .log import LogError
 from .projection import DEFAULT_FORM, Form
@@ -298,7 +300,9 @@ def serve(
         print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
         out.flush()
 
-    return run(served, sockets=[listening], ready=banner)
+    http = config.http
+    limits = Limits(http.request_timeout, http.idle_timeout, http.max_connections)
+    return run(served, sockets=[listening], ready=banner, limits=limits)
 
 
 def _open(
@@ -383,18 +387,25 @@ def run(
     port: int = 8080,
     sockets: list[socket.socket] | None = None,
     ready: Callable[[], None] | None = None,
+    limits: Limits | None = None,
 ) -> int:
     """Serve ``served`` (an app of ``app``/``create_app``, or an ASGI app around one, then give
     its ``bayeux``) with uvicorn until SIGTERM/SIGINT; the exit status (0 after a stop signal,
     2 if it could not start). A stop signal answers held connects at once. ``ready`` runs once
     stop signals are handled, before the server listens (a banner)."""
     bayeux = bayeux or cast(Starlette, served).state.bayeux
+    limits = limits or Limits()
+    allowed = raise_open_file_limit(limits.max_connections)
+    if allowed < limits.max_connections:  # the operating system allows fewer
+        limits = dataclasses.replace(limits, max_connections=allowed)
     config = uvicorn.Config(
         served,
         host=host,
         port=port,
         log_level="warning",
         lifespan="on",
+        http=bounded_protocol(limits),
+        timeout_keep_alive=max(1, round(limits.idle_timeout)),
         # a client that never finishes its request does not keep a stopping server alive
         timeout_graceful_shutdown=_GRACE,
     )
