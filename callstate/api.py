@@ -79,7 +79,7 @@ class Login:
 
 
 _CHANGES: Final = frozenset(("POST", "PUT", "DELETE", "PATCH"))
-_ENDED: Final = (("set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly"),)
+_ENDED: Final = (("set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),)
 
 
 class _Refusal(Exception):
@@ -223,14 +223,15 @@ class Api:
         """Who sends a request with these ``Authorization`` and ``Cookie`` headers: Basic
         credentials, else the live session the cookie names; None if neither passes (wrong
         Basic credentials fail even beside a good cookie)."""
-        session = self.sessions.find(cookie) if cookie else None
         if authorization is not None:
             account = self.authenticate(authorization)
-            if account is None:
+            if account is None:  # the cookie is not even looked at (nor kept alive)
                 return None
+            session = self.sessions.find(cookie) if cookie else None
             if session is not None and session.username != account.username:
                 session = None
             return Login(account, session)
+        session = self.sessions.find(cookie) if cookie else None
         if session is None:
             return None
         return Login(self.accounts[session.username], session)
@@ -242,7 +243,9 @@ class Api:
         headers: tuple[tuple[str, str], ...] = ()
         if session is None:
             session = self.sessions.start(login.account.username)
-            headers = (("set-cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly"),)
+            headers = (("set-cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Lax"),)
+        else:  # an answer going out (a held connect's, maybe long after it came) keeps it alive
+            self.sessions.touch(session)
         if self.http.csrf_protection:
             headers += (("x-csrf-header", CSRF_HEADER), ("x-csrf-token", session.csrf))
         return headers
@@ -296,7 +299,9 @@ class Api:
         try:
             if self.http.csrf_protection and method in _CHANGES:
                 session = login.session
-                if session is None or csrf_token != session.csrf:
+                if session is None or not hmac.compare_digest(
+                    (csrf_token or "").encode(), session.csrf.encode()
+                ):
                     raise _Refusal(
                         3,
                         f"missing or invalid CSRF token: send the {COOKIE} cookie and the "

@@ -49,6 +49,8 @@ DEVICES: Final = "/v2/me/devices"
 CHANNELS: Final = "/v2/me/channels"
 #: the topics that carry messages
 TOPICS: Final = (CALLS, DEVICES, CHANNELS)
+#: the most channels one session subscribes to
+_MOST_SUBSCRIPTIONS: Final = 256
 #: the root a subscription must have to be accepted (besides the wildcards ``/*`` and ``/**``)
 _ROOT: Final = "/v2/"
 #: forgotten sessions remembered, so that their next connect says why
@@ -122,7 +124,7 @@ class Bayeux:
         self._channels: dict[str, set[_Session]] = {}
         #: DN -> the device as its last event showed it (a channel message tells a change of
         #: agent state or do-not-disturb, not of forwarding or supervision)
-        self._last: dict[str, DeviceSnapshot] = {}
+        self._last: dict[str, DeviceSnapshot] = {d.device: d for d in projection.devices}
         #: client id -> (its user, why it was dropped)
         self._gone: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._advice = {
@@ -374,6 +376,14 @@ class Bayeux:
         channels = wanted if isinstance(wanted, list) else [wanted]
         if not channels or not all(_allowed(c) for c in channels):
             reply = _failure(message, "403::subscription denied", session)
+        elif message["channel"] == "/meta/subscribe" and (
+            len(session.subscriptions | set(channels)) > _MOST_SUBSCRIPTIONS
+        ):
+            reply = _failure(
+                message,
+                f"403::subscription denied: at most {_MOST_SUBSCRIPTIONS} channels a session",
+                session,
+            )
         else:
             subscribing = message["channel"] == "/meta/subscribe"
             for channel in cast(list[str], channels):

@@ -8,8 +8,11 @@ minutes]. With CSRF protection on, GWS keeps a token with the session, tells it 
 ``X-CSRF-HEADER``/``X-CSRF-TOKEN`` response headers, and refuses a request that changes anything
 (POST, PUT, DELETE) without it [doc].
 
-Bounds [ours]: a user holds at most ``per_user`` sessions (a client that keeps no cookies makes
-one per request; the oldest go first), and a session id is 144 random bits. Nothing here knows
+Bounds [ours]: a user holds at most ``per_user`` sessions, the least recently used going first.
+A client that keeps no cookies makes one per request: such sessions, never yet sent back, are
+*provisional*, and a user holds at most ``provisional`` of them (the oldest go first), so that a
+cookie-less script cannot push out the session of a desktop in use. A session id is 144 random
+bits. Nothing here knows
 HTTP beyond the cookie's text; ``callstate.api`` decides when a session is made or ended.
 """
 
@@ -34,7 +37,7 @@ _LONGEST: Final = 64
 class HttpSession:
     """One user's HTTP session."""
 
-    __slots__ = ("csrf", "id", "seen", "username")
+    __slots__ = ("confirmed", "csrf", "id", "seen", "username")
 
     def __init__(self, username: str, now: float) -> None:
         self.id: Final = secrets.token_urlsafe(18)
@@ -43,6 +46,8 @@ class HttpSession:
         self.csrf: Final = secrets.token_urlsafe(18)
         #: when a request last used it
         self.seen = now
+        #: whether a request has sent its cookie back
+        self.confirmed = False
 
 
 class HttpSessions:
@@ -52,14 +57,17 @@ class HttpSessions:
         self,
         timeout: float = 1800.0,
         per_user: int = 64,
+        provisional: int = 8,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout: Final = timeout
         self.per_user: Final = per_user
+        self.provisional: Final = provisional
         self.clock: Final = clock
         #: oldest use first
         self._live: OrderedDict[str, HttpSession] = OrderedDict()
+        #: username -> its sessions' ids, oldest use first
         self._by_user: dict[str, OrderedDict[str, None]] = {}
 
     def __len__(self) -> int:
@@ -75,9 +83,16 @@ class HttpSessions:
         if now - session.seen > self.timeout:
             self.end(session)
             return None
-        session.seen = now
-        self._live.move_to_end(session.id)
+        session.confirmed = True
+        self.touch(session)
         return session
+
+    def touch(self, session: HttpSession) -> None:
+        """``session`` is in use now (a request came, or its answer is going out)."""
+        if session.id in self._live:
+            session.seen = self.clock()
+            self._live.move_to_end(session.id)
+            self._by_user[session.username].move_to_end(session.id)
 
     def start(self, username: str) -> HttpSession:
         """A new session of ``username`` (its oldest goes if it holds ``per_user`` already)."""
@@ -85,10 +100,13 @@ class HttpSessions:
         session = HttpSession(username, self.clock())
         self._live[session.id] = session
         mine = self._by_user.setdefault(username, OrderedDict())
-        mine[session.id] = None
-        while len(mine) > self.per_user:
-            oldest = next(iter(mine))
+        unconfirmed = [i for i in mine if not self._live[i].confirmed]
+        for oldest in unconfirmed[: max(0, len(unconfirmed) - self.provisional + 1)]:
             self.end(self._live[oldest])
+        mine = self._by_user.setdefault(username, OrderedDict())
+        while len(mine) >= self.per_user:
+            self.end(self._live[next(iter(mine))])
+        mine[session.id] = None
         return session
 
     def end(self, session: HttpSession) -> None:

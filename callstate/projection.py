@@ -254,6 +254,11 @@ class Projection:
             raise InvalidParameterError(f"{shown(device)} is not a DeviceSnapshot")
         self._devices[device.device] = device
 
+    @property
+    def devices(self) -> tuple[DeviceSnapshot, ...]:
+        """Every device known, as its last event (or ``know``) showed it."""
+        return tuple(self._devices.values())
+
     def device(self, dn: str) -> DeviceSnapshot | None:
         """The device ``dn`` as its last event (or ``know``) showed it; None if unknown."""
         return self._devices.get(dn)

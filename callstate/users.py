@@ -19,13 +19,15 @@ DoNotDisturbOn/Off "on all channels"], decisions where GWS is silent:
   an agent. Again while logged in: nothing changes. ``place`` is the user's DN (a user has one
   device, so one place); other channels named (chat, email...) are accepted and stay silent.
 - ``EndContactCenterSession`` logs the agent out — the switch has no logged-out state, so the
-  device goes ``NotReady`` — and ends the HTTP session [doc].
+  device goes ``NotReady``, once per login like Start — and ends the HTTP session [doc]; for a
+  user not logged in (an admin too) it only ends the HTTP session.
 - ``Ready``, ``NotReady`` (``workMode`` ``AfterCallWork`` or ``AuxWork`` picks that state),
   ``DoNotDisturbOn``/``Off`` act on the voice channel, the only channel modelled.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, cast
@@ -116,13 +118,11 @@ _USER_OPERATIONS: Final = (_START, _END, *_USER_STATES, *_USER_DND)
 
 def subresources(query: str) -> tuple[str, ...]:
     """The ``SUBRESOURCES`` a query string's ``subresources`` asks for."""
-    for pair in query.split("&"):
-        key, _, value = pair.partition("=")
-        if key == "subresources":
-            value = value.replace("%2C", ",").replace("%2c", ",").replace("%2A", "*")
-            names = {v.strip() for v in value.split(",")}
-            return SUBRESOURCES if "*" in names else tuple(n for n in SUBRESOURCES if n in names)
-    return ()
+    given = urllib.parse.parse_qs(query).get("subresources")
+    if not given:
+        return ()
+    names = {name.strip() for value in given for name in value.split(",")}
+    return SUBRESOURCES if "*" in names else tuple(n for n in SUBRESOURCES if n in names)
 
 
 class Users:
@@ -188,18 +188,17 @@ class Users:
     def operate(self, account: Account, params: dict[str, Any]) -> bool:
         """``POST /me`` (``params`` with ``operationName``); True when the HTTP session ends."""
         operation = params.pop("operationName", None)
-        if operation == _END:
+        if operation == _END:  # logs out (if logged in: like Start, once) and ends the session
             _no_more(params, _END)
-            if account.dn is not None:
+            if account.dn is not None and account.username in self._logged_in:
                 self.switch.device(account.dn).operate("NotReady")
-            self._logged_in.discard(account.username)
+                self._logged_in.discard(account.username)
             return True
         if operation not in _USER_OPERATIONS:
             if operation is None:
                 raise MissingParameterError("parameter 'operationName' is required")
             raise UnknownOperationError(
-                f"{shown(operation, 40)} is not a user operation (POST /api/v2/me takes "
-                f"{', '.join(_USER_OPERATIONS)})",
+                f"not a user operation (POST /api/v2/me takes {', '.join(_USER_OPERATIONS)})",
                 operation=str(operation)[:80],
             )
         name = cast(str, operation)
@@ -226,6 +225,12 @@ class Users:
             raise InvalidParameterError(
                 "parameter 'channels' is a list of channel names", operation=_START
             )
+        for name in ("place", "loginCode", "queue", "devicePath"):
+            if not isinstance(params.get(name, ""), str):
+                raise InvalidParameterError(
+                    f"parameter {name!r} is a string, not {shown(params[name], 40)}",
+                    operation=_START,
+                )
         place = params.get("place")
         if place is not None and place != dn:
             raise InvalidParameterError(

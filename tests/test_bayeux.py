@@ -615,3 +615,30 @@ async def test_a_session_whose_unread_bytes_pass_the_bound_is_dropped() -> None:
 def test_bad_session_bounds_are_refused(cometd: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         load({**CONFIG, "cometd": cometd})
+
+
+@pytest.mark.asyncio
+async def test_a_forwarding_change_alone_is_not_the_channels_news_even_first() -> None:
+    world = World()
+    client = await world.join("agent1", "/v2/me/**")
+    world.api.switch.device("15000").operate("ForwardCallsOn", forwardTo="15001")
+    assert channels(await world.poll("agent1", client)) == ["/v2/me/devices"]
+
+
+@pytest.mark.asyncio
+async def test_a_session_subscribes_to_at_most_256_channels() -> None:
+    world = World()
+    client = await world.join("agent1", "/v2/me/calls")
+    many = [f"/v2/me/x{i}" for i in range(255)]
+    [ok] = await world.send(
+        "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": many}
+    )
+    assert ok["successful"]
+    [refused] = await world.send(
+        "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": "/v2/me/y"}
+    )
+    assert refused["error"] == "403::subscription denied: at most 256 channels a session"
+    [again] = await world.send(
+        "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": "/v2/me/x0"}
+    )
+    assert again["successful"]  # one already held

@@ -115,6 +115,10 @@ def test_subresources_embed_devices_channels_skills_settings_and_live_calls() ->
     some = call(api, "agent1", "GET", "/api/v2/me?subresources=devices,settings&fields=*")["user"]
     assert {"devices", "settings"} <= set(some)
     assert not {"channels", "skills", "calls"} & set(some)
+    star = call(api, "agent1", "GET", "/api/v2/me?subresources=%2a")["user"]
+    assert {"devices", "channels", "skills", "settings", "calls"} <= set(star)
+    spaced = call(api, "agent1", "GET", "/api/v2/me?subresources=devices,%20skills")["user"]
+    assert {"devices", "skills"} <= set(spaced)
     encoded = call(api, "agent1", "GET", "/api/v2/me?subresources=devices%2Cfeatures")["user"]
     assert "devices" in encoded
     assert "features" not in encoded
@@ -209,6 +213,7 @@ def test_a_contact_center_session_logs_in_sets_states_and_logs_out() -> None:
     assert call(api, "agent1", "POST", "/api/v2/me", dnd)["statusCode"] == 0
     end = {"operationName": "EndContactCenterSession"}
     assert call(api, "agent1", "POST", "/api/v2/me", end)["statusCode"] == 0
+    assert call(api, "agent1", "POST", "/api/v2/me", end)["statusCode"] == 0  # out already
     assert device_states(events) == [
         ("15000", "NotReady"),
         ("15000", "Ready"),
@@ -223,7 +228,7 @@ def test_a_contact_center_session_logs_in_sets_states_and_logs_out() -> None:
     ("user", "body", "http", "status_code", "words"),
     [
         ("agent1", {}, 400, 1, "'operationName' is required"),
-        ("agent1", {"operationName": "Logout"}, 400, 1, "is not a user operation"),
+        ("agent1", {"operationName": "Logout"}, 400, 1, "Logout: not a user operation"),
         ("agent1", {"operationName": "Ready", "reason": "x"}, 400, 2, "unknown parameter 'reason'"),
         ("agent1", {"operationName": "Ready", "workMode": "AuxWork"}, 400, 2, "'workMode'"),
         ("agent1", {"operationName": "NotReady", "workMode": "Lunch"}, 400, 2, "'workMode'"),
@@ -240,6 +245,13 @@ def test_a_contact_center_session_logs_in_sets_states_and_logs_out() -> None:
             400,
             2,
             "not this user's place",
+        ),
+        (
+            "agent1",
+            {"operationName": "StartContactCenterSession", "queue": {"a": 1}},
+            400,
+            2,
+            "'queue' is a string",
         ),
         (
             "agent1",
@@ -274,7 +286,7 @@ def test_basic_gets_a_session_cookie_that_then_authenticates_alone() -> None:
     cookie = cookie_of(first)
     assert cookie is not None
     assert cookie.startswith("JSESSIONID=")
-    assert ("set-cookie", f"{cookie}; Path=/; HttpOnly") in first.headers
+    assert ("set-cookie", f"{cookie}; Path=/; HttpOnly; SameSite=Lax") in first.headers
     again = api.handle("GET", "/api/v2/me/calls", b"", cookie=cookie)
     assert again.status == 200
     assert cookie_of(again) is None
@@ -297,7 +309,7 @@ def test_ending_the_contact_center_session_ends_the_http_session() -> None:
     end = b'{"operationName": "EndContactCenterSession"}'
     reply = api.handle("POST", "/api/v2/me", end, cookie=cookie)
     assert reply.status == 200
-    assert ("set-cookie", "JSESSIONID=; Path=/; Max-Age=0; HttpOnly") in reply.headers
+    assert ("set-cookie", "JSESSIONID=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax") in reply.headers
     assert api.handle("GET", "/api/v2/me", b"", cookie=cookie).status == 401
     # Basic keeps working, with a new session
     assert cookie_of(api.handle("GET", "/api/v2/me", b"", basic("agent1"))) not in (None, cookie)
@@ -317,18 +329,43 @@ def test_sessions_expire_after_the_timeout_without_a_request() -> None:
     assert len(api.sessions) == 0
 
 
-def test_a_user_holds_a_bounded_number_of_sessions_the_oldest_going_first() -> None:
+def test_a_user_holds_a_bounded_number_of_sessions_the_least_used_going_first() -> None:
     clock = ManualClock()
-    sessions = HttpSessions(timeout=100, per_user=3, clock=clock)
-    made = [sessions.start("agent1") for _ in range(5)]
+    sessions = HttpSessions(timeout=100, per_user=3, provisional=3, clock=clock)
+    made = [sessions.start("agent1") for _ in range(3)]
+    assert sessions.find(f"JSESSIONID={made[0].id}") is made[0]  # in use: the last to go
+    newer = sessions.start("agent1")
     other = sessions.start("boss")
     assert len(sessions) == 4
-    alive = [s for s in made if sessions.find(f"JSESSIONID={s.id}") is not None]
-    assert alive == made[2:]
+    alive = [s for s in [*made, newer] if sessions.find(f"JSESSIONID={s.id}") is not None]
+    assert alive == [made[0], made[2], newer]
     assert sessions.find(f"a=b; JSESSIONID={other.id}") is other
     clock.now = 150
     assert sessions.sweep() == 4
     assert len(sessions) == 0
+
+
+def test_cookie_less_requests_cannot_push_out_a_session_in_use() -> None:
+    api = make()
+    desktop = cookie_of(api.handle("GET", "/api/v2/me", b"", basic("agent1")))
+    assert api.handle("GET", "/api/v2/me", b"", cookie=desktop).status == 200  # sent back
+    for _ in range(500):  # a script that keeps no cookies
+        assert api.handle("GET", "/api/v2/me/calls", b"", basic("agent1")).status == 200
+    assert api.handle("GET", "/api/v2/me", b"", cookie=desktop).status == 200
+    assert len(api.sessions) <= 1 + api.sessions.provisional
+
+
+def test_a_refused_login_does_not_keep_a_session_alive() -> None:
+    clock = ManualClock()
+    api = make({**CONFIG, "http": {"sessionTimeout": 60}}, clock)
+    cookie = cookie_of(api.handle("GET", "/api/v2/me", b"", basic("agent1")))
+    for now in (40, 80):
+        clock.now = now
+        assert (
+            api.handle("GET", "/api/v2/me", b"", basic("agent1", "bad"), cookie=cookie).status
+            == 401
+        )
+    assert api.handle("GET", "/api/v2/me", b"", cookie=cookie).status == 401
 
 
 @pytest.mark.parametrize(
