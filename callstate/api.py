@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, cast
 
-from .config import Account, Config, ConfigError, HttpSettings, UserRole
+from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
@@ -39,7 +39,6 @@ from .errors import (
     UnknownOperationError,
 )
 from .http_sessions import COOKIE, CSRF_HEADER, HttpSession, HttpSessions
-from .log import LogReader
 from .projection import DEFAULT_FORM, Form, Projection, User
 from .switch import Switch
 from .users import Users
@@ -162,46 +161,6 @@ class Api:
             role = "supervisor" if dn in supervisors else "agent"
             projection.know(switch.add_device(dn, features=features, role=role).snapshot())
         return cls(switch, projection, config.users, http=config.http, settings=config.settings)
-
-    @classmethod
-    def restore(
-        cls,
-        config: Config,
-        log: str,
-        *,
-        form: Form = DEFAULT_FORM,
-        base_uri: str = "http://127.0.0.1:8080/api/v2",
-    ) -> tuple[Api, LogReader]:
-        """The switch of an existing event log ``log``, served again: restored from it (devices,
-        calls, states, ids), checked against ``config``, then appending to it. Raises
-        ``LogError`` for a damaged log and ``ConfigError`` for a log of another center, before
-        the file is touched. The log's devices must be the config's, with the same features and
-        roles; devices the config adds are added (and logged). Ids and the seed are the log's.
-        """
-        switch, reader = Switch.restore(log)
-        wanted = dict(config.devices)
-        supervisors = {u.dn for u in config.users if u.role is UserRole.SUPERVISOR}
-        for device in switch.devices:
-            if device.dn not in wanted:
-                raise ConfigError(f"device {device.dn} of the log is not in the config")
-            role = "supervisor" if device.dn in supervisors else "agent"
-            if (device.features, device.role.value) != (wanted[device.dn], role):
-                raise ConfigError(f"device {device.dn} has other features or another role")
-        switch.resume_log(log, reader)
-        known = {device.dn for device in switch.devices}
-        for dn, features in config.devices:
-            if dn not in known:
-                role = "supervisor" if dn in supervisors else "agent"
-                switch.add_device(dn, features=features, role=role)
-        projection = Projection(base_uri, form)
-        for event in reader.events:
-            projection.apply(event)
-        for device in switch.devices:
-            projection.know(device.snapshot())
-        switch.subscribe(projection)
-        return cls(
-            switch, projection, config.users, http=config.http, settings=config.settings
-        ), reader
 
     # -- users ------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Account | None:

@@ -153,6 +153,22 @@ _MAX_STEP: Final = 1 << 23
 _PAGE: Final = 4096
 #: the least the writer reserves at a time, and the unit of reservation
 _CHUNK: Final = 1 << 16
+#: the bytes of a line's end a mark keeps: its checksum (8 hex digits), the closing, the newline
+_TAIL: Final = 12
+
+
+def _intact(block: bytes) -> bool:
+    """Whether every line of ``block`` (whole sealed request lines) matches its checksum."""
+    crc32 = zlib.crc32
+    for line in block.split(b"\n")[:-1]:
+        if line[-12:-10] != b',"' or line[-2:] != b'"]':
+            return False
+        try:
+            if crc32(line[:-12] + b"]") != int(line[-10:-2], 16):
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 class LogError(ValueError):
@@ -518,7 +534,7 @@ class LogWriter:
     device, a file system that cannot reserve space) gets one ``os.write`` per line.
     """
 
-    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "_started", "failure")
+    __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "_started", "_tail", "failure")
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
@@ -536,11 +552,20 @@ class LogWriter:
             if end != os.fstat(fd).st_size:
                 os.ftruncate(fd, end)
             self._pos = self._started = end
+            #: the last bytes of the last line (its checksum and newline): with ``_pos``, where
+            #: the log stands (``mark``)
+            self._tail = os.pread(fd, _TAIL, max(0, end - _TAIL)) if end else b""
             if hasattr(os, "posix_fallocate"):
                 self._reserve(_CHUNK)
         except BaseException:
             file.close()
             raise
+
+    @property
+    def mark(self) -> tuple[int, bytes]:
+        """Where the log stands: the offset after its last line, and that line's last bytes
+        (its checksum), which ``LogReader.read_after`` checks before it trusts the offset."""
+        return self._pos, self._tail
 
     @property
     def empty(self) -> bool:
@@ -619,6 +644,7 @@ class LogWriter:
             mapped[at : at + len(tail) - 1] = tail[:-1]
             mapped[end - self._base - 1] = 10
             self._pos = end
+            self._tail = tail[-_TAIL:]
             if self._size - end < _HEADROOM:
                 self._ahead()
         else:
@@ -669,6 +695,7 @@ class LogWriter:
             mapped[self._pos - base : end - base - 1] = line[:-1]
             mapped[end - base - 1] = line[-1]
         self._pos = end
+        self._tail = line[-_TAIL:]
 
     def close(self) -> None:
         """Unmap, cut the reserved space off, and close the file."""
@@ -729,7 +756,23 @@ class LogReader:
         return cls._parse(bytes(data))
 
     @classmethod
-    def _parse(cls, data: bytes) -> LogReader:
+    def read_after(cls, path: str | Path, mark: tuple[int, bytes]) -> LogReader | None:
+        """The log at ``path`` from ``mark`` on (a ``LogWriter.mark`` taken earlier): its
+        header and the lines written after the mark, numbered as in the whole file. None if
+        the file does not end that way at that offset (another or a rewritten log)."""
+        offset, tail = mark
+        with open(path, "rb") as file:
+            data = file.read()
+        if not tail or offset > len(data) or data[offset - len(tail) : offset] != tail:
+            return None
+        first = data.find(b"\n") + 1
+        if not 0 < first <= offset or not _intact(data[first:offset]):
+            return None  # damaged before the mark: reading it all says where, and how
+        skipped = data.count(b"\n", first, offset)
+        return cls._parse(data[:first] + data[offset:], skipped)
+
+    @classmethod
+    def _parse(cls, data: bytes, skipped: int = 0) -> LogReader:
         padded = len(data)
         data = data.rstrip(b"\0")  # space a live (or crashed) writer reserved: not the log's
         reserved, tail = padded - len(data), 0
@@ -749,7 +792,8 @@ class LogReader:
             raise LogError(1, "empty log")
         reader: LogReader | None = None
         version = 0
-        for number, line in enumerate(lines, start=1):
+        for index, line in enumerate(lines, start=1):
+            number = index if index == 1 else index + skipped  # ``read_after`` left some out
             value = cls._json(number, line)
             if reader is None:
                 stated = value.get("callstate_log") if isinstance(value, dict) else None
@@ -769,7 +813,7 @@ class LogReader:
                 raise LogError(1, "not a callstate log header")
             reader = cls(header={})
         if last or tail:
-            reader.cut_line = len(lines) + 1
+            reader.cut_line = len(lines) + 1 + skipped
             reader.cut_bytes = len(last) + tail
         reader.reserved_bytes = reserved
         return reader

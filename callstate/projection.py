@@ -195,6 +195,15 @@ class Projection:
         #: every device an event showed, by DN, as it last showed it
         self._devices: dict[str, DeviceSnapshot] = {}
 
+    def rebased(self, base_uri: str, form: Form) -> Projection:
+        """A projection of the same legs and devices, for another ``base_uri`` or ``form``
+        (the same snapshots; nothing encoded yet)."""
+        other = Projection(base_uri, form)
+        other._calls = dict(self._calls)
+        other._by_device = {dn: dict(legs) for dn, legs in self._by_device.items()}
+        other._devices = dict(self._devices)
+        return other
+
     # -- input ----------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
         """Take one event in (a projection is a subscriber: ``switch.subscribe(projection)``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import socket
 import sys
@@ -32,9 +33,10 @@ from .connections import Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
 from .log import LogError
 from .projection import DEFAULT_FORM, Form
+from .resume import checkpoint_path, restore, write_checkpoint
 from .wire import dumps, loads
 
-__all__ = ["NOTIFICATIONS", "app", "create_app", "run", "serve"]
+__all__ = ["CHECKPOINT_BYTES", "NOTIFICATIONS", "app", "create_app", "run", "serve"]
 
 #: the CometD endpoint; ``/handshake``, ``/connect``... after it reach it too
 NOTIFICATIONS: Final = "/api/v2/notifications"
@@ -55,6 +57,8 @@ HEALTH: Final = "/simulator/health"
 _STOP: Final = (signal.SIGINT, signal.SIGTERM)
 #: seconds a stopping server waits for requests in flight (held connects answer at once)
 _GRACE: Final = 3
+#: how much the log grows between two checkpoints (about 50,000 requests)
+CHECKPOINT_BYTES: Final = 32 * 1024 * 1024
 
 
 def create_app(
@@ -70,12 +74,14 @@ def create_app(
     return app(api, Bayeux(api.projection, config.cometd))
 
 
-def app(api: Api, bayeux: Bayeux) -> Starlette:
+def app(api: Api, bayeux: Bayeux, *, checkpoints: str | None = None) -> Starlette:
     """The ASGI app serving ``api`` and ``bayeux`` (subscribed here to the switch, after the
-    projection). ``app.state.api`` and ``app.state.bayeux`` hold them."""
+    projection). ``app.state.api`` and ``app.state.bayeux`` hold them. With ``checkpoints``
+    (the switch's log), a checkpoint is written beside it every ``CHECKPOINT_BYTES`` of log, by
+    a forked copy of the process, and at shutdown (``callstate.resume``)."""
     api.switch.subscribe(bayeux.publish)
     api.clients = lambda: bayeux.clients
-    adapter = _Adapter(api, bayeux)
+    adapter = _Adapter(api, bayeux, checkpoints)
     served = _Served(adapter, routes=[Mount("", app=adapter)], lifespan=adapter.lifespan)
     served.state.api = api
     served.state.bayeux = bayeux
@@ -103,9 +109,14 @@ class _Served(Starlette):
 class _Adapter:
     """HTTP in, ``Api``/``Bayeux`` answers out: the whole of the translation."""
 
-    def __init__(self, api: Api, bayeux: Bayeux) -> None:
+    def __init__(self, api: Api, bayeux: Bayeux, checkpoints: str | None = None) -> None:
         self.api = api
         self.bayeux = bayeux
+        self.checkpoints = checkpoints
+        mark = api.switch.log_mark
+        #: the log offset of the last checkpoint, and the process writing one
+        self.checkpointed = 0 if mark is None else mark[0]
+        self.writer: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -170,6 +181,7 @@ class _Adapter:
                 await asyncio.sleep(min(1.0, bayeux.settings.max_interval / 4))
                 bayeux.sweep()
                 self.api.sessions.sweep()
+                self.checkpoint_if_due()
 
         sweeper = asyncio.create_task(sweep())
         try:
@@ -177,7 +189,36 @@ class _Adapter:
         finally:
             sweeper.cancel()
             bayeux.close()
+            if self.checkpoints is not None and self.api.switch.log_mark is not None:
+                self.reap(wait=True)
+                with contextlib.suppress(OSError):  # the log alone restores too, slower
+                    write_checkpoint(self.api, self.checkpoints)
             self.api.switch.close_log()
+
+    def checkpoint_if_due(self) -> None:
+        """Every ``CHECKPOINT_BYTES`` of log, a forked copy of the process writes a checkpoint
+        (copy-on-write: the server goes on at once)."""
+        mark = self.api.switch.log_mark
+        if self.checkpoints is None or mark is None or not hasattr(os, "fork"):
+            return
+        self.reap(wait=False)
+        if self.writer is not None or mark[0] - self.checkpointed < CHECKPOINT_BYTES:
+            return
+        pid = os.fork()
+        if pid == 0:  # the copy: write, and leave without running anything of the server's
+            status = 1
+            try:
+                write_checkpoint(self.api, self.checkpoints)
+                status = 0
+            finally:
+                os._exit(status)
+        self.writer, self.checkpointed = pid, mark[0]
+
+    def reap(self, *, wait: bool) -> None:
+        if self.writer is not None:
+            done, _ = os.waitpid(self.writer, 0 if wait else os.WNOHANG)
+            if done:
+                self.writer = None
 
 
 async def _send(send: Send, reply: Reply) -> None:
@@ -287,7 +328,7 @@ def serve(
         listening.close()
         print(f"callstate: {_one_line(error, log)}", file=sys.stderr)
         return 2
-    served = app(api, Bayeux(api.projection, config.cometd))
+    served = app(api, Bayeux(api.projection, config.cometd), checkpoints=log)
 
     def banner() -> None:
         if config_text is None:
@@ -325,21 +366,30 @@ def _open(
             n += 1
             aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}.{n}")
         path.rename(aside)
+        checkpoint = checkpoint_path(path)
+        if checkpoint.exists():
+            checkpoint.rename(checkpoint_path(aside))
         notes.append(f"{log} moved aside to {aside}; a new log starts")
     if not path.exists():
         return Api.from_config(config, seed=seed, form=form, base_uri=base_uri, log=log)
     started = time.perf_counter()
-    api, reader = Api.restore(config, log, form=form, base_uri=base_uri)
+    api, reader, from_checkpoint, passed_over = restore(config, log, form=form, base_uri=base_uri)
     took = time.perf_counter() - started
     if reader.cut_line is not None:
         notes.append(
             f"{log}: line {reader.cut_line} was cut off ({reader.cut_bytes} bytes): "
             "truncated away, as a request never acknowledged"
         )
+    if passed_over is not None:
+        notes.append(f"{checkpoint_path(log)} passed over ({passed_over}): the whole log is run")
     live = len(api.projection.snapshots)
+    run = len(reader.entries)
+    how = (
+        f"its checkpoint and the {run} requests after it" if from_checkpoint else f"{run} requests"
+    )
     notes.append(
-        f"restored {len(reader.entries)} requests from {log} in {took:.2f} s "
-        f"({len(api.switch.devices)} devices, {live} live calls); appending to it"
+        f"restored {log} in {took:.2f} s from {how} ({len(api.switch.devices)} devices, "
+        f"{live} live calls); appending to it"
     )
     return api
 

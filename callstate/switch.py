@@ -10,10 +10,11 @@ engine, then recorded by the log if there is one, then delivered in order to eve
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import IO, Any, Final, cast
 
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
@@ -52,6 +53,10 @@ def _check_switch_arguments(
             raise refuse(f"{name} is a callable or None, not {shown(value)}")
     if log is not None and not isinstance(log, str | os.PathLike):
         raise refuse(f"log is a path or None, not {shown(log)}")
+
+
+#: the layout of ``save_state``'s pickle
+_STATE_VERSION: Final = 1
 
 
 class _Unwritable:
@@ -193,6 +198,88 @@ class Switch:
             with open(path, "rb+") as file:
                 file.truncate(file.seek(0, 2) - unused)
         self.write_log(path, append=bool(reader.header))
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    @property
+    def log_mark(self) -> tuple[int, bytes] | None:
+        """Where the log stands (``LogWriter.mark``), or None without a log."""
+        return None if self._log is None else self._log.mark
+
+    def save_state(self, file: IO[bytes], *extra: object) -> None:
+        """Write the whole switch — devices, calls, ids, where its log stands — and ``extra``
+        objects (a projection following it) to ``file``, a pickle that ``load_state`` reads back.
+        Subscribers, streams, the clock and the log itself are not saved. Between requests only.
+
+        A checkpoint: restoring from it and from the log lines written after ``log_mark``
+        rebuilds the switch without running every request again. Read it only from where the
+        log itself is trusted (unpickling runs what the file says)."""
+        if self._engine.pending:
+            raise InvalidParameterError("a request is running", operation="save_state")
+        cut = {id(self._bus): "bus", id(self._streams): "streams", id(self._engine.clock): "clock"}
+        if self._log is not None:
+            cut[id(self._log)] = "log"
+
+        class Cutting(pickle.Pickler):
+            def persistent_id(self, obj: object) -> str | None:
+                return cut.get(id(obj))
+
+        Cutting(file, protocol=pickle.HIGHEST_PROTOCOL).dump(
+            (_STATE_VERSION, self.log_mark, self, extra)
+        )
+
+    @classmethod
+    def load_state(
+        cls,
+        file: IO[bytes],
+        *,
+        clock: Callable[[], float] | None = None,
+        on_subscriber_error: ErrorHandler | None = None,
+    ) -> tuple[Switch, tuple[int, bytes] | None, tuple[Any, ...]]:
+        """A switch saved by ``save_state``, with no subscriber and no log (``resume_log``
+        continues one), the log mark it was saved at, and the ``extra`` objects saved with it.
+        ``ValueError`` if the file is not such a state."""
+        bus = Bus(on_subscriber_error)
+        given = {"bus": bus, "streams": Streams(bus), "clock": clock or time.time, "log": None}
+
+        class Joining(pickle.Unpickler):
+            def persistent_load(self, pid: Any) -> Any:
+                return given[pid]
+
+        try:
+            version, mark, switch, extra = Joining(file).load()
+        except Exception as error:  # a damaged or foreign file: the caller replays the log
+            raise ValueError(f"not a saved switch ({type(error).__name__}: {error})") from None
+        if version != _STATE_VERSION or not isinstance(switch, cls):
+            raise ValueError(f"not a saved switch of this version ({shown(version)})")
+        return switch, mark, extra
+
+    @classmethod
+    def restore_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        log: str | Path,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> tuple[Switch, LogReader, tuple[Any, ...]]:
+        """Rebuild a switch from a checkpoint (``save_state``) and the lines its log gained
+        since: the state is loaded, and only those requests are run again (and checked, as
+        ``restore`` checks them). Returns the switch, a reader of those lines, and the objects
+        saved with the state. ``ValueError`` when the checkpoint does not fit the log (another
+        log, or one rewritten since): then ``restore`` the whole log."""
+        replay_clock = ManualClock()
+        with open(checkpoint, "rb") as file:
+            switch, mark, extra = cls.load_state(file, clock=replay_clock)
+        if mark is None:
+            raise ValueError("the checkpoint was saved without a log")
+        reader = LogReader.read_after(log, mark)
+        if reader is None:
+            raise ValueError("the log does not continue the checkpoint")
+        header = reader.header
+        if (header.get("base_uri"), header.get("seed")) != (switch.base_uri, switch.seed):
+            raise ValueError("the checkpoint is of another log")
+        replay_requests(switch, reader, replay_clock)
+        switch._engine.clock = clock or time.time
+        return switch, reader, extra
 
     # -- setup and lookup -------------------------------------------------------------------------
     def add_device(

@@ -92,8 +92,7 @@ def test_a_restart_resumes_the_log_with_every_acknowledged_request(
     assert kept
     with server(tmp_path, None, "--log", str(log)) as served:
         banner = (tmp_path / "server.out").read_text()
-        assert f"from {log}" in banner
-        assert "restored" in banner
+        assert f"restored {log}" in banner
         assert acknowledged <= live_numbers(served)
         reply = httpx.post(
             served.url + DIAL, json=dial_body(9999), headers={"Authorization": basic("agent1")}
@@ -114,8 +113,11 @@ def test_fresh_moves_the_old_log_aside_and_starts_a_new_one(tmp_path: Path) -> N
     with server(tmp_path, None, "--log", str(log), "--fresh") as served:
         assert live_numbers(served) == set()
         assert "moved aside" in (tmp_path / "server.out").read_text()
-    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith("calls.log.")]
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("calls.log"))
+    assert len(names) == 4  # the new log and its checkpoint, the old ones aside
+    [aside] = [tmp_path / n for n in names if n.startswith("calls.log.20") and n.count(".") == 2]
     assert aside.read_bytes() == old
+    assert (tmp_path / f"{aside.name}.checkpoint").exists()
     assert log.read_bytes() != old
 
 
