@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start a new log, moving an existing one aside (renamed with the time, not deleted)",
     )
+    serve.add_argument(
+        "--checkpoint-mb",
+        type=float,
+        default=16.0,
+        help="write a checkpoint beside the log each time it grows by this many MiB (restarts "
+        "then run only the requests after it)",
+    )
     schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
     draw = command(
@@ -218,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         log=log,
         fresh=args.fresh,
+        checkpoint_bytes=max(1, int(args.checkpoint_mb * 1024 * 1024)),
     )
 
 

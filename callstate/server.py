@@ -57,8 +57,8 @@ HEALTH: Final = "/simulator/health"
 _STOP: Final = (signal.SIGINT, signal.SIGTERM)
 #: seconds a stopping server waits for requests in flight (held connects answer at once)
 _GRACE: Final = 3
-#: how much the log grows between two checkpoints (about 50,000 requests)
-CHECKPOINT_BYTES: Final = 32 * 1024 * 1024
+#: how much the log grows between two checkpoints (about 25,000 requests)
+CHECKPOINT_BYTES: Final = 16 * 1024 * 1024
 
 
 def create_app(
@@ -74,14 +74,21 @@ def create_app(
     return app(api, Bayeux(api.projection, config.cometd))
 
 
-def app(api: Api, bayeux: Bayeux, *, checkpoints: str | None = None) -> Starlette:
+def app(
+    api: Api,
+    bayeux: Bayeux,
+    *,
+    checkpoints: str | None = None,
+    checkpoint_bytes: int | None = None,
+) -> Starlette:
     """The ASGI app serving ``api`` and ``bayeux`` (subscribed here to the switch, after the
     projection). ``app.state.api`` and ``app.state.bayeux`` hold them. With ``checkpoints``
-    (the switch's log), a checkpoint is written beside it every ``CHECKPOINT_BYTES`` of log, by
-    a forked copy of the process, and at shutdown (``callstate.resume``)."""
+    (the switch's log), a checkpoint is written beside it every ``checkpoint_bytes`` of log
+    (default ``CHECKPOINT_BYTES``), by a forked copy of the process, and at shutdown
+    (``callstate.resume``)."""
     api.switch.subscribe(bayeux.publish)
     api.clients = lambda: bayeux.clients
-    adapter = _Adapter(api, bayeux, checkpoints)
+    adapter = _Adapter(api, bayeux, checkpoints, checkpoint_bytes or CHECKPOINT_BYTES)
     served = _Served(adapter, routes=[Mount("", app=adapter)], lifespan=adapter.lifespan)
     served.state.api = api
     served.state.bayeux = bayeux
@@ -109,10 +116,17 @@ class _Served(Starlette):
 class _Adapter:
     """HTTP in, ``Api``/``Bayeux`` answers out: the whole of the translation."""
 
-    def __init__(self, api: Api, bayeux: Bayeux, checkpoints: str | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        bayeux: Bayeux,
+        checkpoints: str | None = None,
+        checkpoint_bytes: int = CHECKPOINT_BYTES,
+    ) -> None:
         self.api = api
         self.bayeux = bayeux
         self.checkpoints = checkpoints
+        self.checkpoint_bytes = checkpoint_bytes
         mark = api.switch.log_mark
         #: the log offset of the last checkpoint, and the process writing one
         self.checkpointed = 0 if mark is None else mark[0]
@@ -196,13 +210,13 @@ class _Adapter:
             self.api.switch.close_log()
 
     def checkpoint_if_due(self) -> None:
-        """Every ``CHECKPOINT_BYTES`` of log, a forked copy of the process writes a checkpoint
+        """Every ``checkpoint_bytes`` of log, a forked copy of the process writes a checkpoint
         (copy-on-write: the server goes on at once)."""
         mark = self.api.switch.log_mark
         if self.checkpoints is None or mark is None or not hasattr(os, "fork"):
             return
         self.reap(wait=False)
-        if self.writer is not None or mark[0] - self.checkpointed < CHECKPOINT_BYTES:
+        if self.writer is not None or mark[0] - self.checkpointed < self.checkpoint_bytes:
             return
         pid = os.fork()
         if pid == 0:  # the copy: write, and leave without running anything of the server's
@@ -303,6 +317,7 @@ def serve(
     seed: int | None = None,
     log: str | None = None,
     fresh: bool = False,
+    checkpoint_bytes: int | None = None,
     out: Any = sys.stdout,
 ) -> int:
     """Run the server until SIGTERM/SIGINT; the exit status (2: it could not start, said in one
@@ -328,7 +343,12 @@ def serve(
         listening.close()
         print(f"callstate: {_one_line(error, log)}", file=sys.stderr)
         return 2
-    served = app(api, Bayeux(api.projection, config.cometd), checkpoints=log)
+    served = app(
+        api,
+        Bayeux(api.projection, config.cometd),
+        checkpoints=log,
+        checkpoint_bytes=checkpoint_bytes or CHECKPOINT_BYTES,
+    )
 
     def banner() -> None:
         if config_text is None:

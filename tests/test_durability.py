@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,18 +82,28 @@ def test_a_restart_resumes_the_log_with_every_acknowledged_request(
     tmp_path: Path, how: signal.Signals
 ) -> None:
     log = tmp_path / "calls.log"
-    with server(tmp_path, None, "--log", str(log)) as served:
+    checkpoint = tmp_path / "calls.log.checkpoint"
+    every = ("--checkpoint-mb", "0.05")  # about 75 requests
+    with server(tmp_path, None, "--log", str(log), *every) as served:
         with Dialer(served) as dialer:
-            while len(dialer.acknowledged) < 200:
+            deadline = time.monotonic() + 20
+            while len(dialer.acknowledged) < 200 or not checkpoint.exists():
+                assert time.monotonic() < deadline, "no checkpoint was written"
                 threading.Event().wait(0.02)
-            served.process.send_signal(how)  # under load
+            later = len(dialer.acknowledged) + 50
+            while len(dialer.acknowledged) < later:
+                threading.Event().wait(0.02)
+            served.process.send_signal(how)  # under load, past a checkpoint
             served.process.wait(10)
         acknowledged = set(dialer.acknowledged)
     kept = log.read_bytes().rstrip(b"\0")  # a killed writer leaves reserved space
     assert kept
-    with server(tmp_path, None, "--log", str(log)) as served:
+    with server(tmp_path, None, "--log", str(log), *every) as served:
         banner = (tmp_path / "server.out").read_text()
         assert f"restored {log}" in banner
+        assert "from its checkpoint and the " in banner
+        if how == signal.SIGTERM:  # saved at the stop: nothing to run again
+            assert "the 0 requests after it" in banner
         assert acknowledged <= live_numbers(served)
         reply = httpx.post(
             served.url + DIAL, json=dial_body(9999), headers={"Authorization": basic("agent1")}
@@ -271,3 +282,20 @@ def test_a_full_disk_while_serving_refuses_writes_until_there_is_room(
         acknowledged.add("+14155559000")
     with server(tmp_path, None, "--log", str(log)) as served:
         assert live_numbers(served) == acknowledged
+
+
+def test_a_damaged_checkpoint_is_passed_over_and_the_log_run_whole(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    with server(tmp_path, None, "--log", str(log)) as served:
+        for i in range(4):
+            httpx.post(
+                served.url + DIAL, json=dial_body(i), headers={"Authorization": basic("agent1")}
+            )
+    checkpoint = tmp_path / "calls.log.checkpoint"
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 2])
+    with server(tmp_path, None, "--log", str(log)) as served:
+        banner = (tmp_path / "server.out").read_text()
+        assert "calls.log.checkpoint passed over (not a saved switch" in banner
+        assert live_numbers(served) == {f"+1415555{i:04d}" for i in range(4)}
+    assert checkpoint.read_bytes() != data[: len(data) // 2]  # a new one at the stop
