@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import resource
 import signal
 import socket
 import sys
@@ -222,6 +223,8 @@ class _Adapter:
         if pid == 0:  # the copy: write, and leave without running anything of the server's
             status = 1
             try:
+                # its copies of the sockets would keep connections the server closes open
+                os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
                 write_checkpoint(self.api, self.checkpoints)
                 status = 0
             finally:
@@ -230,9 +233,15 @@ class _Adapter:
 
     def reap(self, *, wait: bool) -> None:
         if self.writer is not None:
-            done, _ = os.waitpid(self.writer, 0 if wait else os.WNOHANG)
+            done, status = os.waitpid(self.writer, 0 if wait else os.WNOHANG)
             if done:
                 self.writer = None
+                if status:  # the log alone still restores; the next checkpoint may do better
+                    print(
+                        f"callstate: a checkpoint of {self.checkpoints} could not be written "
+                        f"(status {os.waitstatus_to_exitcode(status)})",
+                        file=sys.stderr,
+                    )
 
 
 async def _send(send: Send, reply: Reply) -> None:
