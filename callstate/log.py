@@ -567,6 +567,18 @@ class LogWriter:
         (its checksum), which ``LogReader.read_after`` checks before it trusts the offset."""
         return self._pos, self._tail
 
+    def checksum(self) -> int:
+        """The CRC-32 of the log's lines so far (the file up to ``mark``'s offset): a checkpoint
+        keeps it, so that a restart can check the log it continues in one pass."""
+        crc, done, end = 0, 0, self._pos
+        while done < end:
+            chunk = os.pread(self._fd, min(1 << 23, end - done), done)
+            if not chunk:
+                raise OSError(f"the log ends at {done} bytes, before its last line's end")
+            crc = zlib.crc32(chunk, crc)
+            done += len(chunk)
+        return crc
+
     @property
     def empty(self) -> bool:
         """Whether the file held no line when the writer took it (a header is then due)."""
@@ -756,17 +768,28 @@ class LogReader:
         return cls._parse(bytes(data))
 
     @classmethod
-    def read_after(cls, path: str | Path, mark: tuple[int, bytes]) -> LogReader | None:
+    def read_after(
+        cls, path: str | Path, mark: tuple[int, bytes], checksum: int | None = None
+    ) -> LogReader | None:
         """The log at ``path`` from ``mark`` on (a ``LogWriter.mark`` taken earlier): its
         header and the lines written after the mark, numbered as in the whole file. None if
-        the file does not end that way at that offset (another or a rewritten log)."""
+        the file does not end that way at that offset (another or a rewritten log), or if the
+        lines before it are not intact: their ``checksum`` (``LogWriter.checksum`` at the
+        mark), or without one each line's own."""
         offset, tail = mark
         with open(path, "rb") as file:
             data = file.read()
         if not tail or offset > len(data) or data[offset - len(tail) : offset] != tail:
             return None
         first = data.find(b"\n") + 1
-        if not 0 < first <= offset or not _intact(data[first:offset]):
+        if not 0 < first <= offset:
+            return None
+        view = memoryview(data)
+        if checksum is not None:
+            intact = zlib.crc32(view[:offset]) == checksum
+        else:
+            intact = _intact(data[first:offset])
+        if not intact:
             return None  # damaged before the mark: reading it all says where, and how
         skipped = data.count(b"\n", first, offset)
         return cls._parse(data[:first] + data[offset:], skipped)

@@ -56,7 +56,7 @@ def _check_switch_arguments(
 
 
 #: the layout of ``save_state``'s pickle
-_STATE_VERSION: Final = 1
+_STATE_VERSION: Final = 2
 
 
 class _Unwritable:
@@ -223,8 +223,9 @@ class Switch:
             def persistent_id(self, obj: object) -> str | None:
                 return cut.get(id(obj))
 
+        checksum = None if self._log is None else self._log.checksum()
         Cutting(file, protocol=pickle.HIGHEST_PROTOCOL).dump(
-            (_STATE_VERSION, self.log_mark, self, extra)
+            (_STATE_VERSION, (self.log_mark, checksum), self, extra)
         )
 
     @classmethod
@@ -234,10 +235,10 @@ class Switch:
         *,
         clock: Callable[[], float] | None = None,
         on_subscriber_error: ErrorHandler | None = None,
-    ) -> tuple[Switch, tuple[int, bytes] | None, tuple[Any, ...]]:
+    ) -> tuple[Switch, tuple[tuple[int, bytes] | None, int | None], tuple[Any, ...]]:
         """A switch saved by ``save_state``, with no subscriber and no log (``resume_log``
-        continues one), the log mark it was saved at, and the ``extra`` objects saved with it.
-        ``ValueError`` if the file is not such a state."""
+        continues one), the log mark it was saved at with the log's checksum there, and the
+        ``extra`` objects saved with it. ``ValueError`` if the file is not such a state."""
         bus = Bus(on_subscriber_error)
         given = {"bus": bus, "streams": Streams(bus), "clock": clock or time.time, "log": None}
 
@@ -268,10 +269,10 @@ class Switch:
         log, or one rewritten since): then ``restore`` the whole log."""
         replay_clock = ManualClock()
         with open(checkpoint, "rb") as file:
-            switch, mark, extra = cls.load_state(file, clock=replay_clock)
+            switch, (mark, checksum), extra = cls.load_state(file, clock=replay_clock)
         if mark is None:
             raise ValueError("the checkpoint was saved without a log")
-        reader = LogReader.read_after(log, mark)
+        reader = LogReader.read_after(log, mark, checksum)
         if reader is None:
             raise ValueError("the log does not continue the checkpoint")
         header = reader.header
