@@ -539,6 +539,7 @@ class LogWriter:
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
         self._map: mmap.mmap | None = None
+        self._tail = b""
         #: why the log has no room for another line (checked before each request), else None
         self.failure: Exception | None = None
         #: file offsets: the mapping's start, the end of the lines, the end of the mapping
@@ -674,14 +675,15 @@ class LogWriter:
         writer that writes each line takes the next request on trust (its write then says)."""
         if self.failure is None:
             return True
-        try:
-            if self._map is not None or self._size:
+        if self._map is not None or self._size:
+            try:
                 self._reserve(_HEADROOM)
-            else:
-                os.ftruncate(self._fd, self._pos)  # what a failed write may have left
+            except OSError:
+                return False
+        else:
+            with contextlib.suppress(OSError):  # what a failed write may have left (a file)
+                os.ftruncate(self._fd, self._pos)
                 os.lseek(self._fd, self._pos, os.SEEK_SET)
-        except OSError:
-            return False
         self.failure = None
         return True
 
