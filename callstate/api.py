@@ -77,6 +77,9 @@ class Login:
     session: HttpSession | None
 
 
+#: the user routes under ``/api/v2`` (``settings``, ...) and under ``/api/v2/me``
+_SYSTEM: Final = frozenset(("settings", "diagnostics"))
+_EMBEDDED: Final = frozenset(("channels", "skills"))
 _CHANGES: Final = frozenset(("POST", "PUT", "DELETE", "PATCH"))
 _ENDED: Final = (("set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),)
 
@@ -206,7 +209,7 @@ class Api:
         else:  # an answer going out (a held connect's, maybe long after it came) keeps it alive
             self.sessions.touch(session)
         if self.http.csrf_protection:
-            headers += (("x-csrf-header", CSRF_HEADER), ("x-csrf-token", session.csrf))
+            headers += (("x-csrf-header", CSRF_HEADER), ("x-csrf-token", session.token))
         return headers
 
     def _check(self, authorization: str) -> Account | None:
@@ -259,7 +262,7 @@ class Api:
             if self.http.csrf_protection and method in _CHANGES:
                 session = login.session
                 if session is None or not hmac.compare_digest(
-                    (csrf_token or "").encode(), session.csrf.encode()
+                    (csrf_token or "").encode(), session.token.encode()
                 ):
                     raise _Refusal(
                         3,
@@ -284,7 +287,7 @@ class Api:
         if parts[:2] == ["simulator", "far-end"] and len(parts) == 2:
             _method(method, "POST", path)
             return self._far_end(account, _object(body))
-        if parts[:2] == ["api", "v2"] and parts[2:3] in (["settings"], ["diagnostics"]):
+        if len(parts) > 2 and parts[2] in _SYSTEM and parts[:2] == ["api", "v2"]:
             _method(method, "GET", path)
             resource = self.users.system(parts[2:])
             if resource is None:
@@ -302,7 +305,7 @@ class Api:
                 return Reply(200, _OK, _ENDED)
             _method(method, "GET", path, "GET, POST")
             return Reply(200, dumps(self.users.me(account, self.user(account), query)))
-        if rest in (["channels"], ["skills"]):
+        if len(rest) == 1 and rest[0] in _EMBEDDED:
             _method(method, "GET", path)
             embedded = self.users.embedded(account, self.user(account), rest[0])
             return Reply(200, dumps({"statusCode": 0, rest[0]: embedded}))

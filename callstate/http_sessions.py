@@ -42,12 +42,19 @@ class HttpSession:
     def __init__(self, username: str, now: float) -> None:
         self.id: Final = secrets.token_urlsafe(18)
         self.username: Final = username
-        #: the CSRF token kept with the session
-        self.csrf: Final = secrets.token_urlsafe(18)
+        #: the CSRF token kept with the session (made when first asked for: ``token``)
+        self.csrf: str | None = None
         #: when a request last used it
         self.seen = now
         #: whether a request has sent its cookie back
         self.confirmed = False
+
+    @property
+    def token(self) -> str:
+        """The session's CSRF token."""
+        if self.csrf is None:
+            self.csrf = secrets.token_urlsafe(18)
+        return self.csrf
 
 
 class HttpSessions:
@@ -67,8 +74,9 @@ class HttpSessions:
         self.clock: Final = clock
         #: oldest use first
         self._live: OrderedDict[str, HttpSession] = OrderedDict()
-        #: username -> its sessions' ids, oldest use first
+        #: username -> its sessions' ids, oldest use first; and those never sent back
         self._by_user: dict[str, OrderedDict[str, None]] = {}
+        self._provisional: dict[str, OrderedDict[str, None]] = {}
 
     def __len__(self) -> int:
         return len(self._live)
@@ -83,9 +91,16 @@ class HttpSessions:
         if now - session.seen > self.timeout:
             self.end(session)
             return None
-        session.confirmed = True
+        if not session.confirmed:
+            session.confirmed = True
+            self._forget_provisional(session)
         self.touch(session)
         return session
+
+    def _forget_provisional(self, session: HttpSession) -> None:
+        waiting = self._provisional.get(session.username)
+        if waiting is not None and waiting.pop(session.id, 0) is None and not waiting:
+            del self._provisional[session.username]
 
     def touch(self, session: HttpSession) -> None:
         """``session`` is in use now (a request came, or its answer is going out)."""
@@ -99,14 +114,16 @@ class HttpSessions:
         self.sweep()
         session = HttpSession(username, self.clock())
         self._live[session.id] = session
-        mine = self._by_user.setdefault(username, OrderedDict())
-        unconfirmed = [i for i in mine if not self._live[i].confirmed]
-        for oldest in unconfirmed[: max(0, len(unconfirmed) - self.provisional + 1)]:
-            self.end(self._live[oldest])
-        mine = self._by_user.setdefault(username, OrderedDict())
-        while len(mine) >= self.per_user:
+        waiting = self._provisional.get(username)
+        while waiting and len(waiting) >= self.provisional:
+            self.end(self._live[next(iter(waiting))])
+            waiting = self._provisional.get(username)
+        mine = self._by_user.get(username)
+        while mine and len(mine) >= self.per_user:
             self.end(self._live[next(iter(mine))])
-        mine[session.id] = None
+            mine = self._by_user.get(username)
+        self._by_user.setdefault(username, OrderedDict())[session.id] = None
+        self._provisional.setdefault(username, OrderedDict())[session.id] = None
         return session
 
     def end(self, session: HttpSession) -> None:
@@ -117,6 +134,8 @@ class HttpSessions:
         del mine[session.id]
         if not mine:
             del self._by_user[session.username]
+        if not session.confirmed:
+            self._forget_provisional(session)
 
     def sweep(self) -> int:
         """End the sessions unused for ``timeout`` seconds; how many ended."""

@@ -484,6 +484,9 @@ def run(
         log_level="warning",
         lifespan="on",
         http=bounded_protocol(limits),
+        # no X-Forwarded-* rewriting: nothing here reads the client's address (a layer less
+        # per request)
+        proxy_headers=False,
         timeout_keep_alive=max(1, round(limits.idle_timeout)),
         # a client that never finishes its request does not keep a stopping server alive
         timeout_graceful_shutdown=_GRACE,
