@@ -185,7 +185,16 @@ class _Adapter:
             return _error(400, 1, "a Bayeux request is a JSON object or array")
         answer = await self.bayeux.handle(login.account, messages, lambda: _disconnected(receive))
         # None: the client went away during a held connect (its messages stay queued)
-        return None if answer is None else Reply(200, answer, self.api.session_headers(login))
+        if answer is None:
+            return None
+        # a session for a handshake that came without one (the client may go on with its
+        # cookie alone); not for every connect of a client that keeps no cookies
+        handshake = login.session is None and any(
+            isinstance(m, dict) and m.get("channel") == "/meta/handshake" for m in messages
+        )
+        if login.session is None and not handshake:
+            return Reply(200, answer)
+        return Reply(200, answer, self.api.session_headers(login))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
