@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import resource
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -232,8 +232,7 @@ class _Adapter:
         if pid == 0:  # the copy: write, and leave without running anything of the server's
             status = 1
             try:
-                # its copies of the sockets would keep connections the server closes open
-                os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+                _close_sockets()  # its copies would keep connections the server closes open
                 write_checkpoint(self.api, self.checkpoints)
                 status = 0
             finally:
@@ -251,6 +250,16 @@ class _Adapter:
                         f"(status {os.waitstatus_to_exitcode(status)})",
                         file=sys.stderr,
                     )
+
+
+def _close_sockets() -> None:
+    """Close this process's sockets (its files, the log among them, stay open)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError, ValueError):
+                fd = int(name)
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.close(fd)
 
 
 async def _send(send: Send, reply: Reply) -> None:
