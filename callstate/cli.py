@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--checkpoint-mb",
-        type=float,
+        type=_positive,
         default=16.0,
         help="write a checkpoint beside the log each time it grows by this many MiB (restarts "
         "then run only the requests after it)",
@@ -196,6 +196,13 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"callstate: {args.scenario}: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1e9:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of MiB")
+    return value
 
 
 def _serve(args: argparse.Namespace) -> int:

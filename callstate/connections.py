@@ -113,7 +113,8 @@ class _Bounded(HttpToolsProtocol):
     def _late(self) -> None:
         self._timer = None
         if not self.transport.is_closing():
-            if self._arriving:
+            answered = self.cycle is not None and self.cycle.response_started
+            if self._arriving and not answered:  # one answer to a request, never two
                 self.transport.write(_LATE)
             self.transport.close()
 

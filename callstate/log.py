@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import mmap
 import os
@@ -520,6 +521,16 @@ def _content_end(fd: int) -> int:
     return 0
 
 
+def lock(fd: int) -> None:
+    """Lock the log open as ``fd`` for this writer alone; ``OSError`` if another has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OSError(
+            errno.EBUSY, "the log is in use by another writer (another server?)"
+        ) from None
+
+
 class LogWriter:
     """Writes the header, then one line per request as the request completes.
 
@@ -536,7 +547,11 @@ class LogWriter:
 
     __slots__ = ("_base", "_fd", "_file", "_map", "_pos", "_size", "_started", "_tail", "failure")
 
-    def __init__(self, file: IO[bytes]) -> None:
+    def __init__(self, file: IO[bytes], *, truncate: bool = False) -> None:
+        """Take ``file`` (``truncate``: empty it first). A regular file is locked (``flock``)
+        while the writer has it: a second writer, in this process or another, is refused with
+        an ``OSError`` before it changes anything — two servers appending to one log would
+        write over each other's lines."""
         self._file = file
         self._map: mmap.mmap | None = None
         self._tail = b""
@@ -548,6 +563,9 @@ class LogWriter:
             self._fd = fd = file.fileno()
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return
+            lock(fd)
+            if truncate:
+                os.ftruncate(fd, 0)
             # new lines go after the last complete one, over a cut line and unused reserved space
             end = _line_end(fd, _content_end(fd))
             if end != os.fstat(fd).st_size:

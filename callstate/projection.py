@@ -195,6 +195,12 @@ class Projection:
         #: every device an event showed, by DN, as it last showed it
         self._devices: dict[str, DeviceSnapshot] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the legs and devices, not the encodings (made again)."""
+        state = dict(self.__dict__)
+        state.update(_encoded={form: {} for form in FORMS}, _encodings=False, _notices={})
+        return state
+
     def rebased(self, base_uri: str, form: Form) -> Projection:
         """A projection of the same legs and devices, for another ``base_uri`` or ``form``
         (the same snapshots; nothing encoded yet)."""

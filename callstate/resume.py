@@ -10,6 +10,7 @@ atomically (a new file renamed over the old, so a crash mid-way leaves the previ
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -102,10 +103,15 @@ def write_checkpoint(api: Api, log: str | Path) -> Path:
     """Save ``api``'s switch and projection beside ``log`` (between requests); the file."""
     path = checkpoint_path(log)
     fresh = path.with_name(path.name + ".new")
-    with open(fresh, "wb") as file:
-        os.fchmod(file.fileno(), 0o600)
-        api.switch.save_state(file, api.projection)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(fresh, path)
+    try:
+        with open(fresh, "wb") as file:
+            os.fchmod(file.fileno(), 0o600)
+            api.switch.save_state(file, api.projection)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(fresh, path)
+    except BaseException:  # leave no half file (on a full disk, it would hold the last room)
+        with contextlib.suppress(OSError):
+            os.unlink(fresh)
+        raise
     return path

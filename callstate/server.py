@@ -93,6 +93,7 @@ def app(
     served = _Served(adapter, routes=[Mount("", app=adapter)], lifespan=adapter.lifespan)
     served.state.api = api
     served.state.bayeux = bayeux
+    served.state.adapter = adapter
     return served
 
 
@@ -228,23 +229,33 @@ class _Adapter:
         self.reap(wait=False)
         if self.writer is not None or mark[0] - self.checkpointed < self.checkpoint_bytes:
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as error:  # e.g. no memory for the copy: the log alone still restores
+            self.checkpointed = mark[0]  # try again after as much log again
+            print(f"callstate: no checkpoint now: cannot fork ({error.strerror})", file=sys.stderr)
+            return
         if pid == 0:  # the copy: write, and leave without running anything of the server's
             status = 1
             try:
                 _close_sockets()  # its copies would keep connections the server closes open
                 write_checkpoint(self.api, self.checkpoints)
                 status = 0
+            except BaseException as error:  # said by the copy itself: the server goes on
+                print(f"callstate: checkpoint not written: {error}", file=sys.stderr)
             finally:
                 os._exit(status)
         self.writer, self.checkpointed = pid, mark[0]
 
     def reap(self, *, wait: bool) -> None:
         if self.writer is not None:
-            done, status = os.waitpid(self.writer, 0 if wait else os.WNOHANG)
+            try:
+                done, status = os.waitpid(self.writer, 0 if wait else os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere
+                done, status = self.writer, 0
             if done:
                 self.writer = None
-                if status:  # the log alone still restores; the next checkpoint may do better
+                if status:  # it said why; the log alone still restores
                     print(
                         f"callstate: a checkpoint of {self.checkpoints} could not be written "
                         f"(status {os.waitstatus_to_exitcode(status)})",
@@ -376,6 +387,8 @@ def serve(
         checkpoints=log,
         checkpoint_bytes=checkpoint_bytes or CHECKPOINT_BYTES,
     )
+    if any(note.startswith("restored") and "its checkpoint" not in note for note in notes):
+        served.state.adapter.checkpointed = 0  # run whole: a checkpoint as soon as it is due
 
     def banner() -> None:
         if config_text is None:

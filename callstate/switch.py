@@ -22,7 +22,7 @@ from .engine import Engine, Leg, ManualClock
 from .enums import DeviceRole
 from .errors import InvalidParameterError, LogWriteError, shown
 from .events import Event
-from .log import LogReader, LogWriter
+from .log import LogReader, LogWriter, lock
 from .requests import (
     check_device,
     external_answer,
@@ -130,7 +130,8 @@ class Switch:
         if reopening:  # its writer first cuts the space it reserved off the file
             self.close_log()
         try:
-            log = LogWriter(open(path, "a+b" if append else "w+b", buffering=0))  # noqa: SIM115
+            # opened without emptying it: the writer empties it once it holds the lock
+            log = LogWriter(open(path, "a+b", buffering=0), truncate=not append)  # noqa: SIM115
             if log.empty:
                 log.header(self.base_uri, self.seed, self._engine.ids.state())
         except (OSError, ValueError) as error:
@@ -195,8 +196,14 @@ class Switch:
         the restored switch before the file is touched.)"""
         unused = reader.cut_bytes + reader.reserved_bytes
         if unused:  # a cut last line, and space a crashed writer had reserved
-            with open(path, "rb+") as file:
-                file.truncate(file.seek(0, 2) - unused)
+            try:
+                with open(path, "rb+") as file:
+                    lock(file.fileno())  # not under a live writer's feet
+                    file.truncate(file.seek(0, 2) - unused)
+            except OSError as error:
+                raise LogWriteError(
+                    f"cannot write a log to {shown(str(path))}: {error}", operation="resume_log"
+                ) from error
         self.write_log(path, append=bool(reader.header))
 
     # -- checkpoints ------------------------------------------------------------------------------
