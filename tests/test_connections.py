@@ -85,6 +85,11 @@ def test_a_request_that_does_not_arrive_in_time_is_cut(tmp_path: Path) -> None:
             answer, took = read_all(partial, 5)
         assert answer.startswith(b"HTTP/1.1 408")
         assert body_of(answer)["statusMessage"] == "the request did not arrive in time"
+        with socket.create_connection(address) as unread:  # answered (401) before its body
+            unread.sendall(request("POST /api/v2/me/calls/X", "Content-Length: 100", body="{"))
+            answer, _ = read_all(unread, 5)
+        assert answer.startswith(b"HTTP/1.1 401")
+        assert b"408" not in answer  # one answer to a request, never two
         with socket.create_connection(address) as idle:  # a whole request, then nothing
             idle.sendall(request("GET /api/v2/me", f"Authorization: {basic('agent1')}"))
             answer, took = read_all(idle, 5)

@@ -299,3 +299,18 @@ def test_a_damaged_checkpoint_is_passed_over_and_the_log_run_whole(tmp_path: Pat
         assert "calls.log.checkpoint passed over (not a saved switch" in banner
         assert live_numbers(served) == {f"+1415555{i:04d}" for i in range(4)}
     assert checkpoint.read_bytes() != data[: len(data) // 2]  # a new one at the stop
+
+
+def test_a_second_server_on_a_log_in_use_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    with server(tmp_path, None, "--log", str(log)) as served:
+        httpx.post(served.url + DIAL, json=dial_body(1), headers={"Authorization": basic("agent1")})
+        before = log.read_bytes()
+        second = tmp_path / "second"
+        second.mkdir()
+        status, stderr = start_failing(second, log)
+        assert status == 2
+        [line] = stderr.splitlines()
+        assert "in use by another writer" in line
+        assert log.read_bytes() == before  # not even its reserved space was cut
+        assert live_numbers(served) == {"+14155550001"}
