@@ -38,6 +38,7 @@ __all__ = [
     "formats",
     "normalize",
     "parse_number",
+    "warm",
 ]
 
 #: the longest DN (directory number) a device may have
@@ -60,6 +61,13 @@ def cached(function: Callable[[str], _R]) -> Callable[[str], _R]:
     wrapper = functools.lru_cache(maxsize=CACHE_SIZE)(function)
     _CLEARS.append(wrapper.cache_clear)
     return wrapper
+
+
+def warm() -> None:
+    """Load ``phonenumbers`` and its geocoder's location data now (about 0.8 s and 100 MB),
+    rather than on the first outside number ``facts`` meets: a server of the 8.5.0 form calls
+    it at start, so that no request waits for it mid-traffic."""
+    facts("+14155550100")
 
 
 def clear_caches() -> None:

@@ -73,3 +73,17 @@ def test_formats_agree_with_facts() -> None:
             full.e164,
             full.formatted,
         )
+
+
+def test_warm_loads_the_geocoder_ahead() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from callstate.numbers import warm\n"
+        "assert 'phonenumbers.geocoder' not in sys.modules\n"
+        "warm()\n"
+        "assert 'phonenumbers.geocoder' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
