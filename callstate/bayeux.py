@@ -31,6 +31,7 @@ queues each event's notification for the sessions that may see it. What it does
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import time
 from collections import OrderedDict
@@ -49,6 +50,8 @@ DEVICES: Final = "/v2/me/devices"
 CHANNELS: Final = "/v2/me/channels"
 #: the topics that carry messages
 TOPICS: Final = (CALLS, DEVICES, CHANNELS)
+#: a held connect ends up to this share of ``timeout`` early, at random
+_JITTER: Final = 0.1
 #: the most channels one session subscribes to
 _MOST_SUBSCRIPTIONS: Final = 256
 #: the root a subscription must have to be accepted (besides the wildcards ``/*`` and ``/**``)
@@ -133,6 +136,7 @@ class Bayeux:
             "timeout": int(settings.timeout * 1000),
         }
         self.closed = False
+        self._random = random.Random().random
 
     @property
     def clients(self) -> int:
@@ -326,6 +330,9 @@ class Bayeux:
             timeout = 0
         outcome = _ANSWER
         if timeout and not session.queue and not self.closed:
+            # jitter: clients that reconnected together (after a restart) do not all come back
+            # in the same instant, timeout after timeout
+            timeout *= 1 - _JITTER * self._random()
             outcome = await self._hold(session, timeout, gone)
             if outcome is _GONE:
                 return False

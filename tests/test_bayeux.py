@@ -642,3 +642,20 @@ async def test_a_session_subscribes_to_at_most_256_channels() -> None:
         "agent1", {"channel": "/meta/subscribe", "clientId": client, "subscription": "/v2/me/x0"}
     )
     assert again["successful"]  # one already held
+
+
+@pytest.mark.asyncio
+async def test_held_connects_end_with_jitter_within_a_tenth_of_the_timeout() -> None:
+    world = World(CometdSettings(timeout=0.4))
+    clients = [await world.join("agent1") for _ in range(8)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ended: list[float] = []
+
+    async def hold(client: str) -> None:
+        await world.poll("agent1", client, timeout=1)
+        ended.append(loop.time() - started)
+
+    await asyncio.gather(*(hold(c) for c in clients))
+    assert all(0.35 <= t <= 0.6 for t in ended), ended
+    assert max(ended) - min(ended) > 0.002  # not all in the same instant
