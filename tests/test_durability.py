@@ -45,6 +45,18 @@ def start_failing(tmp: Path, log: Path, *extra: str, config: Any = None) -> tupl
     return done.returncode, done.stderr
 
 
+def logged(tmp: Path, dials: int) -> Path:
+    """A log that a server wrote: agent1 dialled ``dials`` outside numbers, then it stopped."""
+    log = tmp / "calls.log"
+    with server(tmp, None, "--log", str(log)) as served, httpx.Client() as http:
+        for i in range(dials):
+            reply = http.post(
+                served.url + DIAL, json=dial_body(i), headers={"Authorization": basic("agent1")}
+            )
+            assert reply.status_code == 200
+    return log
+
+
 class Dialer:
     """Agent1 dials outside numbers as fast as the server answers, in a thread, keeping the
     numbers whose dial was acknowledged (200)."""
@@ -148,12 +160,7 @@ def damaged(log: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["empty", "garbage", "flipped byte", "cut middle line"])
 def test_a_damaged_log_is_refused_in_one_line_and_left_as_it_was(tmp_path: Path, how: str) -> None:
-    log = tmp_path / "calls.log"
-    with server(tmp_path, None, "--log", str(log)) as served:
-        for i in range(5):
-            httpx.post(
-                served.url + DIAL, json=dial_body(i), headers={"Authorization": basic("agent1")}
-            )
+    log = logged(tmp_path, 5)
     damaged(log, how)
     before = log.read_bytes()
     status, stderr = start_failing(tmp_path, log)
@@ -171,12 +178,7 @@ def test_a_damaged_log_is_refused_in_one_line_and_left_as_it_was(tmp_path: Path,
 
 
 def test_a_cut_last_line_is_truncated_away(tmp_path: Path) -> None:
-    log = tmp_path / "calls.log"
-    with server(tmp_path, None, "--log", str(log)) as served:
-        for i in range(3):
-            httpx.post(
-                served.url + DIAL, json=dial_body(i), headers={"Authorization": basic("agent1")}
-            )
+    log = logged(tmp_path, 3)
     data = log.read_bytes().rstrip(b"\0")
     log.write_bytes(data[:-40])  # the last request's line, cut by a crash
     with server(tmp_path, None, "--log", str(log)) as served:
@@ -285,12 +287,7 @@ def test_a_full_disk_while_serving_refuses_writes_until_there_is_room(
 
 
 def test_a_damaged_checkpoint_is_passed_over_and_the_log_run_whole(tmp_path: Path) -> None:
-    log = tmp_path / "calls.log"
-    with server(tmp_path, None, "--log", str(log)) as served:
-        for i in range(4):
-            httpx.post(
-                served.url + DIAL, json=dial_body(i), headers={"Authorization": basic("agent1")}
-            )
+    log = logged(tmp_path, 4)
     checkpoint = tmp_path / "calls.log.checkpoint"
     data = checkpoint.read_bytes()
     checkpoint.write_bytes(data[: len(data) // 2])
