@@ -159,9 +159,8 @@ class Api:
         switch = Switch(base_uri, seed, log=log)
         projection = Projection(base_uri, form)
         switch.subscribe(projection)
-        supervisors = {u.dn for u in config.users if u.role is UserRole.SUPERVISOR}
         for dn, features in config.devices:
-            role = "supervisor" if dn in supervisors else "agent"
+            role = config.device_role(dn)
             projection.know(switch.add_device(dn, features=features, role=role).snapshot())
         return cls(switch, projection, config.users, http=config.http, settings=config.settings)
 

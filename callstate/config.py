@@ -114,6 +114,12 @@ class Config:
     #: option sections by name (JSON objects), served under ``/api/v2/settings``
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def device_role(self, dn: str) -> str:
+        """``"supervisor"`` for the device of a supervisor user, else ``"agent"``: the role the
+        device takes on the switch (only a supervisor's device supervises)."""
+        supervised = any(u.dn == dn and u.role is UserRole.SUPERVISOR for u in self.users)
+        return "supervisor" if supervised else "agent"
+
 
 #: the embedded demo center: what ``python -m callstate serve`` starts without ``--config``
 DEMO: Final[Mapping[str, Any]] = {

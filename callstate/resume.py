@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from .api import Api
-from .config import Config, ConfigError, UserRole
+from .config import Config, ConfigError
 from .log import LogReader
 from .projection import DEFAULT_FORM, Form, Projection
 from .switch import Switch
@@ -75,12 +75,10 @@ def restore(
     switch.resume_log(log, reader)
     for event in reader.events:
         projection.apply(event)
-    supervisors = {u.dn for u in config.users if u.role is UserRole.SUPERVISOR}
     known = {device.dn for device in switch.devices}
     for dn, features in config.devices:
         if dn not in known:
-            role = "supervisor" if dn in supervisors else "agent"
-            switch.add_device(dn, features=features, role=role)
+            switch.add_device(dn, features=features, role=config.device_role(dn))
     for device in switch.devices:
         projection.know(device.snapshot())
     switch.subscribe(projection)
@@ -90,11 +88,10 @@ def restore(
 
 def _check(config: Config, switch: Switch) -> None:
     wanted = dict(config.devices)
-    supervisors = {u.dn for u in config.users if u.role is UserRole.SUPERVISOR}
     for device in switch.devices:
         if device.dn not in wanted:
             raise ConfigError(f"device {device.dn} of the log is not in the config")
-        role = "supervisor" if device.dn in supervisors else "agent"
+        role = config.device_role(device.dn)
         if (device.features, device.role.value) != (wanted[device.dn], role):
             raise ConfigError(f"device {device.dn} has other features or another role")
 

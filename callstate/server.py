@@ -378,7 +378,7 @@ def serve(
         return 2
     notes: list[str] = []
     try:
-        api = _open(config, seed, form, base_uri, log, fresh, notes)
+        api, run_whole = _open(config, seed, form, base_uri, log, fresh, notes)
     except (OSError, ValueError, CallStateError) as error:
         listening.close()
         print(f"callstate: {_one_line(error, log)}", file=sys.stderr)
@@ -389,8 +389,8 @@ def serve(
         checkpoints=log,
         checkpoint_bytes=checkpoint_bytes or CHECKPOINT_BYTES,
     )
-    if any(note.startswith("restored") and "its checkpoint" not in note for note in notes):
-        served.state.adapter.checkpointed = 0  # run whole: a checkpoint as soon as it is due
+    if run_whole:  # no checkpoint spared it: one as soon as it is due
+        served.state.adapter.checkpointed = 0
     if form == "8.5.0":  # participantsInfo needs the geocoder: load it now, not mid-traffic
         warm()
     # what start and restore built lives as long as the server: out of the collector's sight
@@ -424,10 +424,11 @@ def _open(
     log: str | None,
     fresh: bool,
     notes: list[str],
-) -> Api:
-    """The served switch: restored from ``log`` if it exists (unless ``fresh``), else new."""
+) -> tuple[Api, bool]:
+    """The served switch: restored from ``log`` if it exists (unless ``fresh``), else new; and
+    whether the whole log was run (no checkpoint spared it)."""
     if log is None:
-        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri)
+        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri), False
     path = Path(log)
     if fresh and path.exists():
         aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}")
@@ -441,7 +442,7 @@ def _open(
             checkpoint.rename(checkpoint_path(aside))
         notes.append(f"{log} moved aside to {aside}; a new log starts")
     if not path.exists():
-        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri, log=log)
+        return Api.from_config(config, seed=seed, form=form, base_uri=base_uri, log=log), False
     started = time.perf_counter()
     api, reader, from_checkpoint, passed_over = restore(config, log, form=form, base_uri=base_uri)
     took = time.perf_counter() - started
@@ -461,7 +462,7 @@ def _open(
         f"restored {log} in {took:.2f} s from {how} ({len(api.switch.devices)} devices, "
         f"{live} live calls); appending to it"
     )
-    return api
+    return api, not from_checkpoint
 
 
 def _one_line(error: BaseException, log: str | None) -> str:
