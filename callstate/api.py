@@ -254,34 +254,65 @@ class Api:
         if path == "/simulator/health" and method == "GET":  # the one route without a user
             calls = len(self.projection.snapshots)
             return Reply(200, dumps({"statusCode": 0, "calls": calls, "clients": self.clients()}))
+        login = self.admit(method, authorization, cookie=cookie, csrf_token=csrf_token)
+        if isinstance(login, Reply):
+            return login
+        return self.conclude(login, self.run(login.account, method, path, query, body))
+
+    def admit(
+        self,
+        method: str,
+        authorization: str | None,
+        *,
+        cookie: str | None = None,
+        csrf_token: str | None = None,
+    ) -> Login | Reply:
+        """The checks every request but the health check passes before its route: who sends
+        it, and for a change its CSRF token (when protection is on); the refusal otherwise."""
         login = self.login(authorization, cookie)
         if login is None:
             return _reply(20, "authentication required: HTTP Basic with a configured user")
+        if self.http.csrf_protection and method in _CHANGES:
+            session = login.session
+            if session is None or not hmac.compare_digest(
+                (csrf_token or "").encode(), session.token.encode()
+            ):
+                return _reply(
+                    3,
+                    f"missing or invalid CSRF token: send the {COOKIE} cookie and the "
+                    f"{CSRF_HEADER} header a GET answered with",
+                    403,
+                )
+        return login
+
+    def run(self, account: Account, method: str, path: str, query: str, body: bytes) -> Reply:
+        """Answer a request ``admit`` let through (``path`` without its query string), with no
+        session header: ``conclude`` adds them. A front process (``callstate.cluster``) admits
+        a change and has the switch process run it."""
         try:
-            if self.http.csrf_protection and method in _CHANGES:
-                session = login.session
-                if session is None or not hmac.compare_digest(
-                    (csrf_token or "").encode(), session.token.encode()
-                ):
-                    raise _Refusal(
-                        3,
-                        f"missing or invalid CSRF token: send the {COOKIE} cookie and the "
-                        f"{CSRF_HEADER} header a GET answered with",
-                        403,
-                    )
             if path == "/simulator/health":
                 _method(method, "GET", path)
-            reply = self._route(login, method, path, query, body)
+            return self._route(account, method, path, query, body)
         except _Refusal as refusal:
-            reply = _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
+            return _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
         except CallStateError as error:
-            reply = _refused(error)
-        if reply.headers is _ENDED:  # the session ended: no new one
+            return _refused(error)
+
+    def conclude(self, login: Login, reply: Reply) -> Reply:
+        """``reply`` with the session headers that go with an answer to ``login`` (none when
+        the request ended the session: it is ended here)."""
+        if reply.headers == _ENDED:
+            if login.session is not None:
+                self.sessions.end(login.session)
             return reply
         return Reply(reply.status, reply.body, reply.headers + self.session_headers(login))
 
-    def _route(self, login: Login, method: str, path: str, query: str, body: bytes) -> Reply:
-        account = login.account
+    @staticmethod
+    def changes(method: str) -> bool:
+        """Whether a request of this method may change the switch (the others only read)."""
+        return method in _CHANGES
+
+    def _route(self, account: Account, method: str, path: str, query: str, body: bytes) -> Reply:
         parts = path.split("/")[1:]
         if parts[:2] == ["simulator", "far-end"] and len(parts) == 2:
             _method(method, "POST", path)
@@ -299,9 +330,7 @@ class Api:
             if method == "POST":
                 if not self.users.operate(account, _object(body)):
                     return Reply(200, _OK)
-                if login.session is not None:
-                    self.sessions.end(login.session)
-                return Reply(200, _OK, _ENDED)
+                return Reply(200, _OK, _ENDED)  # the session ends (``conclude``)
             _method(method, "GET", path, "GET, POST")
             return Reply(200, dumps(self.users.me(account, self.user(account), query)))
         if len(rest) == 1 and rest[0] in _EMBEDDED:

@@ -96,6 +96,29 @@ def _parser() -> argparse.ArgumentParser:
         help="write a checkpoint beside the log each time it grows by this many MiB (restarts "
         "then run only the requests after it)",
     )
+    serve.add_argument(
+        "--nats",
+        metavar="URL",
+        default=None,
+        help="one process of several over NATS JetStream (docs/scaling.md), e.g. "
+        "nats://127.0.0.1:4222",
+    )
+    serve.add_argument(
+        "--role",
+        choices=("switch", "front"),
+        default="front",
+        help="with --nats: the one switch process (runs changes, no HTTP), or a front (serves "
+        "HTTP and CometD)",
+    )
+    serve.add_argument(
+        "--stream", default="callstate", help="with --nats: the JetStream stream (the event log)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --nats --role front: this many front processes on the one port",
+    )
     schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
     draw = command(
@@ -224,6 +247,12 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"callstate: cannot read {args.config}: {reason}", file=sys.stderr)
             return 2
     log = None if args.log is None else str(args.log)
+    if args.nats is not None and (log is not None or args.fresh):
+        print("callstate: with --nats the stream is the event log: no --log", file=sys.stderr)
+        return 2
+    if args.workers < 1 or (args.workers > 1 and (args.nats is None or args.role != "front")):
+        print("callstate: --workers N (N >= 1) goes with --nats --role front", file=sys.stderr)
+        return 2
     return serve(
         config,
         host=args.host,
@@ -233,6 +262,10 @@ def _serve(args: argparse.Namespace) -> int:
         log=log,
         fresh=args.fresh,
         checkpoint_bytes=max(1, int(args.checkpoint_mb * 1024 * 1024)),
+        nats=args.nats,
+        role=args.role,
+        stream=args.stream,
+        workers=args.workers,
     )
 
 

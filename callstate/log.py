@@ -106,12 +106,15 @@ if TYPE_CHECKING:
     from .projection import Form, Projection
 
 __all__ = [
+    "Entry",
     "LogError",
     "LogReader",
     "decode",
     "encode",
     "event_from_json",
     "event_to_json",
+    "header_line",
+    "request_line",
 ]
 
 FORMAT_VERSION: Final = 3
@@ -229,6 +232,37 @@ def _sealed(number: int, line: bytes, value: Any) -> Any:
     if not isinstance(crc, str) or at < 0 or crc != f"{zlib.crc32(payload):08x}":
         raise LogError(number, "damaged: its checksum does not match")
     return value
+
+
+# -- one line ------------------------------------------------------------------------------------
+def header_line(base_uri: str, seed: int | None, ids: Mapping[str, str]) -> bytes:
+    """A log's first line (sealed, with its newline): what a switch restarts from."""
+    header = {"callstate_log": FORMAT_VERSION, "base_uri": base_uri, "seed": seed}
+    header["ids"] = dict(ids)
+    payload = _payload(header)
+    return payload[:-1] + b',"crc":"%08x"}\n' % zlib.crc32(payload)
+
+
+def _request_payload(
+    at: float, request: Mapping[str, Any], events: Iterable[Event]
+) -> tuple[bytes, bytes]:
+    """A request line in two parts: ``[AT,REQUEST,EVENTS]``, and what replaces its closing
+    ``]`` to seal it (``,"CRC"]`` and the newline)."""
+    # an event is (call, *extra) and a snapshot a named tuple of its 18 fields in order (a
+    # device event: (device,), its snapshot the 7 device fields)
+    records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
+    line = (at, request, records)
+    try:
+        payload = orjson.dumps(line, default=_plain)
+    except orjson.JSONEncodeError:  # see _payload
+        payload = _payload(line)
+    return payload, b',"%08x"]\n' % zlib.crc32(payload)
+
+
+def request_line(at: float, request: Mapping[str, Any], events: Iterable[Event]) -> bytes:
+    """One request's line (sealed, with its newline), byte for byte as ``LogWriter`` writes it."""
+    payload, tail = _request_payload(at, request, events)
+    return payload[:-1] + tail
 
 
 # -- one event <-> one JSON object --------------------------------------------------------------
@@ -646,22 +680,10 @@ class LogWriter:
         os.lseek(self._fd, self._pos, os.SEEK_SET)
 
     def header(self, base_uri: str, seed: int | None, ids: Mapping[str, str]) -> None:
-        header = {"callstate_log": FORMAT_VERSION, "base_uri": base_uri, "seed": seed}
-        header["ids"] = dict(ids)
-        payload = _payload(header)
-        self._write(payload[:-1] + b',"crc":"%08x"}\n' % zlib.crc32(payload))
+        self._write(header_line(base_uri, seed, ids))
 
     def request(self, at: float, request: Mapping[str, Any], events: Iterable[Event]) -> None:
-        # an event is (call, *extra) and a snapshot a named tuple of the 15 fields in order (a
-        # device event: (device,), its snapshot the 7 device fields)
-        records = [(event.kind, tuple(event[0]), *event[1:]) for event in events]
-        line = (at, request, records)
-        try:
-            payload = orjson.dumps(line, default=_plain)
-        except orjson.JSONEncodeError:  # see _payload
-            payload = _payload(line)
-        # sealed: the closing "]" becomes ',"CRC"]' and the newline — [AT,REQUEST,EVENTS,CRC]
-        tail = b',"%08x"]\n' % zlib.crc32(payload)
+        payload, tail = _request_payload(at, request, events)
         # the common case inline (this runs once per request): room in the mapping, copy
         start = self._pos
         end = start + len(payload) - 1 + len(tail)
@@ -895,6 +917,25 @@ class LogReader:
     @property
     def events(self) -> list[Event]:
         return [event for entry in self.entries for event in entry.events]
+
+    @classmethod
+    def header_of(cls, line: bytes) -> dict[str, Any]:
+        """The header a log's first line holds (a current one, sealed; its newline may be
+        left off); ``LogError`` if it is not one."""
+        value = cls._json(1, line.rstrip(b"\n"))
+        if not isinstance(value, dict) or value.get("callstate_log") != FORMAT_VERSION:
+            raise LogError(1, "not a callstate log header")
+        return _header(_sealed(1, line.rstrip(b"\n"), value))
+
+    @classmethod
+    def entry_of(cls, number: int, line: bytes) -> Entry:
+        """The request a current log's line ``number`` holds (sealed; its newline may be left
+        off); ``LogError`` if it is not one."""
+        line = line.rstrip(b"\n")
+        value = cls._json(number, line)
+        if not isinstance(value, list):
+            raise LogError(number, "not a request line")
+        return cls._entry(number, _sealed(number, line, value), FORMAT_VERSION)
 
 
 def replay(reader: LogReader, form: Form | None = None) -> Projection:

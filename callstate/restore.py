@@ -15,9 +15,9 @@ from .device import Call, Device
 from .engine import ManualClock
 from .errors import CallStateError
 from .events import Event
-from .log import LogError, LogReader, check_replayed, refused
+from .log import Entry, LogError, LogReader, check_replayed, refused
 
-__all__ = ["SwitchLike", "replay_requests"]
+__all__ = ["SwitchLike", "replay_entry", "replay_requests"]
 
 
 class SwitchLike(Protocol):
@@ -54,15 +54,24 @@ def replay_requests(switch: SwitchLike, reader: LogReader, clock: ManualClock) -
     produced: list[Event] = []
     with switch.subscribe(produced.append):
         for entry in reader.entries:
-            clock.now = entry.at
-            produced.clear()
-            try:
-                _apply(switch, entry.request)
-            except CallStateError as error:
-                raise refused(entry, error) from None
-            except (KeyError, TypeError, ValueError, AttributeError) as error:
-                raise LogError(entry.line, f"not a request this switch knows: {error!r}") from None
-            check_replayed(entry, produced)
+            replay_entry(switch, entry, clock, produced)
+
+
+def replay_entry(
+    switch: SwitchLike, entry: Entry, clock: ManualClock, produced: list[Event]
+) -> None:
+    """Run one logged request again on ``switch`` (whose clock is ``clock``); ``produced`` is
+    a list a subscriber of the switch appends each event to: it must end up holding exactly
+    the logged events (else ``LogError``, naming the line)."""
+    clock.now = entry.at
+    produced.clear()
+    try:
+        _apply(switch, entry.request)
+    except CallStateError as error:
+        raise refused(entry, error) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise LogError(entry.line, f"not a request this switch knows: {error!r}") from None
+    check_replayed(entry, produced)
 
 
 def _apply(switch: SwitchLike, request: Mapping[str, Any]) -> None:

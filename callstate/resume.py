@@ -21,7 +21,15 @@ from .log import LogReader
 from .projection import DEFAULT_FORM, Form, Projection
 from .switch import Switch
 
-__all__ = ["CHECKPOINT", "Restored", "checkpoint_path", "restore", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT",
+    "Restored",
+    "add_devices",
+    "check_config",
+    "checkpoint_path",
+    "restore",
+    "write_checkpoint",
+]
 
 #: what a checkpoint's file name adds to its log's
 CHECKPOINT: Final = ".checkpoint"
@@ -71,14 +79,11 @@ def restore(
     if projection is None:
         switch, reader = Switch.restore(log)
         projection = Projection(base_uri, form)
-    _check(config, switch)
+    check_config(config, switch)
     switch.resume_log(log, reader)
     for event in reader.events:
         projection.apply(event)
-    known = {device.dn for device in switch.devices}
-    for dn, features in config.devices:
-        if dn not in known:
-            switch.add_device(dn, features=features, role=config.device_role(dn))
+    add_devices(config, switch)
     for device in switch.devices:
         projection.know(device.snapshot())
     switch.subscribe(projection)
@@ -86,7 +91,17 @@ def restore(
     return Restored(api, reader, passed_over is None and checkpoint.exists(), passed_over)
 
 
-def _check(config: Config, switch: Switch) -> None:
+def add_devices(config: Config, switch: Switch) -> None:
+    """Add the devices of ``config`` that ``switch`` (restored) does not have yet."""
+    known = {device.dn for device in switch.devices}
+    for dn, features in config.devices:
+        if dn not in known:
+            switch.add_device(dn, features=features, role=config.device_role(dn))
+
+
+def check_config(config: Config, switch: Switch) -> None:
+    """``ConfigError`` unless every device of ``switch`` (restored) is one of ``config``, with
+    the same features and role."""
     wanted = dict(config.devices)
     for device in switch.devices:
         if device.dn not in wanted:

@@ -18,7 +18,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, cast
@@ -30,7 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
-from .config import DEMO, Config, ConfigError, load
+from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
+from .config import DEMO, Account, Config, ConfigError, load
 from .connections import Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
 from .log import LogError
@@ -83,20 +84,28 @@ def app(
     *,
     checkpoints: str | None = None,
     checkpoint_bytes: int | None = None,
+    forward: Forward | None = None,
+    closing: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
     """The ASGI app serving ``api`` and ``bayeux`` (subscribed here to the switch, after the
     projection). ``app.state.api`` and ``app.state.bayeux`` hold them. With ``checkpoints``
     (the switch's log), a checkpoint is written beside it every ``checkpoint_bytes`` of log
     (default ``CHECKPOINT_BYTES``), by a forked copy of the process, and at shutdown
-    (``callstate.resume``)."""
+    (``callstate.resume``). With ``forward`` (a front process: ``callstate.cluster``), changes
+    are admitted here and run by whatever ``forward`` reaches; ``closing`` runs at shutdown."""
     api.switch.subscribe(bayeux.publish)
     api.clients = lambda: bayeux.clients
     adapter = _Adapter(api, bayeux, checkpoints, checkpoint_bytes or CHECKPOINT_BYTES)
+    adapter.forward, adapter.closing = forward, closing
     served = _Served(adapter, routes=[Mount("", app=adapter)], lifespan=adapter.lifespan)
     served.state.api = api
     served.state.bayeux = bayeux
     served.state.adapter = adapter
     return served
+
+
+#: how a front process has a change run: (account, method, path with query, body) -> reply
+Forward = Callable[[Account, str, str, bytes], Awaitable[Reply]]
 
 
 class _Served(Starlette):
@@ -135,6 +144,8 @@ class _Adapter:
         #: the log offset of the last checkpoint, and the process writing one
         self.checkpointed = 0 if mark is None else mark[0]
         self.writer: int | None = None
+        self.forward: Forward | None = None
+        self.closing: Callable[[], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -170,6 +181,12 @@ class _Adapter:
             query = scope.get("query_string", b"")
             target = f"{path}?{query.decode('latin-1')}" if query else path
             csrf = _header(scope, b"x-csrf-token")
+            if self.forward is not None and self.api.changes(method):
+                admitted = self.api.admit(method, authorization, cookie=cookie, csrf_token=csrf)
+                if isinstance(admitted, Reply):
+                    return admitted
+                reply = await self.forward(admitted.account, method, target, body)
+                return self.api.conclude(admitted, reply)
             return self.api.handle(
                 method, target, body, authorization, cookie=cookie, csrf_token=csrf
             )
@@ -221,6 +238,8 @@ class _Adapter:
                 with contextlib.suppress(OSError):  # the log alone restores too, slower
                     write_checkpoint(self.api, self.checkpoints)
             self.api.switch.close_log()
+            if self.closing is not None:
+                await self.closing()
 
     def checkpoint_if_due(self) -> None:
         """Every ``checkpoint_bytes`` of log, a forked copy of the process writes a checkpoint
@@ -322,13 +341,27 @@ class _Server(uvicorn.Server):
     """uvicorn, answering held connects as soon as a stop signal arrives (uvicorn itself would
     wait for them before shutting the app down)."""
 
-    def __init__(self, config: uvicorn.Config, bayeux: Bayeux) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        bayeux: Bayeux | None,
+        build: Callable[[_Server], Awaitable[Starlette]] | None = None,
+    ) -> None:
         super().__init__(config)
         self.bayeux = bayeux
+        #: makes the app on the server's event loop, before it listens (a front process)
+        self.build = build
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
+        if self.build is not None:
+            try:
+                served = await self.build(self)
+            except ClusterError as error:
+                print(f"callstate: {error}", file=sys.stderr)
+                return
+            self.config.app, self.bayeux = served, served.state.bayeux
         await super().serve(sockets)
 
     @contextlib.contextmanager
@@ -343,7 +376,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.loop is not None:
+        if self.loop is not None and self.bayeux is not None:
             self.loop.call_soon_threadsafe(self.bayeux.close)
         super().handle_exit(sig, frame)
 
@@ -358,16 +391,26 @@ def serve(
     log: str | None = None,
     fresh: bool = False,
     checkpoint_bytes: int | None = None,
+    nats: str | None = None,
+    role: str = "front",
+    stream: str = DEFAULT_STREAM,
+    workers: int = 1,
     out: Any = sys.stdout,
 ) -> int:
     """Run the server until SIGTERM/SIGINT; the exit status (2: it could not start, said in one
     line). An existing ``log`` is restored and appended to; ``fresh`` first moves it aside
-    (renamed, never deleted) and starts a new one."""
+    (renamed, never deleted) and starts a new one.
+
+    With ``nats`` (a NATS server's URL), one process of several (``callstate.cluster``):
+    ``role`` ``"switch"`` runs the switch of ``stream`` (no HTTP), ``"front"`` serves HTTP
+    and CometD from the stream, in ``workers`` processes sharing the port."""
     try:
         config = load(DEMO if config_text is None else config_text)
     except ConfigError as error:
         print(f"callstate: bad config: {error}", file=sys.stderr)
         return 2
+    if nats is not None and role == "switch":
+        return asyncio.run(_switch_process(SwitchProcess(config, nats, stream=stream, seed=seed)))
     base_uri = f"http://{host}:{port}/api/v2"
     try:
         listening = _listen(host, port)
@@ -376,6 +419,35 @@ def serve(
             f"callstate: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
         )
         return 2
+    http = config.http
+    limits = Limits(http.request_timeout, http.idle_timeout, http.max_connections)
+    if nats is not None and workers > 1:
+        try:
+            return _workers(workers, listening)
+        except _Worker:  # a forked front
+            pass
+    if nats is not None:
+        front = Front(config, nats, stream=stream, form=form, base_uri=base_uri)
+
+        async def build(server: _Server) -> Starlette:
+            note = await front.start()
+            assert front.api is not None
+            assert front.stopped is not None
+            served = app(
+                front.api,
+                Bayeux(front.api.projection, config.cometd),
+                forward=front.forward,
+                closing=front.close,
+            )
+            # a front that cannot follow the stream any more stops (its clients go elsewhere)
+            front.stopped.add_done_callback(lambda _: server.handle_exit(signal.SIGTERM, None))
+            _settle_heap(form)
+            print(f"callstate: {note}", file=out)
+            print(f"callstate front serving {base_uri} (form {form})", file=out)
+            out.flush()
+            return served
+
+        return run(None, sockets=[listening], limits=limits, build=build)
     notes: list[str] = []
     try:
         api, run_whole = _open(config, seed, form, base_uri, log, fresh, notes)
@@ -391,14 +463,7 @@ def serve(
     )
     if run_whole:  # no checkpoint spared it: one as soon as it is due
         served.state.adapter.checkpointed = 0
-    if form == "8.5.0":  # participantsInfo needs the geocoder: load it now, not mid-traffic
-        warm()
-    # what start and restore built lives as long as the server: out of the collector's sight
-    # (a full collection then scans only what came since; measured on 13,168 restored legs
-    # and the objects around them: 237 ms before, 0 ms after), and a checkpoint's fork shares
-    # its pages rather than copying them when the collector would touch them
-    gc.collect()
-    gc.freeze()
+    _settle_heap(form)
 
     def banner() -> None:
         if config_text is None:
@@ -411,9 +476,86 @@ def serve(
         print(f"callstate serving {base_uri} (form {form}); CometD at {NOTIFICATIONS}", file=out)
         out.flush()
 
-    http = config.http
-    limits = Limits(http.request_timeout, http.idle_timeout, http.max_connections)
     return run(served, sockets=[listening], ready=banner, limits=limits)
+
+
+async def _not_built(scope: Scope, receive: Receive, send: Send) -> None:
+    """Where the app ``build`` makes goes (it replaces this before the server starts)."""
+    raise RuntimeError("the app was not built")
+
+
+def _workers(count: int, listening: socket.socket) -> int:
+    """Fork ``count`` front processes that share ``listening`` (the kernel spreads the
+    connections), pass a stop signal on to them, and wait for them; 0, or the first failure's
+    status. Each child goes on as a single front (``serve`` returns into it)."""
+    children: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            raise _Worker
+        children.append(pid)
+    listening.close()
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, sig)
+
+    for sig in _STOP:
+        signal.signal(sig, stop)
+    status = 0
+    for child in children:
+        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+        status = status or code
+    return status
+
+
+class _Worker(Exception):
+    """In a forked front process: go on as a single front."""
+
+
+def _settle_heap(form: Form) -> None:
+    """Before serving: what start and restore built lives as long as the server."""
+    if form == "8.5.0":  # participantsInfo needs the geocoder: load it now, not mid-traffic
+        warm()
+    # out of the collector's sight (a full collection then scans only what came since;
+    # measured on 13,168 restored legs and the objects around them: 237 ms before, 0 ms
+    # after), and a checkpoint's fork shares its pages rather than copying them when the
+    # collector would touch them
+    gc.collect()
+    gc.freeze()
+
+
+async def _switch_process(process: SwitchProcess) -> int:
+    """Run a switch process until SIGTERM/SIGINT (0), or until it cannot go on (1)."""
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[None] = loop.create_future()
+
+    def stopping() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in _STOP:
+        loop.add_signal_handler(sig, stopping)
+    try:
+        note = await process.start()
+    except ClusterError as error:
+        print(f"callstate: {error}", file=sys.stderr)
+        await process.close()
+        return 2
+    except (ConfigError, CallStateError) as error:
+        print(f"callstate: stream {process.stream}: {error}", file=sys.stderr)
+        await process.close()
+        return 2
+    print(f"callstate: {note}", flush=True)
+    print(f"callstate switch of stream {process.stream} on {process.url}", flush=True)
+    assert process.stopped is not None
+    await asyncio.wait((stop, process.stopped), return_when=asyncio.FIRST_COMPLETED)
+    await process.close()
+    if process.stopped.done():
+        print(f"callstate: {process.stopped.result()}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _open(
@@ -501,7 +643,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def run(
-    served: ASGIApp,
+    served: ASGIApp | None,
     bayeux: Bayeux | None = None,
     *,
     host: str = "127.0.0.1",
@@ -509,18 +651,21 @@ def run(
     sockets: list[socket.socket] | None = None,
     ready: Callable[[], None] | None = None,
     limits: Limits | None = None,
+    build: Callable[[_Server], Awaitable[Starlette]] | None = None,
 ) -> int:
     """Serve ``served`` (an app of ``app``/``create_app``, or an ASGI app around one, then give
     its ``bayeux``) with uvicorn until SIGTERM/SIGINT; the exit status (0 after a stop signal,
     2 if it could not start). A stop signal answers held connects at once. ``ready`` runs once
-    stop signals are handled, before the server listens (a banner)."""
-    bayeux = bayeux or cast(Starlette, served).state.bayeux
+    stop signals are handled, before the server listens (a banner). Instead of ``served``,
+    ``build`` may make the app on the server's event loop (a front process)."""
+    if served is not None:
+        bayeux = bayeux or cast(Starlette, served).state.bayeux
     limits = limits or Limits()
     allowed = raise_open_file_limit(limits.max_connections)
     if allowed < limits.max_connections:  # the operating system allows fewer
         limits = dataclasses.replace(limits, max_connections=allowed)
     config = uvicorn.Config(
-        served,
+        served if served is not None else _not_built,
         host=host,
         port=port,
         log_level="warning",
@@ -533,7 +678,7 @@ def run(
         # a client that never finishes its request does not keep a stopping server alive
         timeout_graceful_shutdown=_GRACE,
     )
-    server = _Server(config, bayeux)
+    server = _Server(config, bayeux, build)
     for sig in _STOP:  # from now on a stop signal ends the server with status 0
         signal.signal(sig, server.handle_exit)
     if ready is not None:

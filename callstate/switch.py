@@ -18,11 +18,11 @@ from typing import IO, Any, Final, cast
 
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device
-from .engine import Engine, Leg, ManualClock
+from .engine import Engine, Leg, ManualClock, Recorder
 from .enums import DeviceRole
 from .errors import InvalidParameterError, LogWriteError, shown
 from .events import Event
-from .log import LogReader, LogWriter, lock
+from .log import LogReader, LogWriter, header_line, lock
 from .requests import (
     check_device,
     external_answer,
@@ -33,7 +33,7 @@ from .requests import (
 from .restore import replay_requests
 from .streams import AsyncSubscriber, AsyncSubscription, EventStream, Streams
 
-__all__ = ["ManualClock", "Subscriber", "Subscription", "Switch"]
+__all__ = ["ManualClock", "Recorder", "Subscriber", "Subscription", "Switch"]
 
 
 def _check_switch_arguments(
@@ -155,7 +155,7 @@ class Switch:
     @classmethod
     def restore(
         cls,
-        source: str | Path,
+        source: str | Path | IO[bytes],
         *,
         clock: Callable[[], float] | None = None,
         resume_log: bool = False,
@@ -176,18 +176,33 @@ class Switch:
                 "resume_log needs the log's path, not an open file", operation="restore"
             )
         reader = LogReader.read(source)
-        header = reader.header
         replay_clock = ManualClock()
-        if header:
-            switch = cls(header["base_uri"], header["seed"], clock=replay_clock)
-            switch._engine.ids.restore(header["ids"])
-        else:  # cut inside its header: nothing had happened yet
-            switch = cls(clock=replay_clock)
+        switch = cls.from_header(reader.header, replay_clock)
         replay_requests(switch, reader, replay_clock)
         switch._engine.clock = clock or time.time
-        if resume_log:
+        if resume_log and isinstance(source, str | os.PathLike):
             switch.resume_log(source, reader)
         return switch, reader
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any], clock: Callable[[], float]) -> Switch:
+        """A new switch as the log with this header began (``LogReader.header``; empty: a log
+        cut inside its header, so nothing had happened yet), on ``clock``: running the log's
+        requests on it again (``callstate.restore``) rebuilds the logged switch."""
+        if not header:
+            return cls(clock=clock)
+        switch = cls(header["base_uri"], header["seed"], clock=clock)
+        switch._engine.ids.restore(header["ids"])
+        return switch
+
+    def record(self, recorder: Recorder) -> bytes:
+        """From now on, hand each request and its events to ``recorder`` rather than to a log
+        file (``callstate.cluster`` appends them to a NATS JetStream stream); returns the
+        header line a log of this switch would start with. A recorder that raises keeps the
+        request from happening, as a log that cannot write does (see ``Recorder``)."""
+        self.close_log()
+        self._engine.recorder = recorder
+        return header_line(self.base_uri, self.seed, self._engine.ids.state())
 
     def resume_log(self, path: str | Path, reader: LogReader) -> None:
         """Go on appending to ``path``, the log this switch was just restored from (``reader``

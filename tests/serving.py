@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiocometd_noloop.extensions import AuthExtension
 
 CONFIG: dict[str, Any] = {
     "devices": [
@@ -37,6 +38,22 @@ DNS = {u["username"]: u.get("dn") for u in CONFIG["users"]}
 def basic(user: str, password: str | None = None) -> str:
     secret = f"{user}:{PASSWORDS[user] if password is None else password}".encode()
     return "Basic " + base64.b64encode(secret).decode()
+
+
+class Basic(AuthExtension):  # type: ignore[misc]
+    """HTTP Basic on every CometD request."""
+
+    def __init__(self, user: str) -> None:
+        self.header = basic(user)
+
+    async def outgoing(self, payload: Any, headers: dict[str, str]) -> None:
+        headers["Authorization"] = self.header
+
+    async def incoming(self, payload: Any, headers: Any = None) -> None:
+        pass
+
+    async def authenticate(self) -> None:
+        pass
 
 
 def free_port() -> int:

@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aiocometd_noloop import Client, ConnectionType
-from aiocometd_noloop.extensions import AuthExtension
-from serving import CONFIG, DNS, Served, basic, server
+from serving import CONFIG, DNS, Basic, Served, basic, server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:aiohttp")
 
@@ -29,22 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:aiohttp")
 def served(tmp_path: Path) -> Iterator[Served]:
     with server(tmp_path) as running:
         yield running
-
-
-class Basic(AuthExtension):  # type: ignore[misc]
-    """HTTP Basic on every CometD request."""
-
-    def __init__(self, user: str) -> None:
-        self.header = basic(user)
-
-    async def outgoing(self, payload: Any, headers: dict[str, str]) -> None:
-        headers["Authorization"] = self.header
-
-    async def incoming(self, payload: Any, headers: Any = None) -> None:
-        pass
-
-    async def authenticate(self) -> None:
-        pass
 
 
 @asynccontextmanager
