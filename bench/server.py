@@ -817,7 +817,7 @@ def describe_machine() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, listed)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=100, help="agents, even (default 100)")
     parser.add_argument("--seconds", type=float, help="operation rounds in all (default 20)")
@@ -826,9 +826,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run (< 30 s)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server's operation rounds")
     parser.add_argument("--serve", metavar="CONFIG", help=argparse.SUPPRESS)
+    scale = parser.add_argument_group("scale run (bench/lean.py): many clients, a lean generator")
+    scale.add_argument(
+        "--arrival",
+        choices=("burst", "spread"),
+        help="run the scale run: every client arrives at once, or spread over --spread-s",
+    )
+    scale.add_argument("--spread-s", type=float, default=25.0, help="spread arrival (s)")
+    scale.add_argument(
+        "--fronts", type=int, default=0, help="0: one process; F: a switch and F fronts (NATS)"
+    )
+    scale.add_argument("--ops", type=float, default=40.0, help="operations per second in all")
+    scale.add_argument("--idle-s", type=float, default=45.0, help="idle window (s)")
+    scale.add_argument("--ops-s", type=float, default=30.0, help="operations window (s)")
+    scale.add_argument("--workers", type=int, default=2, help="load generator processes")
+    scale.add_argument("--timeout-s", type=int, default=15, help="CometD long-poll timeout (s)")
+    scale.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS for --fronts")
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.serve, args.profile)
+    if args.arrival is not None:
+        return scale_run(args)
     if args.agents < 2 or args.agents % 2:
         parser.error("--agents must be an even number, at least 2")
     seconds = args.seconds or (4.0 if args.quick else 20.0)
@@ -877,6 +895,44 @@ def main(argv: list[str] | None = None) -> int:
     if len(problems) > 10:
         print(f"... and {len(problems) - 10} more problems")
     return 1 if problems else 0
+
+
+def scale_run(args: argparse.Namespace) -> int:
+    """``--arrival``: the scale run of ``bench/lean.py``, its figures beside the targets."""
+    from lean import scale
+
+    figures = scale(
+        args.agents,
+        args.arrival,
+        spread_s=args.spread_s,
+        fronts=args.fronts,
+        ops=args.ops,
+        idle_s=args.idle_s,
+        ops_s=args.ops_s,
+        workers=args.workers,
+        nats=args.nats,
+        timeout_s=args.timeout_s,
+    )
+    print(describe_machine())
+    where = "one process" if not args.fronts else f"a switch process and {args.fronts} fronts"
+    print(
+        f"scale run: {args.agents} CometD clients arriving {args.arrival}, {where}, "
+        f"{args.workers} generator processes, {args.ops:g} operations/s"
+    )
+    targets = {
+        "dropped": ("sessions dropped", 0, "{}"),
+        "p99_ms": ("p99 POST -> notification (ms)", 100, "{}"),
+        "cpu_us_per_turn": ("server CPU per idle long-poll turn (us)", 150, "{}"),
+        "rss_kb_per_client": ("server memory per idle client (kB)", 12, "{}"),
+    }
+    for key, (label, target, shape) in targets.items():
+        value = figures[key]
+        verdict = "-" if value is None else ("PASS" if value <= target else "FAIL")
+        print(f"  {label:<44} {shape.format(value):>10}   target <= {target}  {verdict}")
+    for key, value in figures.items():
+        if key not in targets:
+            print(f"  {key}: {value}")
+    return 0
 
 
 if __name__ == "__main__":
