@@ -135,6 +135,8 @@ class Api:
         self.projection: Final = projection
         self.accounts: Final = {a.username: a for a in accounts}
         self.clients = clients
+        #: more figures for ``GET /simulator/health`` (the server adds the collector's pauses)
+        self.gauges: Callable[[], dict[str, Any]] = dict
         self.http: Final = http or HttpSettings()
         timeout = self.http.session_timeout
         self.sessions: Final = (
@@ -253,7 +255,8 @@ class Api:
             path = path[:-1]
         if path == "/simulator/health" and method == "GET":  # the one route without a user
             calls = len(self.projection.snapshots)
-            return Reply(200, dumps({"statusCode": 0, "calls": calls, "clients": self.clients()}))
+            health = {"statusCode": 0, "calls": calls, "clients": self.clients(), **self.gauges()}
+            return Reply(200, dumps(health))
         login = self.admit(method, authorization, cookie=cookie, csrf_token=csrf_token)
         if isinstance(login, Reply):
             return login

@@ -330,9 +330,13 @@ class Bayeux:
             timeout = 0
         outcome = _ANSWER
         if timeout and not session.queue and not self.closed:
-            # jitter: clients that reconnected together (after a restart) do not all come back
-            # in the same instant, timeout after timeout
-            timeout *= 1 - _JITTER * self._random()
+            # clients that reconnected together (after a restart) do not all come back in the
+            # same instant: a session's first held connect ends anywhere within the timeout,
+            # and each later one up to _JITTER of it early
+            if session.holds:
+                timeout *= 1 - _JITTER * self._random()
+            else:
+                timeout *= max(_JITTER, self._random())
             outcome = await self._hold(session, timeout, gone)
             if outcome is _GONE:
                 return False

@@ -32,7 +32,7 @@ from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
 from .config import DEMO, Account, Config, ConfigError, load
-from .connections import Limits, bounded_protocol, raise_open_file_limit
+from .connections import DISCONNECTED, Answer, Lean, Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
 from .log import LogError
 from .numbers import warm
@@ -168,6 +168,21 @@ class _Adapter:
                 raise
             # a stopping server cancels the requests it cannot wait for: nothing went wrong
 
+    async def lean(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Answer:
+        """The CometD endpoint's requests, on the connection's lean path (``connections``):
+        ``answer``, as a status, headers and body."""
+        try:
+            reply = await self.answer(cast(Scope, scope), cast(Receive, receive))
+        except Exception as error:  # never a traceback or an HTML page to the client
+            reply = _error(500, 4, f"internal error: {type(error).__name__}")
+        except asyncio.CancelledError:
+            if not self.bayeux.closed:
+                raise
+            return None  # a stopping server cancels what it cannot wait for
+        return None if reply is None else (reply.status, reply.headers, reply.body)
+
     async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
         method, path = scope["method"], scope["path"]
         authorization = _header(scope, b"authorization")
@@ -203,7 +218,9 @@ class _Adapter:
             messages = [messages]
         if not isinstance(messages, list):
             return _error(400, 1, "a Bayeux request is a JSON object or array")
-        answer = await self.bayeux.handle(login.account, messages, lambda: _disconnected(receive))
+        # the lean path says when the client goes with one future; else ``receive`` tells
+        gone = scope.get(DISCONNECTED) or (lambda: _disconnected(receive))
+        answer = await self.bayeux.handle(login.account, messages, gone)
         # None: the client went away during a held connect (its messages stay queued)
         if answer is None:
             return None
@@ -362,6 +379,7 @@ class _Server(uvicorn.Server):
                 print(f"callstate: {error}", file=sys.stderr)
                 return
             self.config.app, self.bayeux = served, served.state.bayeux
+            cast(Any, self.config.http).lean = _lean(served)
         await super().serve(sockets)
 
     @contextlib.contextmanager
@@ -442,6 +460,7 @@ def serve(
             # a front that cannot follow the stream any more stops (its clients go elsewhere)
             front.stopped.add_done_callback(lambda _: server.handle_exit(signal.SIGTERM, None))
             _settle_heap(form)
+            _watch_collections(front.api)
             print(f"callstate: {note}", file=out)
             print(f"callstate front serving {base_uri} (form {form})", file=out)
             out.flush()
@@ -464,6 +483,7 @@ def serve(
     if run_whole:  # no checkpoint spared it: one as soon as it is due
         served.state.adapter.checkpointed = 0
     _settle_heap(form)
+    _watch_collections(api)
 
     def banner() -> None:
         if config_text is None:
@@ -477,6 +497,12 @@ def serve(
         out.flush()
 
     return run(served, sockets=[listening], ready=banner, limits=limits)
+
+
+def _lean(served: ASGIApp | None) -> Lean | None:
+    """The lean path's handler of an app ``app`` made (None for another app)."""
+    adapter = getattr(getattr(served, "state", None), "adapter", None)
+    return adapter.lean if isinstance(adapter, _Adapter) else None
 
 
 async def _not_built(scope: Scope, receive: Receive, send: Send) -> None:
@@ -512,6 +538,35 @@ def _workers(count: int, listening: socket.socket) -> int:
 
 class _Worker(Exception):
     """In a forked front process: go on as a single front."""
+
+
+class _Collections:
+    """What the garbage collector has cost this process: collections and the longest pause, by
+    generation (``GET /simulator/health`` shows them as ``gc``)."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.longest = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        pause = time.perf_counter() - self._started
+        self.counts[generation] += 1
+        self.longest[generation] = max(self.longest[generation], pause)
+
+    def report(self) -> dict[str, Any]:
+        longest = [round(seconds * 1000, 1) for seconds in self.longest]
+        return {"gc": {"collections": list(self.counts), "longestMs": longest}}
+
+
+def _watch_collections(api: Api) -> None:
+    collections = _Collections()
+    gc.callbacks.append(collections)
+    api.gauges = collections.report
 
 
 def _settle_heap(form: Form) -> None:
@@ -664,13 +719,15 @@ def run(
     allowed = raise_open_file_limit(limits.max_connections)
     if allowed < limits.max_connections:  # the operating system allows fewer
         limits = dataclasses.replace(limits, max_connections=allowed)
+    # the CometD endpoint on the connections' lean path, when ``served`` is this module's app
+    protocol = bounded_protocol(limits, _lean(served), NOTIFICATIONS.encode())
     config = uvicorn.Config(
         served if served is not None else _not_built,
         host=host,
         port=port,
         log_level="warning",
         lifespan="on",
-        http=bounded_protocol(limits),
+        http=protocol,
         # no X-Forwarded-* rewriting: nothing here reads the client's address (a layer less
         # per request)
         proxy_headers=False,
