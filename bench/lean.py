@@ -350,10 +350,11 @@ class Proc:
         self.out = open(Path(cwd) / f"p{id(self)}.out", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=self.out, stderr=subprocess.STDOUT, cwd=cwd)
 
-    def cpu(self) -> float:
+    def cpu(self) -> tuple[float, float]:
+        """User and system CPU seconds."""
         with open(f"/proc/{self.process.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        return int(fields[11]) / TICK, int(fields[12]) / TICK
 
     def rss_kb(self) -> int:
         with open(f"/proc/{self.process.pid}/status") as f:
@@ -481,11 +482,11 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
             for w in range(workers)
         ]
         # samples of the servers' CPU and RSS, on the schedule's clock
-        samples: list[tuple[float, float, int]] = []
+        samples: list[tuple[float, float, float, int]] = []
         while time.monotonic() < end + 1:
-            samples.append(
-                (time.monotonic(), sum(p.cpu() for p in procs), sum(p.rss_kb() for p in procs))
-            )
+            cpus = [p.cpu() for p in procs]
+            user, system = sum(c[0] for c in cpus), sum(c[1] for c in cpus)
+            samples.append((time.monotonic(), user, system, sum(p.rss_kb() for p in procs)))
             time.sleep(0.5)
         for g in generators:
             g.wait(REQUEST_TIMEOUT + 30)
@@ -497,16 +498,16 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         if switch is not None:
             switch.stop()
 
-    def at(t: float) -> tuple[float, int]:
+    def at(t: float) -> tuple[float, float, int]:
         best = min(samples, key=lambda s: abs(s[0] - t))
-        return best[1], best[2]
+        return best[1], best[2], best[3]
 
     ready = sorted(t for r in results for t in r["ready"])
     all_ready = ready[-1] - start if len(ready) == agents else None
     # the idle window: from when all are in (or the planned time) to the operations
     idle_start = max(idle_from, (ready[-1] if ready else idle_from) + 1)
-    cpu_a, _ = at(idle_start)
-    cpu_b, rss_idle = at(ops_at)
+    user_a, system_a, _ = at(idle_start)
+    user_b, system_b, rss_idle = at(ops_at)
     turns = sum(
         n
         for r in results
@@ -523,7 +524,10 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         "dropped": sum(r["dropped"] for r in results),
         "all_in_s": None if all_ready is None else round(all_ready, 2),
         "idle_turns": turns,
-        "cpu_us_per_turn": round((cpu_b - cpu_a) / turns * 1e6, 1) if turns else None,
+        "cpu_us_per_turn": (
+            round((user_b + system_b - user_a - system_a) / turns * 1e6, 1) if turns else None
+        ),
+        "of_which_system_us": round((system_b - system_a) / turns * 1e6, 1) if turns else None,
         "rss_kb_per_client": round((rss_idle - rss0) / agents, 2),
         "ops_done": len(latencies),
         "ops_lost": sum(r["lost"] for r in results),

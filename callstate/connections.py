@@ -167,7 +167,11 @@ class _Bounded(HttpToolsProtocol):
             return
         self._arriving = True
         self._arm()
-        super().on_message_begin()
+        # uvicorn's own beginning, less its scope: built in on_headers_complete, for a request
+        # that takes uvicorn's path (a lean one never needs it, nor keeps it while held)
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
 
     def on_headers_complete(self) -> None:
         lean = type(self).lean  # (read on the class: a function there is not bound to self)
@@ -184,6 +188,10 @@ class _Bounded(HttpToolsProtocol):
                     url.path.decode("ascii"), url.query or b"", self.headers, keep_alive
                 )
                 return
+        began = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # the scope, as uvicorn builds it
+        self.url, self.headers, self.expect_100_continue = began
+        self.scope["headers"] = self.headers
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:

@@ -564,7 +564,11 @@ class _Collections:
 
     def report(self) -> dict[str, Any]:
         longest = [round(seconds * 1000, 1) for seconds in self.longest]
-        return {"gc": {"collections": list(self.counts), "longestMs": longest}}
+        # objects found unreachable (in reference cycles) since the start, by generation
+        collected = [generation["collected"] for generation in gc.get_stats()]
+        return {
+            "gc": {"collections": list(self.counts), "longestMs": longest, "collected": collected}
+        }
 
 
 def _watch_collections(api: Api) -> None:
