@@ -32,8 +32,9 @@ from .api import MAX_BODY, Api, Reply
 from .bayeux import Bayeux
 from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
 from .config import DEMO, Account, Config, ConfigError, load
-from .connections import DISCONNECTED, Answer, Lean, Limits, bounded_protocol, raise_open_file_limit
+from .connections import Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
+from .lean_http import DISCONNECTED, Answer, Lean, lean_protocol
 from .log import LogError
 from .numbers import warm
 from .projection import DEFAULT_FORM, Form
@@ -175,7 +176,7 @@ class _Adapter:
     async def lean(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> Answer:
-        """The CometD endpoint's requests, on the connection's lean path (``connections``):
+        """Every request, as the lean protocol (``callstate.lean_http``) hands it over:
         ``answer``, as a status, headers and body."""
         try:
             reply = await self.answer(cast(Scope, scope), cast(Receive, receive))
@@ -383,7 +384,7 @@ class _Server(uvicorn.Server):
                 print(f"callstate: {error}", file=sys.stderr)
                 return
             self.config.app, self.bayeux = served, served.state.bayeux
-            cast(Any, self.config.http).lean = _lean(served)
+            cast(Any, self.config.http).handler = _lean(served)
         await super().serve(sockets)
 
     @contextlib.contextmanager
@@ -728,8 +729,13 @@ def run(
     allowed = raise_open_file_limit(limits.max_connections)
     if allowed < limits.max_connections:  # the operating system allows fewer
         limits = dataclasses.replace(limits, max_connections=allowed)
-    # the CometD endpoint on the connections' lean path, when ``served`` is this module's app
-    protocol = bounded_protocol(limits, _lean(served), NOTIFICATIONS.encode())
+    # this module's app is served by the lean protocol (``build`` makes one of them); any other
+    # ASGI app by uvicorn's, bounded alike
+    lean = _lean(served)
+    if served is None or lean is not None:
+        protocol: type[asyncio.Protocol] = lean_protocol(limits, lean)
+    else:
+        protocol = bounded_protocol(limits)
     config = uvicorn.Config(
         served if served is not None else _not_built,
         host=host,

@@ -6,6 +6,7 @@ does not stop a normal user."""
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
 import statistics
@@ -176,3 +177,59 @@ def test_a_flood_of_slow_and_idle_connections_does_not_stop_a_normal_user(tmp_pa
             for sock in flood:
                 sock.close()
     assert "Traceback" not in served.stderr()
+
+
+def test_http_as_clients_use_it_pipelining_head_upgrades_and_big_bodies(tmp_path: Path) -> None:
+    with server(tmp_path, config(requestTimeout=2, idleTimeout=1)) as served:
+        address = ("127.0.0.1", served.port)
+        auth = f"Authorization: {basic('agent1')}"
+        with socket.create_connection(address) as sock:  # three requests sent at once
+            sock.sendall(
+                request("GET /api/v2/me/calls", auth)
+                + request("GET /api/v2/nowhere", auth)
+                + request("GET /simulator/health", "Connection: close")
+            )
+            answer, _ = read_all(sock, 5)
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+        assert statuses == [b"200", b"404", b"200"]
+        assert answer.count(b"connection: close") == 1  # the last one asked for it
+        with socket.create_connection(address) as sock:  # HEAD: the head alone
+            sock.sendall(request("HEAD /api/v2/me", auth, "Connection: close"))
+            answer, _ = read_all(sock, 5)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405")
+        assert body == b""
+        with socket.create_connection(address) as sock:  # HTTP/1.0: closed after the answer
+            sock.sendall(b"GET /simulator/health HTTP/1.0\r\n\r\n")
+            answer, took = read_all(sock, 5)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert took < 0.5
+        with socket.create_connection(address) as sock:  # WebSocket: long-polling only
+            sock.sendall(
+                request(
+                    "GET /api/v2/notifications",
+                    "Upgrade: websocket",
+                    "Connection: Upgrade",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version: 13",
+                )
+            )
+            answer, _ = read_all(sock, 5)
+        assert answer.startswith(b"HTTP/1.1 403")
+        assert body_of(answer)["statusCode"] == 3
+        with socket.create_connection(address) as sock:  # Expect: 100-continue
+            sock.sendall(
+                request("POST /api/v2/me", auth, "Content-Length: 2", "Expect: 100-continue")
+            )
+            first = sock.recv(4096)
+            assert first == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"{}")
+            sock.settimeout(5)
+            rest = sock.recv(4096)
+        assert rest.startswith(b"HTTP/1.1 400")  # no operationName
+        with socket.create_connection(address) as sock:  # a body past 1 MiB: refused unread
+            sock.sendall(request("POST /api/v2/me", auth, f"Content-Length: {2 << 20}"))
+            answer, _ = read_all(sock, 5)
+        assert answer.startswith(b"HTTP/1.1 413")
+        assert body_of(answer)["statusCode"] == 2
+    assert served.stderr() == ""
