@@ -394,6 +394,38 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _full_collection(port: int) -> dict[str, Any]:
+    """``POST /simulator/gc``: a full collection in the server, and its pause."""
+    post = urllib.request.Request(
+        f"http://{HOST}:{port}/simulator/gc",
+        method="POST",
+        headers={"Authorization": credentials("admin").decode()},
+    )
+    with urllib.request.urlopen(post, timeout=60) as answer:
+        return dict(json.loads(answer.read()))
+
+
+async def _live_calls(port: int, dns: list[str], count: int) -> int:
+    """``count`` calls from outside numbers, ringing on the agents in turn (far-end ``Call``
+    as the admin, from 8 connections); how many were made."""
+    auth = credentials("admin")
+    made = 0
+
+    async def caller(first: int) -> None:
+        nonlocal made
+        http = await connection(port)
+        try:
+            for n in range(first, count, 8):
+                body = {"external": f"+1650{n:07d}", "event": "Call", "to": dns[n % len(dns)]}
+                status, _ = await http.post(b"/simulator/far-end", json.dumps(body).encode(), auth)
+                made += status == 200
+        finally:
+            http.close()
+
+    await asyncio.gather(*(caller(k) for k in range(8)))
+    return made
+
+
 def _health(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://{HOST}:{port}/simulator/health", timeout=30) as answer:
         return dict(json.loads(answer.read()))
@@ -411,6 +443,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     workers: int,
     nats: str,
     timeout_s: int,
+    live_calls: int = 0,
 ) -> dict[str, Any]:
     """One scale run; the figures, also printed."""
     folder = tempfile.mkdtemp(prefix="callstate-scale-")
@@ -450,12 +483,15 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
                 ports.append(port)
         for port, proc in zip(ports, procs, strict=True):
             _wait_health(port, proc)
+        made = asyncio.run(_live_calls(ports[0], dns, live_calls)) if live_calls else 0
         rss0 = sum(p.rss_kb() for p in procs)
         # the schedule
         start = time.monotonic() + 3.0
         arrive_budget = (spread_s if arrival == "spread" else 0) + max(20.0, agents / 500)
         idle_from = start + arrive_budget
-        ops_at = idle_from + idle_s
+        idle_end = idle_from + idle_s
+        probe_at = idle_end + 0.5  # a full collection, between the idle and operation windows
+        ops_at = idle_end + 4.0
         end = ops_at + ops_s
         pairs = 20
         # 3 operations per call, ``pairs`` pairs: one operation every pairs/ops seconds each
@@ -483,7 +519,10 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         ]
         # samples of the servers' CPU and RSS, on the schedule's clock
         samples: list[tuple[float, float, float, int]] = []
+        probe: dict[str, Any] = {}
         while time.monotonic() < end + 1:
+            if not probe and time.monotonic() >= probe_at:
+                probe = _full_collection(ports[0])
             cpus = [p.cpu() for p in procs]
             user, system = sum(c[0] for c in cpus), sum(c[1] for c in cpus)
             samples.append((time.monotonic(), user, system, sum(p.rss_kb() for p in procs)))
@@ -507,12 +546,12 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     # the idle window: from when all are in (or the planned time) to the operations
     idle_start = max(idle_from, (ready[-1] if ready else idle_from) + 1)
     user_a, system_a, _ = at(idle_start)
-    user_b, system_b, rss_idle = at(ops_at)
+    user_b, system_b, rss_idle = at(idle_end)
     turns = sum(
         n
         for r in results
         for second, n in r["turns"].items()
-        if idle_start - start <= int(second) < ops_at - start
+        if idle_start - start <= int(second) < idle_end - start
     )
     latencies = sorted(x for r in results for x in r["latencies_ms"])
     figures = {
@@ -529,6 +568,8 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         ),
         "of_which_system_us": round((system_b - system_a) / turns * 1e6, 1) if turns else None,
         "rss_kb_per_client": round((rss_idle - rss0) / agents, 2),
+        "live_calls_made": made,
+        "full_gc": probe,
         "ops_done": len(latencies),
         "ops_lost": sum(r["lost"] for r in results),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,

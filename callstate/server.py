@@ -66,6 +66,9 @@ _GRACE: Final = 3
 #: every 10,000 new objects rather than 700 (each still ~1 ms), full ones at most once per
 #: 100 middle ones
 _THRESHOLDS: Final = (10_000, 10, 100)
+#: seconds between two freezes of the long-lived heap (``_Adapter.freeze_if_due``): a full
+#: collection then scans at most what was made in the last few seconds and still lives
+_FREEZE_EVERY: Final = 1.0
 #: how much the log grows between two checkpoints (about 25,000 requests)
 CHECKPOINT_BYTES: Final = 16 * 1024 * 1024
 
@@ -151,6 +154,9 @@ class _Adapter:
         self.writer: int | None = None
         self.forward: Forward | None = None
         self.closing: Callable[[], Awaitable[None]] | None = None
+        #: seconds between two freezes of what lives long (``serve`` sets it), and the next one
+        self.freeze_every: float | None = None
+        self.next_freeze = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -248,6 +254,7 @@ class _Adapter:
                 bayeux.sweep()
                 self.api.sessions.sweep()
                 self.checkpoint_if_due()
+                self.freeze_if_due()
 
         sweeper = asyncio.create_task(sweep())
         try:
@@ -262,6 +269,25 @@ class _Adapter:
             self.api.switch.close_log()
             if self.closing is not None:
                 await self.closing()
+
+    def freeze_if_due(self) -> None:
+        """The long-lived heap (``serve``): every ``freeze_every`` seconds, a collection of the
+        youngest generation, then every object alive is put out of the collector's sight
+        (``gc.freeze``, which costs nothing), so that a collection scans only what was made
+        in the last second. Live calls, devices, sessions and held connects live from seconds
+        to hours; when one dies its reference count frees it, frozen or not. What is lost: an
+        object that dies in a reference cycle after being frozen is never freed — and the
+        served switch makes almost none (in the scale run the collections find no unreachable
+        object once the clients are in: ``collected`` in ``/simulator/health``, beside
+        ``frozen``, the frozen heap, which shrinks as what it holds dies)."""
+        if self.freeze_every is None:
+            return
+        now = time.monotonic()
+        if now >= self.next_freeze:
+            if self.next_freeze:
+                gc.collect(0)  # the youngest garbage in cycles first (a few ms at most)
+                gc.freeze()
+            self.next_freeze = now + self.freeze_every
 
     def checkpoint_if_due(self) -> None:
         """Every ``checkpoint_bytes`` of log, a forked copy of the process writes a checkpoint
@@ -465,7 +491,7 @@ def serve(
             # a front that cannot follow the stream any more stops (its clients go elsewhere)
             front.stopped.add_done_callback(lambda _: server.handle_exit(signal.SIGTERM, None))
             _settle_heap(form)
-            _watch_collections(front.api)
+            _watch_collections(served)
             print(f"callstate: {note}", file=out)
             print(f"callstate front serving {base_uri} (form {form})", file=out)
             out.flush()
@@ -488,7 +514,7 @@ def serve(
     if run_whole:  # no checkpoint spared it: one as soon as it is due
         served.state.adapter.checkpointed = 0
     _settle_heap(form)
-    _watch_collections(api)
+    _watch_collections(served)
 
     def banner() -> None:
         if config_text is None:
@@ -567,15 +593,24 @@ class _Collections:
         longest = [round(seconds * 1000, 1) for seconds in self.longest]
         # objects found unreachable (in reference cycles) since the start, by generation
         collected = [generation["collected"] for generation in gc.get_stats()]
+        frozen = gc.get_freeze_count()
         return {
-            "gc": {"collections": list(self.counts), "longestMs": longest, "collected": collected}
+            "gc": {
+                "collections": list(self.counts),
+                "longestMs": longest,
+                "collected": collected,
+                "frozen": frozen,
+            }
         }
 
 
-def _watch_collections(api: Api) -> None:
+def _watch_collections(served: Starlette) -> None:
+    """The served process's collector: watched, and its long-lived heap frozen from time to
+    time (``_Adapter.freeze_if_due``)."""
     collections = _Collections()
     gc.callbacks.append(collections)
-    api.gauges = collections.report
+    served.state.api.gauges = collections.report
+    served.state.adapter.freeze_every = _FREEZE_EVERY
 
 
 def _settle_heap(form: Form) -> None:

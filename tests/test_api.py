@@ -381,3 +381,18 @@ def test_only_a_supervisor_supervises_over_rest(api: Api) -> None:
     [monitor] = mine["calls"]
     assert (monitor["state"], monitor["dnis"]) == ("Ringing", "15000")
     assert caller != monitor["id"]
+
+
+def test_an_admin_runs_a_full_collection_and_reads_its_cost(api: Api) -> None:
+    status, body = as_(api, "admin")("POST", "/simulator/gc")
+    assert status == 200
+    assert body["statusCode"] == 0
+    assert body["ms"] >= 0
+    assert body["tracked"] > 0
+    assert body["frozen"] >= 0
+    assert as_(api, "agent1")("POST", "/simulator/gc") == (
+        403,
+        {"statusCode": 5, "statusMessage": "only an admin runs the collector"},
+    )
+    assert as_(api, None)("POST", "/simulator/gc")[0] == 401
+    assert as_(api, "admin").raw("GET", "/simulator/gc").status == 405

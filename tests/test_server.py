@@ -135,6 +135,7 @@ async def test_fifty_fast_cycles_each_message_once_in_order(served: Served) -> N
         assert health == {"statusCode": 0, "calls": 0, "clients": 4}
         assert len(pauses["collections"]) == len(pauses["longestMs"]) == 3
         assert len(pauses["collected"]) == 3
+        assert pauses["frozen"] > 0  # what start built, and every second what lives on
         with pytest.raises(asyncio.TimeoutError):  # nothing more, and nothing for agent3
             await asyncio.wait_for(caller.receive(), 0.3)
         with pytest.raises(asyncio.TimeoutError):
