@@ -330,19 +330,27 @@ class Bayeux:
             timeout = 0
         outcome = _ANSWER
         if timeout and not session.queue and not self.closed:
-            # clients that reconnected together (after a restart) do not all come back in the
-            # same instant: a session's first held connect ends anywhere within the timeout,
-            # and each later one up to _JITTER of it early
-            if session.holds:
-                timeout *= 1 - _JITTER * self._random()
-            else:
-                timeout *= max(_JITTER, self._random())
-            outcome = await self._hold(session, timeout, gone)
+            outcome = await self._hold(session, self._held_for(session, timeout), gone)
             if outcome is _GONE:
                 return False
+        self._connected(session, message, outcome, parts)
+        return True
+
+    def _held_for(self, session: _Session, timeout: float) -> float:
+        """How long to hold a connect: clients that reconnected together (after a restart)
+        do not all come back in the same instant — a session's first held connect ends
+        anywhere within the timeout, and each later one up to ``_JITTER`` of it early."""
+        if session.holds:
+            return timeout * (1 - _JITTER * self._random())
+        return timeout * max(_JITTER, self._random())
+
+    def _connected(
+        self, session: _Session, message: dict[str, Any], outcome: str, parts: list[bytes]
+    ) -> None:
+        """A connect's answer, once answered or held (``outcome``), into ``parts``."""
         if self._sessions.get(session.id) is not session:  # dropped while held
             parts.append(dumps(self._unknown(session.account, message)))
-            return True
+            return
         session.seen = self.clock()
         if session.queue and outcome is _ANSWER:  # a superseded connect takes nothing
             parts.extend(session.queue)
@@ -351,6 +359,58 @@ class Bayeux:
         reply = _success(message, session)
         reply["advice"] = {"reconnect": "handshake", "interval": 0} if self.closed else self._advice
         parts.append(dumps(reply))
+
+    def park(
+        self,
+        account: Account,
+        messages: list[Any],
+        gone: asyncio.Future[None],
+        answer: Callable[[bytes | None], None],
+    ) -> bool:
+        """The common case of a poll, without a task: a POST of one ``/meta/connect`` of a live
+        session of ``account`` that would be held. Held here (``answer`` is called with the
+        response body when it ends, or None if ``gone`` is set first: the client went), with
+        exactly ``handle``'s outcome; True. False for anything else: ``handle`` it."""
+        if len(messages) != 1 or self.closed:
+            return False
+        [message] = messages
+        if not isinstance(message, dict) or message.get("channel") != "/meta/connect":
+            return False
+        session = self._session(account, message.get("clientId"))
+        if session is None or not session.connected or session.queue:
+            return False
+        advice = message.get("advice")
+        if isinstance(advice, dict) and advice.get("timeout") == 0:
+            return False
+        timeout = self.settings.timeout
+        if not timeout:
+            return False
+        session.wake()  # a newer connect answers the one held before
+        session.holds += 1
+        mine = session.holds
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        session.waiter = waiter
+        timer = loop.call_later(self._held_for(session, timeout), _settle, waiter)
+        if gone.done():
+            _settle(waiter)
+        else:
+            gone.add_done_callback(lambda _: _settle(waiter))
+
+        def ended(_: object) -> None:
+            timer.cancel()
+            if session.waiter is waiter:
+                session.waiter = None
+            session.seen = self.clock()
+            if gone.done():  # the client went: its messages stay queued
+                answer(None)
+                return
+            parts: list[bytes] = []
+            outcome = _ANSWER if session.holds == mine else _SUPERSEDED
+            self._connected(session, message, outcome, parts)
+            answer(b"[" + b",".join(parts) + b"]")
+
+        waiter.add_done_callback(ended)
         return True
 
     async def _hold(

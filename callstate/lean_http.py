@@ -29,6 +29,7 @@ import asyncio
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from http import HTTPStatus
 from typing import Any, ClassVar, Final, cast
 
@@ -36,13 +37,15 @@ import httptools
 
 from .connections import Limits, response
 
-__all__ = ["DISCONNECTED", "MOST_BODY", "Answer", "Lean", "LeanHttp", "lean_protocol"]
+__all__ = ["DISCONNECTED", "MOST_BODY", "Answer", "Lean", "LeanHttp", "Quick", "lean_protocol"]
 
 #: what a handler answers: status, extra headers (lower-case names), JSON body; None: the client
 #: went away (nothing is written)
 Answer = tuple[int, Sequence[tuple[str, str]], bytes] | None
 #: a handler: (scope, receive) -> its answer
 Lean = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]], Awaitable[Answer]]
+#: a quick taker: (scope, body, respond) -> whether it took the request
+Quick = Callable[[dict[str, Any], bytes, Callable[[Answer], None]], bool]
 #: the scope key of a ``() -> future`` that is set when the client goes
 DISCONNECTED: Final = "callstate.disconnected"
 #: the largest request body taken (the Calls API refuses far less, with its own 413)
@@ -79,6 +82,9 @@ class LeanHttp(asyncio.Protocol):
     class ``lean_protocol`` makes."""
 
     handler: ClassVar[Lean | None] = None
+    #: takes a whole request without a task when it can (a held poll): (scope, body,
+    #: respond) -> whether it took it; ``respond`` is then called with the answer
+    quick: ClassVar[Quick | None] = None
     limits: ClassVar[Limits] = Limits()
 
     __slots__ = (
@@ -89,6 +95,7 @@ class LeanHttp(asyncio.Protocol):
         "parser",
         "queue",
         "request",
+        "starting",
         "state",
         "stopping",
         "timer",
@@ -113,6 +120,8 @@ class LeanHttp(asyncio.Protocol):
         #: the request whose head and body are being read, and the one being answered
         self.request: _Request | None = None
         self.current: _Request | None = None
+        #: the request to begin once the data in hand is parsed
+        self.starting: _Request | None = None
         #: requests read while another was being answered (pipelined), in order
         self.queue: deque[_Request] | None = None
         self.arriving = False
@@ -148,6 +157,9 @@ class LeanHttp(asyncio.Protocol):
             self._close(_NO_WEBSOCKET)
         except httptools.HttpParserError:
             self._close(_MALFORMED if not self._answered() else None)
+        starting, self.starting = self.starting, None
+        if starting is not None and self.transport is not None:
+            self._start(starting)
 
     def shutdown(self) -> None:
         """The server stops: close now, or once the answer being made is written."""
@@ -217,8 +229,8 @@ class LeanHttp(asyncio.Protocol):
         self.request = request
         if (b"expect", b"100-continue") in request.headers and self.transport is not None:
             self.transport.write(_CONTINUE)
-        if self.current is None:
-            self._start(request)
+        if self.current is None:  # begun once this data is parsed: its body may be in it
+            self.current = self.starting = request
         else:
             if self.queue is None:
                 self.queue = deque()
@@ -250,22 +262,48 @@ class LeanHttp(asyncio.Protocol):
     # -- answering ----------------------------------------------------------------------------
     def _start(self, request: _Request) -> None:
         self.current = request
+        quick = type(self).quick
+        if (
+            request.complete
+            and quick is not None
+            and quick(self._scope(request), bytes(request.body), partial(self._end, request))
+        ):
+            return  # held without a task: ``_end`` answers
         task = self.loop.create_task(self._answer(request))
         tasks = self.state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def _gone(self, request: _Request) -> asyncio.Future[None]:
+        """A future set when the client of ``request`` goes."""
+        if request.gone is None:
+            request.gone = self.loop.create_future()
+            if self.transport is None:
+                request.gone.set_result(None)
+        return request.gone
+
+    def _scope(self, request: _Request) -> dict[str, Any]:
+        path, query = request.head
+        return {
+            "type": "http",
+            "method": request.method,
+            "path": path,
+            "query_string": query,
+            "headers": request.headers,
+            DISCONNECTED: partial(self._gone, request),
+        }
+
+    def _end(self, request: _Request, answer: Answer) -> None:
+        """A request answered without a task (``quick``)."""
+        self.current = None
+        self._written(request, answer)
+
     async def _answer(self, request: _Request) -> None:
         handler = type(self).handler  # (read on the class: a function there is not bound)
         assert handler is not None
-        path, query = request.head
 
         def disconnected() -> asyncio.Future[None]:
-            if request.gone is None:
-                request.gone = self.loop.create_future()
-                if self.transport is None:
-                    request.gone.set_result(None)
-            return request.gone
+            return self._gone(request)
 
         read = False
 
@@ -282,16 +320,8 @@ class LeanHttp(asyncio.Protocol):
                     return {"type": "http.disconnect"}
             return {"type": "http.request", "body": bytes(request.body), "more_body": False}
 
-        scope = {
-            "type": "http",
-            "method": request.method,
-            "path": path,
-            "query_string": query,
-            "headers": request.headers,
-            DISCONNECTED: disconnected,
-        }
         try:
-            answer = await handler(scope, receive)
+            answer = await handler(self._scope(request), receive)
         except BaseException:  # cancelled (a stop that could not wait): nothing more to say
             self._close(None)
             raise
@@ -346,8 +376,10 @@ class LeanHttp(asyncio.Protocol):
         return None
 
 
-def lean_protocol(limits: Limits, handler: Lean | None = None) -> type[LeanHttp]:
-    """The protocol class with these ``limits`` and ``handler`` (class attributes: the handler
-    may be set later, before the first connection)."""
-    namespace = {"limits": limits, "handler": handler, "__slots__": ()}
+def lean_protocol(
+    limits: Limits, handler: Lean | None = None, quick: Quick | None = None
+) -> type[LeanHttp]:
+    """The protocol class with these ``limits``, ``handler`` and ``quick`` (class attributes:
+    they may be set later, before the first connection)."""
+    namespace = {"limits": limits, "handler": handler, "quick": quick, "__slots__": ()}
     return type("LeanHttpBounded", (LeanHttp,), namespace)

@@ -34,7 +34,7 @@ from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
 from .config import DEMO, Account, Config, ConfigError, load
 from .connections import Limits, bounded_protocol, raise_open_file_limit
 from .errors import CallStateError
-from .lean_http import DISCONNECTED, Answer, Lean, lean_protocol
+from .lean_http import DISCONNECTED, Answer, Lean, Quick, lean_protocol
 from .log import LogError
 from .numbers import warm
 from .projection import DEFAULT_FORM, Form
@@ -193,6 +193,39 @@ class _Adapter:
                 raise
             return None  # a stopping server cancels what it cannot wait for
         return None if reply is None else (reply.status, reply.headers, reply.body)
+
+    def quick(self, scope: dict[str, Any], body: bytes, respond: Callable[[Answer], None]) -> bool:
+        """A poll held without a task (``Bayeux.park``), when the request is one: one
+        ``/meta/connect`` of a live session that waits. True if taken (``respond`` gets the
+        answer when it ends); False: ``lean`` answers the request."""
+        path = scope["path"]
+        if (
+            scope["method"] != "POST"
+            or not path.startswith(NOTIFICATIONS)
+            or path[len(NOTIFICATIONS) :] not in _BAYEUX_PATHS
+            or len(body) > MAX_BODY
+        ):
+            return False
+        login = self.api.login(_header(scope, b"authorization"), _header(scope, b"cookie"))
+        if login is None:
+            return False
+        try:
+            messages = loads(body)
+        except ValueError:
+            return False
+        if isinstance(messages, dict):
+            messages = [messages]
+        if not isinstance(messages, list):
+            return False
+
+        def answered(payload: bytes | None) -> None:
+            if payload is None:  # the client went (its messages stay queued)
+                respond(None)
+                return
+            headers = () if login.session is None else self.api.session_headers(login)
+            respond((200, headers, payload))
+
+        return self.bayeux.park(login.account, messages, scope[DISCONNECTED](), answered)
 
     async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
         method, path = scope["method"], scope["path"]
@@ -411,6 +444,7 @@ class _Server(uvicorn.Server):
                 return
             self.config.app, self.bayeux = served, served.state.bayeux
             cast(Any, self.config.http).handler = _lean(served)
+            cast(Any, self.config.http).quick = _quick(served)
         await super().serve(sockets)
 
     @contextlib.contextmanager
@@ -534,6 +568,11 @@ def _lean(served: ASGIApp | None) -> Lean | None:
     """The lean path's handler of an app ``app`` made (None for another app)."""
     adapter = getattr(getattr(served, "state", None), "adapter", None)
     return adapter.lean if isinstance(adapter, _Adapter) else None
+
+
+def _quick(served: ASGIApp | None) -> Quick | None:
+    adapter = getattr(getattr(served, "state", None), "adapter", None)
+    return adapter.quick if isinstance(adapter, _Adapter) else None
 
 
 async def _not_built(scope: Scope, receive: Receive, send: Send) -> None:
@@ -768,7 +807,7 @@ def run(
     # ASGI app by uvicorn's, bounded alike
     lean = _lean(served)
     if served is None or lean is not None:
-        protocol: type[asyncio.Protocol] = lean_protocol(limits, lean)
+        protocol: type[asyncio.Protocol] = lean_protocol(limits, lean, _quick(served))
     else:
         protocol = bounded_protocol(limits)
     config = uvicorn.Config(

@@ -663,3 +663,67 @@ async def test_a_first_held_connect_ends_within_the_timeout_and_later_ones_near_
     later = await asyncio.gather(*(hold(c) for c in clients))
     assert all(0.35 <= t <= 0.45 for t in later), later
     assert max(later) - min(later) > 0.002  # not all in the same instant
+
+
+async def _parked(
+    world: World, user: str, *messages: dict[str, Any]
+) -> tuple[bool, asyncio.Future[bytes | None], asyncio.Future[None]]:
+    """``Bayeux.park``: whether it took the messages, the answer it gives, the client's going."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bytes | None] = loop.create_future()
+    gone: asyncio.Future[None] = loop.create_future()
+    took = world.bayeux.park(world.account(user), list(messages), gone, answer.set_result)
+    return took, answer, gone
+
+
+@pytest.mark.asyncio
+async def test_a_parked_poll_ends_as_a_held_connect_does() -> None:
+    world = World(CometdSettings(timeout=5))
+    client = await world.join("agent1")
+    # a message: the parked connect answers with it, then its own reply
+    took, answer, _ = await _parked(world, "agent1", connect(client))
+    assert took
+    call_id = world.dial()
+    replies = json.loads(await asyncio.wait_for(answer, 1))
+    assert states(replies) == [("15000", "Dialing")]
+    assert replies[-1]["channel"] == "/meta/connect"
+    assert replies[-1]["successful"]
+    # a newer connect answers the parked one, without messages; the newer one takes them
+    took, first, _ = await _parked(world, "agent1", connect(client))
+    assert took
+    newer = asyncio.ensure_future(world.send("agent1", connect(client)))
+    [superseded] = json.loads(await asyncio.wait_for(first, 1))
+    assert superseded["successful"]
+    world.api.switch.call(call_id).perform("Hangup")
+    assert states(await asyncio.wait_for(newer, 1)) == [("15000", "Released")]
+    # the client goes: nothing is answered, its messages stay queued for its next connect
+    took, lost, gone = await _parked(world, "agent1", connect(client))
+    gone.set_result(None)
+    assert await asyncio.wait_for(lost, 1) is None
+    # dropped while parked (a disconnect): the connect says so
+    took, dropped, _ = await _parked(world, "agent1", connect(client))
+    await world.send("agent1", {"channel": "/meta/disconnect", "clientId": client})
+    [why] = json.loads(await asyncio.wait_for(dropped, 1))
+    assert why["error"] == "402::disconnected"
+    # shutdown answers a parked connect at once, with advice handshake
+    again = await world.join("agent1")
+    took, stopping, _ = await _parked(world, "agent1", connect(again))
+    world.bayeux.close()
+    [last] = json.loads(await asyncio.wait_for(stopping, 1))
+    assert last["advice"]["reconnect"] == "handshake"
+
+
+@pytest.mark.asyncio
+async def test_park_takes_only_a_lone_connect_that_would_wait() -> None:
+    world = World(CometdSettings(timeout=5))
+    client = await world.join("agent1")
+    assert not (await _parked(world, "agent1", connect(client), connect(client)))[0]
+    assert not (await _parked(world, "agent2", connect(client)))[0]  # another user's client
+    quick = {**connect(client), "advice": {"timeout": 0}}
+    assert not (await _parked(world, "agent1", quick))[0]
+    world.dial()  # a message waits: answered at once by handle
+    assert not (await _parked(world, "agent1", connect(client)))[0]
+    fresh = await world.send(
+        "agent1", {"channel": "/meta/handshake", "supportedConnectionTypes": ["long-polling"]}
+    )
+    assert not (await _parked(world, "agent1", connect(fresh[0]["clientId"])))[0]  # first
