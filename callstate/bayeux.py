@@ -385,23 +385,14 @@ class Bayeux:
         timeout = self.settings.timeout
         if not timeout:
             return False
-        session.wake()  # a newer connect answers the one held before
-        session.holds += 1
-        mine = session.holds
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        session.waiter = waiter
-        timer = loop.call_later(self._held_for(session, timeout), _settle, waiter)
+        waiter, timer, mine = self._wait(session, self._held_for(session, timeout))
         if gone.done():
             _settle(waiter)
         else:
             gone.add_done_callback(lambda _: _settle(waiter))
 
         def ended(_: object) -> None:
-            timer.cancel()
-            if session.waiter is waiter:
-                session.waiter = None
-            session.seen = self.clock()
+            self._waited(session, waiter, timer)
             if gone.done():  # the client went: its messages stay queued
                 answer(None)
                 return
@@ -413,18 +404,34 @@ class Bayeux:
         waiter.add_done_callback(ended)
         return True
 
+    @staticmethod
+    def _wait(
+        session: _Session, timeout: float
+    ) -> tuple[asyncio.Future[None], asyncio.TimerHandle, int]:
+        """A connect of ``session`` starts waiting (the one held before is answered): the
+        future it waits on, the timer that ends it after ``timeout``, and its number."""
+        session.wake()
+        session.holds += 1
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        session.waiter = waiter
+        timer = asyncio.get_running_loop().call_later(timeout, _settle, waiter)
+        return waiter, timer, session.holds
+
+    def _waited(
+        self, session: _Session, waiter: asyncio.Future[None], timer: asyncio.TimerHandle
+    ) -> None:
+        """The wait ``_wait`` began has ended."""
+        timer.cancel()
+        if session.waiter is waiter:
+            session.waiter = None
+        session.seen = self.clock()
+
     async def _hold(
         self, session: _Session, timeout: float, gone: Callable[[], Awaitable[None]] | None
     ) -> str:
         """Wait for a message, ``timeout`` or shutdown: ``_ANSWER``; or ``_GONE`` if the client
         went away first, ``_SUPERSEDED`` if a newer connect of the session took over."""
-        session.wake()  # a newer connect answers the one held before
-        session.holds += 1
-        mine = session.holds
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        session.waiter = waiter
-        timer = loop.call_later(timeout, _settle, waiter)
+        waiter, timer, mine = self._wait(session, timeout)
         watcher = None
         if gone is not None:
             watcher = asyncio.ensure_future(gone())
@@ -432,10 +439,7 @@ class Bayeux:
         try:
             await waiter
         finally:
-            timer.cancel()
-            if session.waiter is waiter:
-                session.waiter = None
-            session.seen = self.clock()
+            self._waited(session, waiter, timer)
         if watcher is not None:
             if watcher.done():
                 return _GONE
