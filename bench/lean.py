@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -124,20 +125,40 @@ class Tally:
     turns: dict[int, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     lost: int = 0
+    #: operations whose POST was cut off unanswered (a front killed under it)
+    unanswered: int = 0
+    #: operations answered 200, as the log keys them (see ``log_key``)
+    acked: list[list[str]] = field(default_factory=list)
+    #: handshakes on a front other than the agent's first (its front was gone)
+    moved: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
 
 class Agent:
-    def __init__(self, user: str, dn: str, port: int, tally: Tally, start: float) -> None:
+    def __init__(self, user: str, dn: str, ports: list[int], tally: Tally, start: float) -> None:
         self.user = user
         self.dn = dn
-        self.port = port
+        #: the fronts' ports, this agent's own first; a refused connection moves to the next
+        self.ports = ports
+        self.at = 0
         self.auth = credentials(user)
         self.tally = tally
         self.start = start
         #: (state) -> future set with the receipt time and call id of this agent's next such message
         self.expected: dict[str, asyncio.Future[tuple[float, str]]] = {}
         self.stopping = False
+
+    @property
+    def port(self) -> int:
+        return self.ports[self.at]
+
+    async def connect(self) -> Http:
+        """A connection to this agent's front, or to the next one if it refuses (it is gone)."""
+        try:
+            return await connection(self.port)
+        except OSError:
+            self.at = (self.at + 1) % len(self.ports)
+            raise
 
     def expect(self, state: str) -> asyncio.Future[tuple[float, str]]:
         future = asyncio.get_running_loop().create_future()
@@ -170,7 +191,7 @@ class Agent:
         first = True
         while loop.time() < until and not self.stopping:
             try:
-                http = await connection(self.port)
+                http = await self.connect()
             except OSError as error:
                 self._error(type(error).__name__)
                 await asyncio.sleep(1)
@@ -180,6 +201,7 @@ class Agent:
                 if client_id is None:
                     await asyncio.sleep(1)
                     continue
+                self.tally.moved += self.at != 0
                 if first:
                     self.tally.ready.append(time.monotonic())
                     first = False
@@ -223,21 +245,43 @@ class Agent:
         self.tally.errors[kind] = self.tally.errors.get(kind, 0) + 1
 
 
+def log_key(op: str, dn: str, call: str = "", operation: str = "") -> list[str]:
+    """An operation as the event log keys it: ``dial`` by device, ``perform`` by device, call
+    and operation name (how a POST acknowledged is found again in the switch's stream)."""
+    return [op, dn, call, operation]
+
+
 async def cycle_calls(  # noqa: PLR0915 (one call's steps, in order)
     caller: Agent, callee: Agent, interval: float, start: float, until: float, tally: Tally
 ) -> None:
-    """Calls from ``caller`` to ``callee``, one operation every ``interval`` seconds."""
+    """Calls from ``caller`` to ``callee``, one operation every ``interval`` seconds. A step
+    that fails (no answer, no notification) ends that call's cycle; the next one starts on
+    time, from fresh connections if a front went away."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, start - time.monotonic()))
-    https = {caller.dn: await connection(caller.port), callee.dn: await connection(callee.port)}
+    https: dict[str, Http] = {}
 
-    async def operate(agent: Agent, path: str, body: dict[str, Any], state: str) -> str | None:
+    async def operate(
+        agent: Agent, path: str, body: dict[str, Any], state: str, key: list[str]
+    ) -> str | None:
         mine = agent.expect(state)
         sent = time.monotonic()
-        status, _ = await https[agent.dn].post(path.encode(), json.dumps(body).encode(), agent.auth)
+        try:
+            if agent.dn not in https:
+                https[agent.dn] = await agent.connect()
+            status, _ = await https[agent.dn].post(
+                path.encode(), json.dumps(body).encode(), agent.auth
+            )
+        except (ConnectionError, OSError, TimeoutError):
+            tally.unanswered += 1  # its front went away: done or not, nobody said
+            gone = https.pop(agent.dn, None)
+            if gone is not None:
+                gone.close()
+            return None
         if status != 200:
             tally.lost += 1
             return None
+        tally.acked.append(key)
         try:
             received, call_id = await asyncio.wait_for(mine, 10)
         except TimeoutError:
@@ -254,34 +298,41 @@ async def cycle_calls(  # noqa: PLR0915 (one call's steps, in order)
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - loop.time()))
 
+    async def one_call() -> None:
+        nonlocal hang_up_first
+        ringing = callee.expect("Ringing")
+        dial = {"operationName": "Dial", "destination": callee.dn}
+        path = f"/api/v2/me/devices/{caller.dn}/calls"
+        caller_call = await operate(caller, path, dial, "Dialing", log_key("dial", caller.dn))
+        if caller_call is None:
+            return
+        try:
+            _, callee_call = await asyncio.wait_for(ringing, 10)
+        except TimeoutError:
+            tally.lost += 1
+            return
+        await pace()
+        answer = {"operationName": "Answer"}
+        key = log_key("perform", callee.dn, callee_call, "Answer")
+        await operate(callee, f"/api/v2/me/calls/{callee_call}", answer, "Established", key)
+        await pace()
+        hanger = hang_up_first
+        other = callee if hanger is caller else caller
+        released = other.expect("Released")
+        call = caller_call if hanger is caller else callee_call
+        hang = {"operationName": "Hangup"}
+        key = log_key("perform", hanger.dn, call, "Hangup")
+        if await operate(hanger, f"/api/v2/me/calls/{call}", hang, "Released", key) is None:
+            return
+        try:
+            await asyncio.wait_for(released, 10)
+        except TimeoutError:
+            tally.lost += 1
+        hang_up_first = other
+
     try:
         while loop.time() < until:
-            ringing = callee.expect("Ringing")
-            dial = {"operationName": "Dial", "destination": callee.dn}
-            path = f"/api/v2/me/devices/{caller.dn}/calls"
-            caller_call = await operate(caller, path, dial, "Dialing")
-            try:
-                _, callee_call = await asyncio.wait_for(ringing, 10)
-            except TimeoutError:
-                tally.lost += 1
-                return
-            if caller_call is None:
-                return
-            await pace()
-            answer = {"operationName": "Answer"}
-            await operate(callee, f"/api/v2/me/calls/{callee_call}", answer, "Established")
-            await pace()
-            hanger = hang_up_first
-            other = callee if hanger is caller else caller
-            released = other.expect("Released")
-            call = caller_call if hanger is caller else callee_call
-            hang = {"operationName": "Hangup"}
-            await operate(hanger, f"/api/v2/me/calls/{call}", hang, "Released")
-            try:
-                await asyncio.wait_for(released, 10)
-            except TimeoutError:
-                tally.lost += 1
-            hang_up_first = other
+            await one_call()
             await pace()
     finally:
         for http in https.values():
@@ -293,7 +344,7 @@ async def worker(plan: dict[str, Any]) -> dict[str, Any]:
     start, ops_at, end = plan["start"], plan["ops_at"], plan["end"]
     loop = asyncio.get_running_loop()
     # the schedule is on time.monotonic(); this loop's clock is the same clock
-    agents = [Agent(user, dn, port, tally, start) for user, dn, port in plan["agents"]]
+    agents = [Agent(user, dn, ports, tally, start) for user, dn, ports in plan["agents"]]
     spread = plan["spread"]
 
     async def arrive(index: int, agent: Agent) -> None:
@@ -327,6 +378,9 @@ async def worker(plan: dict[str, Any]) -> dict[str, Any]:
         "turns": tally.turns,
         "latencies_ms": tally.latencies_ms,
         "lost": tally.lost,
+        "unanswered": tally.unanswered,
+        "acked": tally.acked,
+        "moved": tally.moved,
         "errors": tally.errors,
         "cpu_s": cpu,
     }
@@ -349,18 +403,28 @@ class Proc:
     def __init__(self, command: list[str], cwd: str) -> None:
         self.out = open(Path(cwd) / f"p{id(self)}.out", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=self.out, stderr=subprocess.STDOUT, cwd=cwd)
+        #: the last CPU read: what a process killed on purpose had spent
+        self.spent = (0.0, 0.0)
 
     def cpu(self) -> tuple[float, float]:
-        """User and system CPU seconds."""
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) / TICK, int(fields[12]) / TICK
+        """User and system CPU seconds (the last read, once the process is gone)."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return self.spent
+        self.spent = int(fields[11]) / TICK, int(fields[12]) / TICK
+        return self.spent
 
     def rss_kb(self) -> int:
-        with open(f"/proc/{self.process.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+        """Resident memory (0 once the process is gone)."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except FileNotFoundError:
+            pass
         return 0
 
     def stop(self) -> None:
@@ -426,6 +490,38 @@ async def _live_calls(port: int, dns: list[str], count: int) -> int:
     return made
 
 
+async def _logged(nats: str, stream: str) -> Counter[tuple[str, ...]]:
+    """The operations the switch's stream holds, keyed as ``log_key`` keys them."""
+    import nats as nats_py
+
+    from callstate.log import LogReader
+
+    client = await nats_py.connect(nats)
+    try:
+        js = client.jetstream()
+        last = (await js.stream_info(stream)).state.last_seq
+        sub = await js.subscribe(f"{stream}.log", stream=stream, ordered_consumer=True)
+        keys: Counter[tuple[str, ...]] = Counter()
+        seq = 0
+        while seq < last:
+            msg = await sub.next_msg(timeout=30)
+            seq = msg.metadata.sequence.stream
+            if seq == 1:
+                continue  # the header
+            request = LogReader.entry_of(seq, msg.data).request
+            key = log_key(
+                str(request["op"]),
+                str(request.get("device", "")),
+                str(request.get("call", "")),
+                str(request.get("operation", "")),
+            )
+            keys[tuple(key)] += 1
+        await js.delete_stream(stream)
+        return keys
+    finally:
+        await client.close()
+
+
 def _health(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://{HOST}:{port}/simulator/health", timeout=30) as answer:
         return dict(json.loads(answer.read()))
@@ -444,8 +540,13 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     nats: str,
     timeout_s: int,
     live_calls: int = 0,
+    kill_front: bool = False,
 ) -> dict[str, Any]:
-    """One scale run; the figures, also printed."""
+    """One scale run; the figures, also printed. ``kill_front``: the last front is killed
+    (SIGKILL) halfway through the operations; its clients move to the other fronts, and every
+    operation a front acknowledged is looked for in the switch's stream."""
+    if kill_front and fronts < 2:
+        raise ValueError("killing a front needs two fronts or more")
     folder = tempfile.mkdtemp(prefix="callstate-scale-")
     dns = [str(FIRST_DN + i) for i in range(agents)]
     config = {
@@ -467,6 +568,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     procs: list[Proc] = []
     ports: list[int] = []
     switch: Proc | None = None
+    stream = ""
     try:
         if fronts == 0:
             port = _free_port()
@@ -499,11 +601,14 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         plans = []
         for w in range(workers):
             mine = list(range(w, agents, workers))
-            plan_agents = [(f"a{dns[i]}", dns[i], ports[i % len(ports)]) for i in mine]
+            plan_agents = [
+                (f"a{dns[i]}", dns[i], ports[i % len(ports) :] + ports[: i % len(ports)])
+                for i in mine
+            ]
             offsets = [i / agents for i in mine]
             worker_pairs = pairs // workers + (1 if w < pairs % workers else 0)
             out = str(Path(folder) / f"worker{w}.json")
-            plan = {
+            plan: dict[str, Any] = {
                 "agents": plan_agents, "offsets": offsets, "start": start, "ops_at": ops_at,
                 "end": end, "spread": spread_s if arrival == "spread" else 0.0,
                 "pairs": worker_pairs, "interval": interval, "out": out,
@@ -520,9 +625,14 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         # samples of the servers' CPU and RSS, on the schedule's clock
         samples: list[tuple[float, float, float, int]] = []
         probe: dict[str, Any] = {}
+        kill_at = ops_at + ops_s / 2 if kill_front else None
         while time.monotonic() < end + 1:
             if not probe and time.monotonic() >= probe_at:
                 probe = _full_collection(ports[0])
+            if kill_at is not None and time.monotonic() >= kill_at:
+                procs[-1].process.kill()
+                procs[-1].process.wait()
+                kill_at = None
             cpus = [p.cpu() for p in procs]
             user, system = sum(c[0] for c in cpus), sum(c[1] for c in cpus)
             samples.append((time.monotonic(), user, system, sum(p.rss_kb() for p in procs)))
@@ -531,6 +641,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
             g.wait(REQUEST_TIMEOUT + 30)
         results = [json.loads(Path(p["out"]).read_text()) for p in plans]
         health = _health(ports[0])
+        logged = asyncio.run(_logged(nats, stream)) if stream else None
     finally:
         for proc in procs:
             proc.stop()
@@ -554,6 +665,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         if idle_start - start <= int(second) < idle_end - start
     )
     latencies = sorted(x for r in results for x in r["latencies_ms"])
+    acked = Counter(tuple(key) for r in results for key in r["acked"])
     figures = {
         "agents": agents,
         "arrival": arrival,
@@ -572,6 +684,12 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
         "full_gc": probe,
         "ops_done": len(latencies),
         "ops_lost": sum(r["lost"] for r in results),
+        "ops_unanswered": sum(r["unanswered"] for r in results),
+        "ops_acked": sum(acked.values()),
+        "acked_not_in_stream": (
+            None if logged is None else sum((acked - logged).values())
+        ),
+        "moved_handshakes": sum(r["moved"] for r in results),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
         "max_ms": round(latencies[-1], 1) if latencies else None,
