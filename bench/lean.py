@@ -516,8 +516,18 @@ async def _logged(nats: str, stream: str) -> Counter[tuple[str, ...]]:
                 str(request.get("operation", "")),
             )
             keys[tuple(key)] += 1
-        await js.delete_stream(stream)
         return keys
+    finally:
+        await client.close()
+
+
+async def _drop(nats: str, stream: str) -> None:
+    """The run's stream deleted (once its switch is stopped)."""
+    import nats as nats_py
+
+    client = await nats_py.connect(nats)
+    try:
+        await client.jetstream().delete_stream(stream)
     finally:
         await client.close()
 
@@ -647,6 +657,8 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
             proc.stop()
         if switch is not None:
             switch.stop()
+        if stream:
+            asyncio.run(_drop(nats, stream))
 
     def at(t: float) -> tuple[float, float, int]:
         best = min(samples, key=lambda s: abs(s[0] - t))
