@@ -75,13 +75,13 @@ def _supervise(mode: SupervisionMode, op: DeviceOperation) -> Handler:
             target.dn,
             target.id,
         )
-        engine.supervise(line, watch)
+        engine.supervision.supervise(line, watch)
 
     return handler
 
 
 def _cancel(engine: Engine, line: Line, params: Params) -> None:
-    engine.supervise(line, None)
+    engine.supervision.supervise(line, None)
 
 
 DEVICE_OPERATIONS: Final[Mapping[DeviceOperation, Handler]] = {

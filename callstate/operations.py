@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from .engine import Connection, Engine, Leg, merged
+from .engine import Connection, Engine, Leg, barged_in, merged
 from .enums import CallType, Mute, NetworkEvent, Operation, RecordingState, State, SupervisionMode
 from .errors import InvalidParameterError
 from .events import (
@@ -64,7 +64,7 @@ def _answer(engine: Engine, leg: Leg, params: Params) -> None:
     engine.answered(leg.connection, by=leg)
     watch = leg.watch
     if watch is not None:  # a supervisor joined the call it monitors
-        engine.supervision_changed(leg, parties=watch.mode is SupervisionMode.BARGE_IN)
+        engine.supervision.changed(leg, parties=watch.mode is SupervisionMode.BARGE_IN)
 
 
 def _send_dtmf(engine: Engine, leg: Leg, params: Params) -> None:
@@ -297,9 +297,9 @@ def _switch_to(mode: SupervisionMode, trigger: Operation) -> Handler:
         barged = watch.mode is SupervisionMode.BARGE_IN
         engine.fire(leg, trigger)
         # [ours] the monitored user is muted only from BargeIn: leaving it unmutes them
-        engine.set_watch(leg, mode=mode, muted=False if barged else None)
+        engine.supervision.set_watch(leg, mode=mode, muted=False if barged else None)
         engine.tell(CapabilitiesChanged, leg)  # StatusChange: the new mute and capabilities
-        engine.supervision_changed(leg, parties=barged != (mode is SupervisionMode.BARGE_IN))
+        engine.supervision.changed(leg, parties=barged != (mode is SupervisionMode.BARGE_IN))
 
     return handler
 
@@ -307,7 +307,7 @@ def _switch_to(mode: SupervisionMode, trigger: Operation) -> Handler:
 def _mute_monitored(value: bool, trigger: Operation) -> Handler:
     def handler(engine: Engine, leg: Leg, params: Params) -> None:
         engine.fire(leg, trigger)
-        engine.set_watch(leg, muted=value)
+        engine.supervision.set_watch(leg, muted=value)
         engine.tell(MonitoredUserMutedChanged, leg)
 
     return handler
@@ -329,7 +329,7 @@ def _remove_participant(engine: Engine, leg: Leg, params: Params) -> None:
         None,
     )
     if target is None:  # a barged-in supervisor shows among the parties: it can be removed
-        barged = engine.barged_in(connection)
+        barged = barged_in(connection)
         target = next((m for m in barged if m is not leg and m.device.dn == wanted), None)
     if target is None:
         raise _refuse(leg, O.REMOVE_PARTICIPANT_FROM_CONFERENCE, f"{wanted} is not a participant")

@@ -305,9 +305,10 @@ def _far_end_leg(
     if isinstance(party, Leg):
         # the leg itself, not a leg of another switch that happens to share its id
         candidates: Iterable[Leg] = (party,) if engine.legs.get(party.id) is party else ()
+    elif to is not None:  # a device's few legs
+        candidates = reversed(tuple(engine.line(to).legs.values()))
     else:
-        pool = engine.line(to).legs if to is not None else engine.legs
-        candidates = reversed(pool.values())
+        candidates = reversed(engine.legs.values())
     for leg in candidates:
         waiting = not leg.answered and leg.state in AWAITING_FAR_END
         if _outside_party(leg, party) is not None and (waiting or not unanswered):

@@ -14,11 +14,11 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final
 
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
-from .device import Call, Device
-from .engine import Engine, Leg, ManualClock, Recorder
+from .device import Call, Device, Faces, leg_of
+from .engine import Engine, Leg, Line, ManualClock, Recorder, new_engine
 from .enums import DeviceRole
 from .errors import InvalidParameterError, LogWriteError, shown
 from .events import Event
@@ -101,8 +101,9 @@ class Switch:
         self.base_uri: Final = base_uri.rstrip("/")
         self.seed: Final = seed
         self._bus = Bus(on_subscriber_error)
-        self._engine = Engine(seed, clock=clock, bus=self._bus, leg_type=Call)
+        self._engine = new_engine(seed, clock=clock, bus=self._bus)
         self._streams = Streams(self._bus)
+        self._faces = Faces(self._engine, self._streams)
         self._log: LogWriter | None = None
         if log is not None:
             self.write_log(log)
@@ -323,8 +324,9 @@ class Switch:
             )
         engine.begin()
         device_id = engine.device_id()  # drawn even when restoring, to keep later ids equal
-        device = Device(engine, self._streams, dn, _device_id or device_id, flags, DeviceRole(role))
-        engine.add_line(device)
+        line = Line(dn, _device_id or device_id, flags, DeviceRole(role))
+        engine.add_line(line)
+        device = self._faces.add(line)
         if engine.recorder:
             request = {"op": "add_device", "dn": dn, "features": sorted(flags), "id": device.id}
             if role != "agent":  # the line as earlier versions wrote it, for an agent
@@ -335,19 +337,21 @@ class Switch:
         return device
 
     def device(self, dn: str) -> Device:
-        return cast(Device, self._engine.line(dn))
+        return self._faces.device(self._engine.line(dn))
 
     @property
     def devices(self) -> tuple[Device, ...]:
-        return cast(tuple[Device, ...], tuple(self._engine.lines.values()))
+        device = self._faces.device
+        return tuple(device(line) for line in self._engine.lines.values())
 
     @property
     def calls(self) -> tuple[Call, ...]:
         """Every live leg on the switch, oldest first."""
-        return cast(tuple[Call, ...], tuple(self._engine.legs.values()))
+        call = self._faces.call
+        return tuple(call(leg) for leg in self._engine.legs.values())
 
     def call(self, call_id: str) -> Call:
-        return cast(Call, self._engine.leg(call_id))
+        return self._faces.call(self._engine.leg(call_id))
 
     # -- subscribers ------------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Subscription:
@@ -400,7 +404,7 @@ class Switch:
             if engine.recorder
             else None
         )
-        return cast(Call, leg)
+        return self._faces.call(leg)
 
     def external_answer(self, party: str | Call, *, to: str | None = None) -> Call:
         """The outside party a leg is calling answers it."""
@@ -423,10 +427,10 @@ class Switch:
     ) -> Call:
         engine = self._engine
         engine.begin()
-        leg = request(engine, party, to)
+        leg = request(engine, leg_of(party) if isinstance(party, Call) else party, to)
         if engine.recorder:
             who = party if isinstance(party, str) else {"call": party.id}
             engine.commit({"op": op, "party": who, "to": to})
         else:
             engine.commit()
-        return cast(Call, leg)
+        return self._faces.call(leg)

@@ -172,9 +172,13 @@ def _removable(call: Call) -> list[str]:
     barged = [
         m.device.dn
         for m in parties.monitors
-        if m is not call and m.answered and m.watch and m.watch.mode is SupervisionMode.BARGE_IN
+        if m.id != call.id and m.answered and m.watch and m.watch.mode is SupervisionMode.BARGE_IN
     ]
-    return [p if isinstance(p, str) else p.device.dn for p in parties if p is not call] + barged
+    return [
+        p if isinstance(p, str) else p.device.dn
+        for p in parties
+        if isinstance(p, str) or p.id != call.id
+    ] + barged
 
 
 def valid_params(
@@ -704,7 +708,7 @@ class SwitchMachine(RuleBasedStateMachine):
             for agent in agents
             if any(
                 c.state is State.ESTABLISHED
-                and not any(m.device is boss and m.answered for m in c.connection.monitors)
+                and not any(m.device.dn == boss.dn and m.answered for m in c.connection.monitors)
                 for c in agent.calls
             )
         ]
@@ -750,7 +754,7 @@ class SwitchMachine(RuleBasedStateMachine):
                 continue
             watched = watch.watched
             assert watched is not None
-            assert leg in watch.call.monitors
+            assert leg.id in {m.id for m in watch.call.monitors}
             if watched.state is not State.RELEASED:
                 parties = tuple(p if isinstance(p, str) else p.device.dn for p in watch.call)
                 assert leg.participants == parties
@@ -771,7 +775,10 @@ class SwitchMachine(RuleBasedStateMachine):
             joined = [
                 m.watch.mode
                 for m in leg.connection.monitors
-                if m.answered and m.watch is not None and m.watch.watched is leg
+                if m.answered
+                and m.watch is not None
+                and m.watch.watched is not None
+                and m.watch.watched.id == leg.id
             ]
             assert snapshot.monitoring is bool(joined)
             listening = any(mode is not SupervisionMode.BARGE_IN for mode in joined)

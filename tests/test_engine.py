@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from callstate import Call, CallEvent, Device, Projection, State, Switch
+from callstate import AgentState, Call, CallEvent, Device, Mute, Projection, State, Switch
 from callstate.bus import Bus
+from callstate.device import leg_of
 from callstate.engine import Connection, Leg, Line
 from callstate.ids import base32
 
@@ -82,19 +83,56 @@ def test_events_of_a_subscribers_own_request_follow_the_event_being_delivered() 
     late.close()
 
 
-def test_faces_are_the_engines_records() -> None:
+def test_faces_wrap_the_engines_records_one_face_each() -> None:
     switch = Switch(seed=1)
     phone = switch.add_device("15000", features=["mute"])
     call = phone.dial("+14155550100")
-    assert isinstance(phone, Line)
     assert isinstance(phone, Device)
-    assert isinstance(call, Leg)
+    assert not isinstance(phone, Line)
     assert isinstance(call, Call)
+    assert not isinstance(call, Leg)
+    record = leg_of(call)
+    assert isinstance(record, Leg)
     assert isinstance(call.connection, Connection)
-    assert list(call.connection) == [call, "+14155550100"]
+    assert list(call.connection) == [record, "+14155550100"]
     assert switch.call(call.id) is call is phone.calls[0]
-    assert call.device is phone
-    assert not hasattr(call, "__dict__")  # slots only: no per-leg dict
+    assert call.device is phone is switch.device("15000")
+    assert not hasattr(call, "__dict__")  # slots only
+    assert not hasattr(record, "__dict__")
+
+
+def test_no_field_is_set_from_outside_the_engine() -> None:
+    """Every change is a request: setting a field of a face or of a record raises, and
+    nothing changes or is announced."""
+    switch = Switch(seed=1)
+    projection = Projection()
+    switch.subscribe(projection)
+    phone = switch.add_device("15000", features=["mute"])
+    call = phone.dial("+14155550100")
+    record = leg_of(call)
+    events: list[object] = []
+    switch.subscribe(events.append)
+    before = (phone.snapshot(), projection.snapshots)
+    targets: list[tuple[object, str, object]] = [
+        (phone, "do_not_disturb", True),
+        (phone, "user_state", AgentState.READY),
+        (phone, "forward_to", "15001"),
+        (record.device, "do_not_disturb", True),
+        (record.device, "legs", {}),
+        (call, "state", State.HELD),
+        (call, "mute", Mute.ON),
+        (call, "participants", ()),
+        (call, "device", phone),
+        (record, "state", State.HELD),
+        (record, "capabilities", ()),
+        (record.connection, "owner", record),
+        (record.connection, "monitors", ()),
+    ]
+    for target, name, value in targets:
+        with pytest.raises(AttributeError):
+            setattr(target, name, value)
+    assert (phone.snapshot(), projection.snapshots) == before
+    assert events == []
 
 
 def test_a_projection_subscribed_on_a_device_stream_sees_only_that_device() -> None:
