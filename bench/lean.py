@@ -133,6 +133,11 @@ class Tally:
     moved: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
+    def lose(self, why: str) -> None:
+        """An operation that was refused or whose notification did not come."""
+        self.lost += 1
+        self.errors[why] = self.errors.get(why, 0) + 1
+
 
 class Agent:
     def __init__(self, user: str, dn: str, ports: list[int], tally: Tally, start: float) -> None:
@@ -279,13 +284,13 @@ async def cycle_calls(  # noqa: PLR0915 (one call's steps, in order)
                 gone.close()
             return None
         if status != 200:
-            tally.lost += 1
+            tally.lose(f"{body['operationName']} answered {status}")
             return None
         tally.acked.append(key)
         try:
             received, call_id = await asyncio.wait_for(mine, 10)
         except TimeoutError:
-            tally.lost += 1
+            tally.lose(f"{body['operationName']}: no {state} notification in 10 s")
             return None
         tally.latencies_ms.append((received - sent) * 1000)
         return call_id
@@ -309,7 +314,7 @@ async def cycle_calls(  # noqa: PLR0915 (one call's steps, in order)
         try:
             _, callee_call = await asyncio.wait_for(ringing, 10)
         except TimeoutError:
-            tally.lost += 1
+            tally.lose("Dial: no Ringing notification to the callee in 10 s")
             return
         await pace()
         answer = {"operationName": "Answer"}
@@ -327,7 +332,7 @@ async def cycle_calls(  # noqa: PLR0915 (one call's steps, in order)
         try:
             await asyncio.wait_for(released, 10)
         except TimeoutError:
-            tally.lost += 1
+            tally.lose("Hangup: no Released notification to the other party in 10 s")
         hang_up_first = other
 
     try:
