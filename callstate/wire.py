@@ -5,8 +5,9 @@ as a float (a userData value or a Bayeux ``id`` would come back changed), while 
 it exact. ``NaN`` and ``Infinity``, which ``json`` would accept, are not JSON and are refused.
 Writing tries orjson first and falls back to ``json`` (ASCII-escaped) for what orjson refuses:
 integers beyond 64 bits and lone surrogates, which a request may carry and a reply may echo,
-non-string keys, and named tuples. ``dumps`` is the one JSON writer of the package: the answers
-and notifications (``projection``, ``api``, ``bayeux``, ...).
+non-string keys, and named tuples. ``dumps`` writes all the JSON the package sends or logs:
+answers and notifications (``projection``, ``api``, ``bayeux``, ...) and the event log's lines
+(the readable JSON the CLI prints and the schema files are ``json``'s).
 """
 
 from __future__ import annotations
