@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-import orjson
-
 from .device_view import channel_message, device_message, device_resource
 from .enums import NotificationType, State
 from .errors import InvalidParameterError, shown
 from .events import CallEvent, CallSnapshot, DeviceSnapshot, DeviceStateChanged, Event
 from .numbers import MAX_DN, cached, facts, formats, is_dn
+from .wire import dumps
 
 __all__ = ["DEFAULT_FORM", "FORMS", "Form", "Projection", "Role", "User"]
 
@@ -103,17 +102,6 @@ class User:
 
     def sees(self, call: CallSnapshot) -> bool:
         return self.role is Role.ADMIN or call.device == self.dn
-
-
-def _encode(value: Any) -> bytes:
-    """Compact JSON. orjson refuses integers beyond 64 bits and lone surrogates, which attached
-    data may hold; those go through ``json`` (ASCII-escaped), which reads back the same."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        import json
-
-        return json.dumps(value, separators=(",", ":")).encode()
 
 
 @cached
@@ -367,7 +355,7 @@ class Projection:
         form = self._form(form)
         call = self._calls.get(call_id) if isinstance(call_id, str) else None
         if call is None or not _checked(user).sees(call):
-            return _encode(_not_found(call_id))
+            return dumps(_not_found(call_id))
         leg = self._encoded[form].get(call_id) or self._encode_leg(call, form)
         return b'{"statusCode":0,"call":' + leg + b"}"
 
@@ -402,7 +390,7 @@ class Projection:
         else:
             message = self.device_notification(event)
         assert message is not None
-        encoded = _encode(message)
+        encoded = dumps(message)
         if len(self._notices) >= _NOTICES:
             del self._notices[next(iter(self._notices))]
         self._notices[key] = (event, encoded)
@@ -425,16 +413,16 @@ class Projection:
         if self._calls.get(call.id) is call:
             leg = self._encoded[form].get(call.id) or self._encode_leg(call, form)
         else:  # an event already superseded (or not applied): its own snapshot, not kept
-            leg = _encode(self._resource(call, form, fresh=False))
+            leg = dumps(self._resource(call, form, fresh=False))
         kind = event.notification_type
         message = b"".join(
             (
                 b'{"data":{"notificationType":',
-                _encode(kind.value),
+                dumps(kind.value),
                 b',"call":',
                 leg,
                 b',"phoneNumber":',
-                _encode(call.device),
+                dumps(call.device),
                 b',"messageType":"CallStateChangeMessage"',
                 b"" if kind in _NO_EXTENSIONS else b',"extensions":{"BusinessCall":0}',
                 b'},"channel":"/v2/me/calls"}',
@@ -454,7 +442,7 @@ class Projection:
 
     def _encode_leg(self, call: CallSnapshot, form: Form) -> bytes:
         """Encode a live leg's current snapshot and keep it until the leg's next event."""
-        leg = self._encoded[form][call.id] = _encode(self._resource(call, form, fresh=False))
+        leg = self._encoded[form][call.id] = dumps(self._resource(call, form, fresh=False))
         self._encodings = True
         return leg
 

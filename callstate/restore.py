@@ -1,4 +1,4 @@
-"""Running a log's requests again on a new switch (see ``callstate.log`` for the format).
+"""Running a log's requests again on a new switch (``callstate.log.lines`` describes the format).
 
 ``Switch.restore`` builds the switch; this module drives it through its public requests, one
 logged request at a time, at the logged clock reading, and checks that each produces exactly

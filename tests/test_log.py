@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sealing import seal, unsealed
 
 import callstate.events as events_module
-import callstate.log as log_module
+import callstate.log.writer as log_module
 import callstate.scenario as scenario_module
 from callstate import (
     CallEvent,
