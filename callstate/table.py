@@ -372,7 +372,13 @@ def all_contexts() -> Iterator[Context]:
 
 def allowed_for(state: State, context: Context, *, listed: bool = True) -> tuple[Operation, ...]:
     """The sorted operations the table allows a leg (only those listed in ``capabilities``,
-    unless ``listed`` is False)."""
+    unless ``listed`` is False).
+
+    This reads the rows and their guards directly, where moves ask ``MACHINE`` (``decide``):
+    a list needs every trigger that fires at once, the machine answers one trigger at a time
+    and cannot say whether the row that fired is a listed one. Both read the same rows with the
+    same guards, and ``tests/test_table.py`` fires every operation in every state and context
+    to prove they agree: an operation is offered exactly when the machine takes it."""
     offered = {
         row["trigger"]
         for row in TRANSITIONS
