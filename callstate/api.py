@@ -319,63 +319,78 @@ class Api:
 
     def _route(self, account: Account, method: str, path: str, query: str, body: bytes) -> Reply:
         parts = path.split("/")[1:]
-        if parts == ["simulator", "gc"]:
-            _method(method, "POST", path)
-            if account.role is not UserRole.ADMIN:
-                raise _Refusal(5, "only an admin runs the collector")
-            return Reply(200, dumps({"statusCode": 0, **full_collection()}))
-        if parts[:2] == ["simulator", "far-end"] and len(parts) == 2:
-            _method(method, "POST", path)
-            return self._far_end(account, _object(body))
-        if len(parts) > 2 and parts[2] in _SYSTEM and parts[:2] == ["api", "v2"]:
-            _method(method, "GET", path)
-            resource = self.users.system(parts[2:])
-            if resource is None:
-                raise _Refusal(6, f"no route {path}")
-            return Reply(200, dumps(resource))
-        if parts[:3] != ["api", "v2", "me"]:
-            raise _Refusal(6, f"no route {path}")
-        rest = parts[3:]
-        if not rest:
-            if method == "POST":
-                if not self.users.operate(account, _object(body)):
-                    return Reply(200, _OK)
-                return Reply(200, _OK, _ENDED)  # the session ends (``conclude``)
-            _method(method, "GET", path, "GET, POST")
-            return Reply(200, dumps(self.users.me(account, self.user(account), query)))
-        if len(rest) == 1 and rest[0] in _EMBEDDED:
-            _method(method, "GET", path)
-            embedded = self.users.embedded(account, self.user(account), rest[0])
-            return Reply(200, dumps({"statusCode": 0, rest[0]: embedded}))
-        if rest == ["calls"]:
-            _method(method, "GET", path)
-            return Reply(200, self.projection.get_calls_json(self.user(account)))
-        if rest == ["devices"]:
-            _method(method, "GET", path)
-            if account.dn is None:  # an admin owns no device
-                return Reply(200, b'{"statusCode":0,"devices":[]}')
-            return Reply(200, dumps(self.projection.get_devices(self.user(account))))
-        if rest == ["channels", "voice"]:
-            _method(method, "POST", path)
-            params = _object(body)
-            dn = self._own_device(account, None)
-            return self._operate(dn, params, AgentState, "an agent state operation")
-        if len(rest) == 2 and rest[0] == "calls":
-            call_id = rest[1]
-            if method == "GET":
-                found = self.projection.get_call_json(self.user(account), call_id)
-                return Reply(200 if found.startswith(_FOUND) else 404, found)
-            _method(method, "POST", path, "GET, POST")
-            return self._call_operation(account, call_id, _object(body))
-        if len(rest) == 3 and rest[0] == "devices" and rest[2] == "calls":
-            _method(method, "POST", path)
-            return self._dial(account, rest[1], _object(body))
-        if len(rest) == 2 and rest[0] == "devices":
-            _method(method, "POST", path)
-            params = _object(body)
-            dn = self._own_device(account, rest[1])
-            return self._operate(dn, params, DeviceOperation, "a device operation")
+        match parts:
+            case ["simulator", "gc"]:
+                _method(method, "POST", path)
+                if account.role is not UserRole.ADMIN:
+                    raise _Refusal(5, "only an admin runs the collector")
+                return Reply(200, dumps({"statusCode": 0, **full_collection()}))
+            case ["simulator", "far-end"]:
+                _method(method, "POST", path)
+                return self._far_end(account, _object(body))
+            case ["api", "v2", name, *_] if name in _SYSTEM:
+                _method(method, "GET", path)
+                resource = self.users.system(parts[2:])
+                if resource is not None:
+                    return Reply(200, dumps(resource))
+            case ["api", "v2", "me", *rest]:
+                return self._me(account, method, path, query, body, rest)
         raise _Refusal(6, f"no route {path}")
+
+    def _me(
+        self, account: Account, method: str, path: str, query: str, body: bytes, rest: list[str]
+    ) -> Reply:
+        """The routes under ``/api/v2/me`` (``rest``: the path's parts after it)."""
+        match rest:
+            case []:
+                return self._me_itself(account, method, path, query, body)
+            case [name] if name in _EMBEDDED:
+                _method(method, "GET", path)
+                embedded = self.users.embedded(account, self.user(account), name)
+                return Reply(200, dumps({"statusCode": 0, name: embedded}))
+            case ["calls"]:
+                _method(method, "GET", path)
+                return Reply(200, self.projection.get_calls_json(self.user(account)))
+            case ["devices"]:
+                _method(method, "GET", path)
+                if account.dn is None:  # an admin owns no device
+                    return Reply(200, b'{"statusCode":0,"devices":[]}')
+                return Reply(200, dumps(self.projection.get_devices(self.user(account))))
+            case ["channels", "voice"]:
+                _method(method, "POST", path)
+                params = _object(body)
+                dn = self._own_device(account, None)
+                return self._operate(dn, params, AgentState, "an agent state operation")
+            case ["calls", call_id]:
+                return self._call(account, method, path, call_id, body)
+            case ["devices", device_id, "calls"]:
+                _method(method, "POST", path)
+                return self._dial(account, device_id, _object(body))
+            case ["devices", device_id]:
+                _method(method, "POST", path)
+                params = _object(body)
+                dn = self._own_device(account, device_id)
+                return self._operate(dn, params, DeviceOperation, "a device operation")
+        raise _Refusal(6, f"no route {path}")
+
+    def _me_itself(
+        self, account: Account, method: str, path: str, query: str, body: bytes
+    ) -> Reply:
+        """``GET /api/v2/me`` (the user resource) and ``POST /api/v2/me`` (user operations)."""
+        if method == "POST":
+            if not self.users.operate(account, _object(body)):
+                return Reply(200, _OK)
+            return Reply(200, _OK, _ENDED)  # the session ends (``conclude``)
+        _method(method, "GET", path, "GET, POST")
+        return Reply(200, dumps(self.users.me(account, self.user(account), query)))
+
+    def _call(self, account: Account, method: str, path: str, call_id: str, body: bytes) -> Reply:
+        """``GET /api/v2/me/calls/{id}`` (the call) and ``POST`` (a call operation)."""
+        if method == "GET":
+            found = self.projection.get_call_json(self.user(account), call_id)
+            return Reply(200 if found.startswith(_FOUND) else 404, found)
+        _method(method, "POST", path, "GET, POST")
+        return self._call_operation(account, call_id, _object(body))
 
     def _operate(self, dn: str, params: dict[str, Any], kind: type[StrEnum], what: str) -> Reply:
         """A device operation or an agent state, each on its own route."""

@@ -38,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, cast
 
+from .cometd import CALLS, CHANNELS, DEVICES, TOPICS
 from .config import Account, CometdSettings, UserRole
 from .events import CallEvent, DeviceSnapshot, DeviceStateChanged, Event
 from .projection import Projection
@@ -45,11 +46,6 @@ from .wire import dumps
 
 __all__ = ["CALLS", "CHANNELS", "DEVICES", "TOPICS", "Bayeux", "covered"]
 
-CALLS: Final = "/v2/me/calls"
-DEVICES: Final = "/v2/me/devices"
-CHANNELS: Final = "/v2/me/channels"
-#: the topics that carry messages
-TOPICS: Final = (CALLS, DEVICES, CHANNELS)
 #: a held connect ends up to this share of ``timeout`` early, at random
 _JITTER: Final = 0.1
 #: the most channels one session subscribes to

@@ -10,9 +10,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from .errors import CallStateError, LogWriteError
 from .log import LogError, LogReader, replay
@@ -20,6 +20,8 @@ from .projection import DEFAULT_FORM, FORMS, Form, User
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+    from .scenario import Script
 
 __all__ = ["main"]
 
@@ -148,50 +150,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "diagrams":
-        from . import diagrams
+    return _COMMANDS[args.command](args)
 
-        try:
-            written = diagrams.write(args.out)
-        except OSError as error:
-            print(
-                f"callstate: cannot write diagrams to {args.out}: {error.strerror}", file=sys.stderr
-            )
-            return 2
-        for path in written:
-            print(path)
-        if diagrams.graphviz() is None:
-            print(
-                "callstate: Graphviz (dot) is not installed: the .svg diagrams were not drawn",
-                file=sys.stderr,
-            )
-        return 0
-    if args.command == "replay":
-        return _replay(args.log, args.user, args.format)
-    if args.command == "schema":
-        from .schema import write
 
-        try:
-            for path in write(args.out):
-                print(path)
-        except OSError as error:
-            print(f"callstate: cannot write {args.out}: {error.strerror}", file=sys.stderr)
-            return 2
-        return 0
-    if args.command == "serve":
-        return _serve(args)
-    from .scenario import read, run
+def _diagrams(args: argparse.Namespace) -> int:
+    from . import diagrams
 
     try:
-        scenario = read(args.scenario.read_bytes())
+        written = diagrams.write(args.out)
     except OSError as error:
-        print(f"callstate: cannot read {args.scenario}: {error.strerror}", file=sys.stderr)
+        print(f"callstate: cannot write diagrams to {args.out}: {error.strerror}", file=sys.stderr)
         return 2
-    except _validation_error() as error:  # evaluated only if reading failed otherwise
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in error.errors()
+    for path in written:
+        print(path)
+    if diagrams.graphviz() is None:
+        print(
+            "callstate: Graphviz (dot) is not installed: the .svg diagrams were not drawn",
+            file=sys.stderr,
         )
-        print(f"callstate: {args.scenario} is not a valid scenario: {problems}", file=sys.stderr)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .schema import write
+
+    try:
+        for path in write(args.out):
+            print(path)
+    except OSError as error:
+        print(f"callstate: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .scenario import run
+
+    scenario = _scenario(args.scenario)
+    if scenario is None:
         return 2
     sequence = None
     if args.sequence is not None:
@@ -219,6 +215,23 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"callstate: {args.scenario}: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _scenario(path: Path) -> Script | None:
+    """The scenario file at ``path``; None once told why it cannot be read."""
+    from .scenario import read
+
+    try:
+        return read(path.read_bytes())
+    except OSError as error:
+        print(f"callstate: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return None
+    except _validation_error() as error:  # evaluated only if reading failed otherwise
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in error.errors()
+        )
+        print(f"callstate: {path} is not a valid scenario: {problems}", file=sys.stderr)
+        return None
 
 
 def _positive(text: str) -> float:
@@ -276,6 +289,10 @@ def _validation_error() -> type[ValidationError]:
     return ValidationError
 
 
+def _replay_log(args: argparse.Namespace) -> int:
+    return _replay(args.log, args.user, args.format)
+
+
 def _replay(path: Path, user: User, form: Form) -> int:
     try:
         reader = LogReader.read(path)
@@ -299,3 +316,13 @@ def _replay(path: Path, user: User, form: Form) -> int:
         print(f"callstate: cannot write the output: {error.strerror or error}", file=sys.stderr)
         return 2
     return 0
+
+
+#: each command's function, given the parsed command line: the exit code
+_COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
+    "run": _run,
+    "replay": _replay_log,
+    "serve": _serve,
+    "schema": _schema,
+    "diagrams": _diagrams,
+}

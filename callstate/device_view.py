@@ -11,6 +11,7 @@ import uuid
 from functools import cache
 from typing import Any, Final
 
+from . import cometd
 from .enums import AgentState
 from .events import DeviceSnapshot
 
@@ -82,13 +83,13 @@ def device_resource(device: DeviceSnapshot, base_uri: str) -> dict[str, Any]:
 
 def device_message(device: DeviceSnapshot, base_uri: str) -> dict[str, Any]:
     """The CometD message on ``/v2/me/devices``."""
-    return {
-        "data": {
+    return cometd.message(
+        cometd.DEVICES,
+        {
             "messageType": "DeviceStateChangeMessage",
             "devices": [device_resource(device, base_uri)],
         },
-        "channel": "/v2/me/devices",
-    }
+    )
 
 
 def voice_channel(device: DeviceSnapshot) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def voice_channel(device: DeviceSnapshot) -> dict[str, Any]:
 
 def channel_message(device: DeviceSnapshot) -> dict[str, Any]:
     """The CometD message on ``/v2/me/channels`` when the voice channel's state changes."""
-    return {
-        "data": {"messageType": "ChannelStateChangeMessageV2", "channels": [voice_channel(device)]},
-        "channel": "/v2/me/channels",
-    }
+    return cometd.message(
+        cometd.CHANNELS,
+        {"messageType": "ChannelStateChangeMessageV2", "channels": [voice_channel(device)]},
+    )

@@ -12,7 +12,6 @@ from typing import ClassVar
 from .enums import State
 
 __all__ = [
-    "shown",
     "CallNotFoundError",
     "CallStateError",
     "DeviceBusyError",
@@ -23,6 +22,7 @@ __all__ = [
     "NotPermittedError",
     "OperationNotAvailableError",
     "UnknownOperationError",
+    "shown",
 ]
 
 

@@ -27,15 +27,15 @@ if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
 
 __all__ = [
-    "MAX_DN",
     "CACHE_SIZE",
+    "MAX_DN",
     "NumberFacts",
     "NumberFormats",
     "cached",
     "clear_caches",
     "facts",
-    "is_dn",
     "formats",
+    "is_dn",
     "normalize",
     "parse_number",
     "warm",

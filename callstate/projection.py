@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+from . import cometd
 from .device_view import channel_message, device_message, device_resource
 from .enums import NotificationType, State
 from .errors import InvalidParameterError, shown
@@ -102,6 +103,34 @@ class User:
 
     def sees(self, call: CallSnapshot) -> bool:
         return self.role is Role.ADMIN or call.device == self.dn
+
+
+def _call_message(kind: NotificationType, call: Any, phone_number: Any) -> dict[str, Any]:
+    """The CometD message of a call event (``CallStateChangeMessage``), keys in the models'
+    order, around ``call`` (the leg's resource) and ``phone_number`` (its DN)."""
+    data: dict[str, Any] = {
+        "notificationType": kind.value,
+        "call": call,
+        "phoneNumber": phone_number,
+        "messageType": "CallStateChangeMessage",
+    }
+    if kind not in _NO_EXTENSIONS:
+        data["extensions"] = {"BusinessCall": 0}
+    return cometd.message(cometd.CALLS, data)
+
+
+def _call_frame(kind: NotificationType) -> tuple[bytes, bytes, bytes]:
+    """``_call_message`` of ``kind`` encoded and cut around its two values: the message of a
+    leg and its DN, both encoded, is ``before + leg + between + DN + after``."""
+    holes = ("\0call", "\0phoneNumber")  # stand-ins no message holds
+    encoded = dumps(_call_message(kind, *holes))
+    before, rest = encoded.split(dumps(holes[0]))
+    between, after = rest.split(dumps(holes[1]))
+    return before, between, after
+
+
+#: each kind's call message, encoded once around the leg and DN of an event
+_CALL_FRAMES: Final = {kind: _call_frame(kind) for kind in NotificationType}
 
 
 @cached
@@ -322,16 +351,9 @@ class Projection:
         call = _event(event).call
         if user is not None and not _checked(user).sees(call):
             return None
-        kind = event.notification_type
-        data: dict[str, Any] = {
-            "notificationType": kind.value,
-            "call": self._resource(call, form, fresh=True),
-            "phoneNumber": call.device,
-            "messageType": "CallStateChangeMessage",
-        }
-        if kind not in _NO_EXTENSIONS:
-            data["extensions"] = {"BusinessCall": 0}
-        return {"data": data, "channel": "/v2/me/calls"}
+        return _call_message(
+            event.notification_type, self._resource(call, form, fresh=True), call.device
+        )
 
     # -- output: wire bytes ---------------------------------------------------------------------
     def get_calls_json(self, user: User, form: Form | None = None) -> bytes:
@@ -414,20 +436,8 @@ class Projection:
             leg = self._encoded[form].get(call.id) or self._encode_leg(call, form)
         else:  # an event already superseded (or not applied): its own snapshot, not kept
             leg = dumps(self._resource(call, form, fresh=False))
-        kind = event.notification_type
-        message = b"".join(
-            (
-                b'{"data":{"notificationType":',
-                dumps(kind.value),
-                b',"call":',
-                leg,
-                b',"phoneNumber":',
-                dumps(call.device),
-                b',"messageType":"CallStateChangeMessage"',
-                b"" if kind in _NO_EXTENSIONS else b',"extensions":{"BusinessCall":0}',
-                b'},"channel":"/v2/me/calls"}',
-            )
-        )
+        before, between, after = _CALL_FRAMES[event.notification_type]
+        message = b"".join((before, leg, between, dumps(call.device), after))
         if hit is None and len(notices) >= _NOTICES:
             del notices[next(iter(notices))]
         notices[key] = (event, message)

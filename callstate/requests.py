@@ -49,8 +49,8 @@ __all__ = [
     "external_busy",
     "external_call",
     "external_hangup",
-    "line_leg",
     "is_device_operation",
+    "line_leg",
     "operate",
     "perform",
 ]

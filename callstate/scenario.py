@@ -307,31 +307,38 @@ def run(
             clock.now += step.wait
         elif isinstance(step, GetStep):
             lines.append({"user": step.user, "response": _get(projection, step, labels)})
-        elif isinstance(step, ExternalStep):
-            try:
-                leg = _external(switch, step)
-            except LogWriteError:  # not the step's fault: the run cannot go on
-                raise
-            except CallStateError as error:
-                lines.append({"external": step.external, "error": _error(error)})
-            else:
-                if step.label:
-                    labels[step.label] = leg.id
         else:
-            try:
-                agent_leg = _agent(switch, step, labels)
-            except LogWriteError:  # not the step's fault: the run cannot go on
-                raise
-            except CallStateError as error:
-                lines.append({"device": step.device, "error": _error(error)})
-            else:
-                if step.label and agent_leg is not None:
-                    labels[step.label] = agent_leg.id
+            _request(switch, step, labels, lines)
         if trace is not None:
             trace(step, list(lines))
         yield from lines
         lines.clear()
     switch.close_log()
+
+
+def _request(
+    switch: Switch,
+    step: ExternalStep | AgentStep,
+    labels: dict[str, str],
+    lines: list[dict[str, Any]],
+) -> None:
+    """Make the far end's or an agent's request: a refusal is an output line, the call of a
+    labelled step is remembered under its label."""
+    try:
+        if isinstance(step, ExternalStep):
+            leg: Call | None = _external(switch, step)
+        else:
+            leg = _agent(switch, step, labels)
+    except LogWriteError:  # not the step's fault: the run cannot go on
+        raise
+    except CallStateError as error:
+        if isinstance(step, ExternalStep):
+            lines.append({"external": step.external, "error": _error(error)})
+        else:
+            lines.append({"device": step.device, "error": _error(error)})
+    else:
+        if step.label and leg is not None:
+            labels[step.label] = leg.id
 
 
 def _get(projection: Projection, step: GetStep, labels: Mapping[str, str]) -> dict[str, Any]:

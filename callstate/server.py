@@ -511,27 +511,63 @@ def serve(
             pass
     if nats is not None:
         front = Front(config, nats, stream=stream, form=form, base_uri=base_uri)
+        return _serve_front(front, listening, limits, out)
+    return _serve_alone(
+        config,
+        listening,
+        limits,
+        out,
+        demo=config_text is None,
+        seed=seed,
+        form=form,
+        base_uri=base_uri,
+        log=log,
+        fresh=fresh,
+        checkpoint_bytes=checkpoint_bytes,
+    )
 
-        async def build(server: _Server) -> Starlette:
-            note = await front.start()
-            assert front.api is not None
-            assert front.stopped is not None
-            served = app(
-                front.api,
-                Bayeux(front.api.projection, config.cometd),
-                forward=front.forward,
-                closing=front.close,
-            )
-            # a front that cannot follow the stream any more stops (its clients go elsewhere)
-            front.stopped.add_done_callback(lambda _: server.handle_exit(signal.SIGTERM, None))
-            _settle_heap(form)
-            _watch_collections(served)
-            print(f"callstate: {note}", file=out)
-            print(f"callstate front serving {base_uri} (form {form})", file=out)
-            out.flush()
-            return served
 
-        return run(None, sockets=[listening], limits=limits, build=build)
+def _serve_front(front: Front, listening: socket.socket, limits: Limits, out: Any) -> int:
+    """Serve HTTP and CometD from a cluster's stream (``serve`` with ``nats``, as a front)."""
+
+    async def build(server: _Server) -> Starlette:
+        note = await front.start()
+        assert front.api is not None
+        assert front.stopped is not None
+        served = app(
+            front.api,
+            Bayeux(front.api.projection, front.config.cometd),
+            forward=front.forward,
+            closing=front.close,
+        )
+        # a front that cannot follow the stream any more stops (its clients go elsewhere)
+        front.stopped.add_done_callback(lambda _: server.handle_exit(signal.SIGTERM, None))
+        _settle_heap(front.form)
+        _watch_collections(served)
+        print(f"callstate: {note}", file=out)
+        print(f"callstate front serving {front.base_uri} (form {front.form})", file=out)
+        out.flush()
+        return served
+
+    return run(None, sockets=[listening], limits=limits, build=build)
+
+
+def _serve_alone(
+    config: Config,
+    listening: socket.socket,
+    limits: Limits,
+    out: Any,
+    *,
+    demo: bool,
+    seed: int | None,
+    form: Form,
+    base_uri: str,
+    log: str | None,
+    fresh: bool,
+    checkpoint_bytes: int | None,
+) -> int:
+    """Serve a switch of this process's own, restored from ``log`` if there is one (``serve``
+    without ``nats``); ``demo``: the config is the demo's, whose users the banner lists."""
     notes: list[str] = []
     try:
         api, run_whole = _open(config, seed, form, base_uri, log, fresh, notes)
@@ -551,7 +587,7 @@ def serve(
     _watch_collections(served)
 
     def banner() -> None:
-        if config_text is None:
+        if demo:
             print("callstate demo center; users (password = username):", file=out)
             for account in config.users:
                 role, dn = account.role.value, account.dn or "-"

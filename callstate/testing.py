@@ -570,32 +570,42 @@ class SwitchMachine(RuleBasedStateMachine):
         then: tuple[Operation, ...] = ()
         if what == "hold" and self._do(call, O.HOLD):
             then = (O.RETRIEVE,)
-        elif what == "mute":  # mostly, a muted call stays so a while
-            muted = [c for c in talking if O.UNMUTE_CALL in c.capabilities]
-            unmute = data.draw(st.booleans()) if muted else False
-            if unmute:
-                self._do(data.draw(st.sampled_from(muted)), O.UNMUTE_CALL)
-            elif self._do(call, O.MUTE_CALL):
-                if data.draw(st.integers(0, 2)) == 0:
-                    self._do(call, O.UNMUTE_CALL)  # at once, one time in three
-            else:
-                self._do(call, O.UNMUTE_CALL)
+        elif what == "mute":
+            self._mute(data, call, talking)
         elif what == "record":  # started, or going on already: then what may follow
             self._do(call, O.START_CALL_RECORDING)
             then = data.draw(st.sampled_from(_RECORDING_THEN))
         elif what == "data":
-            fresh = {k: v for k, v in (("x", 1), ("y", "z")) if k not in call.user_data}
-            attached = bool(fresh) and self._do(call, O.ATTACH_USER_DATA, userData=fresh)
-            if not (attached or self._do(call, O.UPDATE_USER_DATA, userData={"x": 2})):
-                return
-            ending = data.draw(st.sampled_from(_USER_DATA_THEN))
-            self._do(call, O.UPDATE_USER_DATA, userData={"y": "w"})
-            if ending is O.DELETE_USER_DATA_PAIR:
-                self._do(call, ending, key="x")
-            elif ending is O.DELETE_USER_DATA:
-                self._do(call, ending)
+            self._user_data(data, call)
         for op in then:
             self._do(call, op)
+
+    def _mute(self, data: st.DataObject, call: Call, talking: list[Call]) -> None:
+        """Unmute one of the muted calls among ``talking``, or mute ``call`` (mostly, a muted
+        call stays so a while)."""
+        muted = [c for c in talking if O.UNMUTE_CALL in c.capabilities]
+        unmute = data.draw(st.booleans()) if muted else False
+        if unmute:
+            self._do(data.draw(st.sampled_from(muted)), O.UNMUTE_CALL)
+        elif self._do(call, O.MUTE_CALL):
+            if data.draw(st.integers(0, 2)) == 0:
+                self._do(call, O.UNMUTE_CALL)  # at once, one time in three
+        else:
+            self._do(call, O.UNMUTE_CALL)
+
+    def _user_data(self, data: st.DataObject, call: Call) -> None:
+        """Attach user data to ``call`` (or update it), then update it, and delete a key or all
+        of it, or leave it."""
+        fresh = {k: v for k, v in (("x", 1), ("y", "z")) if k not in call.user_data}
+        attached = bool(fresh) and self._do(call, O.ATTACH_USER_DATA, userData=fresh)
+        if not (attached or self._do(call, O.UPDATE_USER_DATA, userData={"x": 2})):
+            return
+        ending = data.draw(st.sampled_from(_USER_DATA_THEN))
+        self._do(call, O.UPDATE_USER_DATA, userData={"y": "w"})
+        if ending is O.DELETE_USER_DATA_PAIR:
+            self._do(call, ending, key="x")
+        elif ending is O.DELETE_USER_DATA:
+            self._do(call, ending)
 
     @rule(data=st.data())
     def agent_device(self, data: st.DataObject) -> None:

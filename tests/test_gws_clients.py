@@ -77,7 +77,9 @@ def ok(answer: tuple[int, Any]) -> None:
     assert answer == (200, {"statusCode": 0}), answer
 
 
-def test_a_whole_agent_session(served: Served, clients: list[GwsClient]) -> None:
+def test_a_whole_agent_session(  # noqa: PLR0915 (one client's session, in order)
+    served: Served, clients: list[GwsClient]
+) -> None:
     # log in (Basic once), recover state, open CometD with the cookie alone
     agent = GwsClient(served.port)
     clients.append(agent)

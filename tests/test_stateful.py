@@ -252,7 +252,9 @@ class Model:
         assert parent.consult is not None
         return parent, parent.consult
 
-    def apply(self, leg: Leg, op: Operation, p: dict[str, Any]) -> None:
+    def apply(  # noqa: PLR0915 (the model of every operation, one case after another)
+        self, leg: Leg, op: Operation, p: dict[str, Any]
+    ) -> None:
         carried = {k: v for k, v in leg.data.items() if k != "GSIP_RECORD"}
         conn, data = leg.conn, {**carried, **(p.get("userData") or {})}
         if op is O.ANSWER:

@@ -73,8 +73,8 @@ __all__ = [
     "encode",
     "event_from_json",
     "event_to_json",
-    "plain",
     "events_from_records",
+    "plain",
     "records",
 ]
 
