@@ -355,7 +355,10 @@ async def worker(plan: dict[str, Any]) -> dict[str, Any]:
     async def arrive(index: int, agent: Agent) -> None:
         offset = spread * plan["offsets"][index]
         await asyncio.sleep(max(0.0, start + offset - time.monotonic()))
-        await agent.run(end)
+        # polls until every driver is done (``stopping``), not until ``end``: the last call of
+        # a pair may start just before ``end``, and its Answer and Hangup, after it, must still
+        # be heard
+        await agent.run(float("inf"))
 
     cpu0 = time.process_time()
     tasks = [asyncio.create_task(arrive(i, a)) for i, a in enumerate(agents)]

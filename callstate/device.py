@@ -7,14 +7,14 @@ done. A face holds no state of its own and offers no setter: the only way to cha
 device is a request, which is checked, logged and announced.
 
 ``Faces`` keeps one face per record: a device's for as long as the switch lives, a call's for
-as long as someone holds it (``switch.call(id) is call``), without keeping released calls alive.
+as long as its leg is live (``switch.call(id) is call``); the faces of released legs are let go
+a batch at a time, when there are as many again as live legs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from weakref import WeakValueDictionary
 
 from .engine import Connection, Engine, Leg, Line, Watch
 from .enums import (
@@ -39,18 +39,21 @@ from .table import Context
 __all__ = ["Call", "Device", "Faces", "leg_of"]
 
 _INITIATE = frozenset({Operation.INITIATE_TRANSFER, Operation.INITIATE_CONFERENCE})
+_FIRST_BOUND = 256
 
 
 class Faces:
     """The faces of one switch's records."""
 
-    __slots__ = ("_calls", "_devices", "engine", "streams")
+    __slots__ = ("_bound", "_calls", "_devices", "engine", "streams")
 
     def __init__(self, engine: Engine, streams: Streams) -> None:
         self.engine = engine
         self.streams = streams
         self._devices: dict[str, Device] = {}
-        self._calls: WeakValueDictionary[str, Call] = WeakValueDictionary()
+        self._calls: dict[str, Call] = {}
+        #: how many call faces there may be before those of released legs are let go
+        self._bound = _FIRST_BOUND
 
     def add(self, line: Line) -> Device:
         """The face of a new device."""
@@ -62,17 +65,19 @@ class Faces:
 
     def call(self, leg: Leg) -> Call:
         """The face of ``leg``: the one already held, if any."""
-        face = self._calls.get(leg.id)
+        calls = self._calls
+        face = calls.get(leg.id)
         if face is None:
+            if len(calls) >= self._bound:
+                self._let_go()
             face = self._calls[leg.id] = Call(leg, self._devices[leg.device.dn])
         return face
 
-    def __getstate__(self) -> tuple[Engine, Streams, dict[str, Device]]:
-        return self.engine, self.streams, self._devices  # call faces are the holders' own
-
-    def __setstate__(self, state: tuple[Engine, Streams, dict[str, Device]]) -> None:
-        self.engine, self.streams, self._devices = state
-        self._calls = WeakValueDictionary()
+    def _let_go(self) -> None:
+        """Forget the faces of released legs (amortised: once per as many new faces)."""
+        live = self.engine.legs
+        self._calls = {key: face for key, face in self._calls.items() if key in live}
+        self._bound = max(_FIRST_BOUND, 2 * len(self._calls))
 
 
 class Device:
@@ -215,7 +220,7 @@ class Call:
     """One leg of a call on one device (the GWS call resource). Read it; change it only
     through requests (``perform``)."""
 
-    __slots__ = ("__weakref__", "_device", "_leg")
+    __slots__ = ("_device", "_leg")
 
     def __init__(self, leg: Leg, device: Device) -> None:
         self._leg = leg

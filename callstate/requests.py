@@ -167,12 +167,10 @@ def operate(engine: Engine, line: Line, operation: str, params: Mapping[str, Any
 # -- agent requests ---------------------------------------------------------------------------
 def line_leg(line: Line, call_id: str, operation: str | None = None) -> Leg:
     """The device's live leg ``call_id``; anything else is 'not found'."""
-    try:
-        return line.legs[call_id]
-    except (KeyError, TypeError):
-        raise CallNotFoundError(
-            "no such call on this device", call_id=call_id, operation=operation
-        ) from None
+    leg = line.live(call_id) if isinstance(call_id, str) else None
+    if leg is None:
+        raise CallNotFoundError("no such call on this device", call_id=call_id, operation=operation)
+    return leg
 
 
 def perform(
@@ -184,13 +182,13 @@ def perform(
     except TypeError:  # unhashable: no operation's name
         op = None
     if op is None:
-        known = line.legs.get(call_id) if isinstance(call_id, str) else None
+        known = line.live(call_id) if isinstance(call_id, str) else None
         raise _unknown(
             shown(operation) if not isinstance(operation, str) else operation,
             call_id if isinstance(call_id, str) else None,
             known.state if known is not None else None,
         )
-    leg = line.legs.get(call_id) if type(call_id) is str else None
+    leg = line.live(call_id) if type(call_id) is str else None
     if leg is None:
         if op is Operation.SET_CALL_DISPOSITION and call_id in line.released:
             # a recently released leg takes a disposition: checked, and nothing is sent

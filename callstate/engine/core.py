@@ -299,7 +299,7 @@ class Engine:
         return self.ids.device_id()
 
     def add_line(self, line: Line) -> None:
-        self.journal.added(self.lines, line.dn)
+        self.journal.adding(line.dn, self.lines)
         self.lines[line.dn] = line
 
     @staticmethod
@@ -511,13 +511,9 @@ class Engine:
             self.now,
             parent,
         )
-        journal = self.journal
-        journal.keep_connection(connection)
-        journal.added(self.legs, leg._id)
-        journal.added(line._legs, leg._id)
+        self.journal.creating(self, leg)
         connection.append(leg)
         if parent is not None:
-            journal.keep(parent)
             parent._consult = leg
         self.legs[leg._id] = line._legs[leg._id] = leg
         return leg
@@ -621,11 +617,18 @@ class Engine:
     # -- leaving ----------------------------------------------------------------------------------
     def finish(self, leg: Leg, *, leave: bool = True, touch: bool = True) -> None:
         """After a release: drop the leg, dissolve its consult pair, optionally leave."""
-        self.journal.keep(leg)
-        self._forget(leg)
+        self.journal.forgetting(self, leg)
+        legs, line = self.legs, leg._device
+        mine = line._legs
+        del legs[leg._id], mine[leg._id]
+        line._released.append(leg._id)  # its device keeps its id a while
+        # an emptied dict keeps its largest table; a fresh one gives the memory back
+        if not legs:
+            self.legs = {}
+        if not mine:
+            line._legs = {}
         partner = leg._consult or leg._parent
         if partner is not None:
-            self.journal.keep(partner)
             partner._parent = partner._consult = None
             leg._parent = leg._consult = None
             if touch:
@@ -634,23 +637,6 @@ class Engine:
             self.supervision.finished(leg)
         if leave:
             self.leave(leg._connection, leg)
-
-    def _forget(self, leg: Leg) -> None:
-        """Take a released leg out of the live ones; its device keeps its id a while."""
-        journal, legs, line = self.journal, self.legs, leg._device
-        mine = line._legs
-        journal.removed(legs, leg._id)
-        journal.removed(mine, leg._id)
-        del legs[leg._id], mine[leg._id]
-        journal.attribute(line, "_released", copy=True)
-        line._released.append(leg._id)
-        # an emptied dict keeps its largest table; a fresh one gives the memory back
-        if not legs:
-            journal.attribute(self, "legs")
-            self.legs = {}
-        if not mine:
-            journal.attribute(line, "_legs")
-            line._legs = {}
 
     def leave(self, connection: Connection, party: Leg | str) -> None:
         self.journal.keep_connection(connection)

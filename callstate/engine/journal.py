@@ -10,16 +10,22 @@ check at every change.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..ids import IdGenerator
 from .records import Connection, Leg
 
-__all__ = ["Journal", "UndoJournal"]
+__all__ = ["Journal", "Legs", "UndoJournal"]
 
 _MISSING: Final = object()
 #: kinds of entries
 _LEG, _CONNECTION, _KEY, _ATTRIBUTE = "leg", "connection", "key", "attribute"
+
+
+class Legs(Protocol):
+    """Whatever holds every live leg by id (the engine)."""
+
+    legs: dict[str, Leg]
 
 
 class Journal:
@@ -33,14 +39,19 @@ class Journal:
     def keep_connection(self, connection: Connection) -> None:
         """Before a request changes ``connection``'s parties or owner: note them."""
 
-    def added(self, table: dict[str, Any], key: str) -> None:
+    def adding(self, key: str, table: dict[str, Any]) -> None:
         """``key`` is about to be added to ``table``."""
 
-    def removed(self, table: dict[str, Any], key: str) -> None:
-        """``key`` is about to be removed from ``table`` (or given another value)."""
+    def creating(self, owner: Legs, leg: Leg) -> None:
+        """``leg`` is about to join its connection and the live legs (of ``owner`` and of its
+        device), as the consult of its parent if it has one."""
 
-    def attribute(self, record: object, name: str, *, copy: bool = False) -> None:
-        """``record.name`` is about to change (with ``copy``: in place): note its value."""
+    def forgetting(self, owner: Legs, leg: Leg) -> None:
+        """``leg`` (released) is about to leave the live legs, of ``owner`` and of its device
+        (each table may be replaced by an empty one), and its consult pair."""
+
+    def attribute(self, record: object, name: str) -> None:
+        """``record.name`` is about to change: note its value."""
 
     def drawing(self, ids: IdGenerator) -> None:
         """A random id is about to be drawn from ``ids``: note the generator's state."""
@@ -74,17 +85,32 @@ class UndoJournal(Journal):
             self._kept.add(id(connection))
             self._entries.append((_CONNECTION, connection, list(connection), connection._owner))
 
-    def added(self, table: dict[str, Any], key: str) -> None:
+    def adding(self, key: str, table: dict[str, Any]) -> None:
         self._entries.append((_KEY, table, key, _MISSING))
 
-    def removed(self, table: dict[str, Any], key: str) -> None:
-        self._entries.append((_KEY, table, key, table[key]))
+    def creating(self, owner: Legs, leg: Leg) -> None:
+        self.keep_connection(leg._connection)
+        entries, key = self._entries, leg._id
+        entries.append((_KEY, owner.legs, key, _MISSING))
+        entries.append((_KEY, leg._device._legs, key, _MISSING))
+        if leg._parent is not None:
+            self.keep(leg._parent)
 
-    def attribute(self, record: object, name: str, *, copy: bool = False) -> None:
-        value = getattr(record, name)
-        if copy:
-            value = value.copy()
-        self._entries.append((_ATTRIBUTE, record, name, value))
+    def forgetting(self, owner: Legs, leg: Leg) -> None:
+        self.keep(leg)
+        line, key = leg._device, leg._id
+        entries = self._entries
+        entries.append((_KEY, owner.legs, key, leg))
+        entries.append((_KEY, line._legs, key, leg))
+        entries.append((_ATTRIBUTE, line, "_released", line._released.copy()))
+        entries.append((_ATTRIBUTE, owner, "legs", owner.legs))
+        entries.append((_ATTRIBUTE, line, "_legs", line._legs))
+        partner = leg._consult or leg._parent
+        if partner is not None:
+            self.keep(partner)
+
+    def attribute(self, record: object, name: str) -> None:
+        self._entries.append((_ATTRIBUTE, record, name, getattr(record, name)))
 
     def drawing(self, ids: IdGenerator) -> None:
         if self._rng is None:

@@ -96,6 +96,10 @@ class Line:
         """Live legs on this device by id, oldest first."""
         return MappingProxyType(self._legs)
 
+    def live(self, call_id: str) -> Leg | None:
+        """This device's live leg ``call_id``, if it has one (``call_id`` must be hashable)."""
+        return self._legs.get(call_id)
+
     @property
     def released(self) -> tuple[str, ...]:
         """Ids of the most recently released legs, oldest first (for SetCallDisposition)."""
