@@ -7,14 +7,16 @@ done. A face holds no state of its own and offers no setter: the only way to cha
 device is a request, which is checked, logged and announced.
 
 ``Faces`` keeps one face per record: a device's for as long as the switch lives, a call's for
-as long as its leg is live (``switch.call(id) is call``); the faces of released legs are let go
-a batch at a time, when there are as many again as live legs.
+as long as someone holds it (``switch.call(id) is call``), weakly: a released leg nobody holds
+is freed at once. (Faces kept strongly until a batch was pruned kept released legs alive:
+5.9 MB after 10,000 calls were made and released, against 0.18 MB now.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from weakref import KeyedRef
 
 from .engine import Connection, Engine, Leg, Line, Watch
 from .enums import (
@@ -39,21 +41,21 @@ from .table import Context
 __all__ = ["Call", "Device", "Faces", "leg_of"]
 
 _INITIATE = frozenset({Operation.INITIATE_TRANSFER, Operation.INITIATE_CONFERENCE})
-_FIRST_BOUND = 256
 
 
 class Faces:
     """The faces of one switch's records."""
 
-    __slots__ = ("_bound", "_calls", "_devices", "engine", "streams")
+    __slots__ = ("__weakref__", "_calls", "_devices", "_peak", "engine", "streams")
 
     def __init__(self, engine: Engine, streams: Streams) -> None:
         self.engine = engine
         self.streams = streams
         self._devices: dict[str, Device] = {}
-        self._calls: dict[str, Call] = {}
-        #: how many call faces there may be before those of released legs are let go
-        self._bound = _FIRST_BOUND
+        #: leg id -> a weak reference to its face, gone with the face (``_forget``)
+        self._calls: dict[str, KeyedRef[str, Call]] = {}
+        #: the most faces held at once since ``_calls`` was last made smaller
+        self._peak = 0
 
     def add(self, line: Line) -> Device:
         """The face of a new device."""
@@ -65,19 +67,29 @@ class Faces:
 
     def call(self, leg: Leg) -> Call:
         """The face of ``leg``: the one already held, if any."""
-        calls = self._calls
-        face = calls.get(leg.id)
+        ref = self._calls.get(leg.id)
+        face = None if ref is None else ref()
         if face is None:
-            if len(calls) >= self._bound:
-                self._let_go()
-            face = self._calls[leg.id] = Call(leg, self._devices[leg.device.dn])
+            face = Call(leg, self._devices[leg.device.dn])
+            calls = self._calls
+            calls[leg.id] = KeyedRef(face, self._forget, leg.id)
+            self._peak = max(self._peak, len(calls))
         return face
 
-    def _let_go(self) -> None:
-        """Forget the faces of released legs (amortised: once per as many new faces)."""
-        live = self.engine.legs
-        self._calls = {key: face for key, face in self._calls.items() if key in live}
-        self._bound = max(_FIRST_BOUND, 2 * len(self._calls))
+    def _forget(self, ref: KeyedRef[str, Call]) -> None:
+        calls = self._calls
+        if calls.get(ref.key) is ref:
+            del calls[ref.key]
+            if len(calls) < self._peak >> 3:  # a dict keeps its largest table; a copy does not
+                self._calls = dict(calls)
+                self._peak = len(calls)
+
+    def __getstate__(self) -> tuple[Engine, Streams, dict[str, Device]]:
+        return self.engine, self.streams, self._devices  # call faces are their holders'
+
+    def __setstate__(self, state: tuple[Engine, Streams, dict[str, Device]]) -> None:
+        self.engine, self.streams, self._devices = state
+        self._calls, self._peak = {}, 0
 
 
 class Device:
@@ -220,7 +232,7 @@ class Call:
     """One leg of a call on one device (the GWS call resource). Read it; change it only
     through requests (``perform``)."""
 
-    __slots__ = ("_device", "_leg")
+    __slots__ = ("__weakref__", "_device", "_leg")
 
     def __init__(self, leg: Leg, device: Device) -> None:
         self._leg = leg

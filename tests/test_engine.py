@@ -101,6 +101,23 @@ def test_faces_wrap_the_engines_records_one_face_each() -> None:
     assert not hasattr(record, "__dict__")
 
 
+def test_a_released_call_nobody_holds_is_let_go() -> None:
+    """Faces keep no call alive: a held face stays the one face of its call, and once the call
+    is released and nobody holds its face, the face (and the leg behind it) is freed."""
+    import gc
+    import weakref
+
+    switch = Switch(seed=1)
+    phone = switch.add_device("15000")
+    call = phone.dial("+14155550100")
+    call_id, face = call.id, weakref.ref(call)
+    assert phone.call(call_id) is call
+    call.perform("Hangup")
+    del call
+    gc.collect()
+    assert face() is None
+
+
 def test_no_field_is_set_from_outside_the_engine() -> None:
     """Every change is a request: setting a field of a face or of a record raises, and
     nothing changes or is announced."""
