@@ -55,7 +55,7 @@ class ExternalStep(_Strict):
 
 
 class GetStep(_Strict):
-    get: str = Field(pattern=r"^/me/(calls(/[^/]+)?|devices)/?$")
+    get: str = Field(pattern=r"^(/me/(calls(/[^/]+)?|devices)|/devices(/[^/?]+|\?fields=\*)?)/?$")
     user: str = Field(pattern=r"^(admin|[0-9]{1,32})$")
 
 

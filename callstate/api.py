@@ -13,7 +13,8 @@ Decisions where GWS is silent:
   statusCode, and nothing changed (no notification is published).
 - ``{deviceId}`` in ``/me/devices/{deviceId}/...`` is the device's id (the last part of its
   ``deviceUri``); its DN is accepted too.
-- Paths may end with one ``/``; query strings are ignored but for ``GET /me?subresources=``.
+- Paths may end with one ``/``; query strings are ignored but for ``GET /me?subresources=`` and
+  ``GET /devices?fields=*``.
 - Sessions (``callstate.http_sessions``): a request with good Basic credentials and no session
   cookie of that user gets one (``Set-Cookie: JSESSIONID=...``); the cookie alone then
   authenticates. Wrong Basic credentials are refused even beside a good cookie. The user routes
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, cast
+from urllib.parse import parse_qsl
 
 from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
@@ -328,6 +330,9 @@ class Api:
             case ["simulator", "far-end"]:
                 _method(method, "POST", path)
                 return self._far_end(account, _object(body))
+            case ["api", "v2", "devices", *rest] if len(rest) < 2:
+                _method(method, "GET", path)
+                return self._devices(account, query, rest)
             case ["api", "v2", name, *_] if name in _SYSTEM:
                 _method(method, "GET", path)
                 resource = self.users.system(parts[2:])
@@ -353,8 +358,6 @@ class Api:
                 return Reply(200, self.projection.get_calls_json(self.user(account)))
             case ["devices"]:
                 _method(method, "GET", path)
-                if account.dn is None:  # an admin owns no device
-                    return Reply(200, b'{"statusCode":0,"devices":[]}')
                 return Reply(200, dumps(self.projection.get_devices(self.user(account))))
             case ["channels", "voice"]:
                 _method(method, "POST", path)
@@ -372,6 +375,17 @@ class Api:
                 dn = self._own_device(account, device_id)
                 return self._operate(dn, params, DeviceOperation, "a device operation")
         raise _Refusal(6, f"no route {path}")
+
+    def _devices(self, account: Account, query: str, rest: list[str]) -> Reply:
+        """``GET /api/v2/devices`` (an admin's: every device's URI, or with ``fields=*`` the
+        devices) and ``GET /api/v2/devices/{id}`` (what a ``deviceUri`` names)."""
+        user = self.user(account)
+        if rest:
+            found = self.projection.get_device(user, rest[0])
+        else:
+            fields = ("fields", "*") in parse_qsl(query)
+            found = self.projection.list_devices(user, fields=fields)
+        return Reply(STATUS[found["statusCode"]], dumps(found))
 
     def _me_itself(
         self, account: Account, method: str, path: str, query: str, body: bytes

@@ -24,6 +24,8 @@ __all__ = [
     "DeviceNotification",
     "DeviceNotificationData",
     "DeviceResource",
+    "DeviceResponse",
+    "DeviceUrisResponse",
     "DevicesResponse",
     "ErrorResponse",
     "LegacyCallResource",
@@ -188,6 +190,20 @@ class DevicesResponse(_Wire):
 
     statusCode: int = 0
     devices: list[DeviceResource]
+
+
+class DeviceResponse(_Wire):
+    """``GET /api/v2/devices/{id}``: what a ``deviceUri`` names."""
+
+    statusCode: int = 0
+    device: DeviceResource
+
+
+class DeviceUrisResponse(_Wire):
+    """``GET /api/v2/devices`` (an admin's; with ``?fields=*``: a ``DevicesResponse``)."""
+
+    statusCode: int = 0
+    uris: list[str]
 
 
 class DeviceNotificationData(_Wire):

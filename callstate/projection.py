@@ -211,12 +211,19 @@ class Projection:
         self._notices: dict[tuple[int, str], tuple[Event, bytes]] = {}
         #: every device an event showed, by DN, as it last showed it
         self._devices: dict[str, DeviceSnapshot] = {}
+        #: device id -> DN (ids never change)
+        self._device_ids: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """What a checkpoint keeps: the legs and devices, not the encodings (made again)."""
         state = dict(self.__dict__)
         state.update(_encoded={form: {} for form in FORMS}, _encodings=False, _notices={})
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # (a checkpoint written before devices were looked up by id has no such index)
+        self._device_ids = {d.device_id: dn for dn, d in self._devices.items()}
 
     def rebased(self, base_uri: str, form: Form) -> Projection:
         """A projection of the same legs and devices, for another ``base_uri`` or ``form``
@@ -225,6 +232,7 @@ class Projection:
         other._calls = dict(self._calls)
         other._by_device = {dn: dict(legs) for dn, legs in self._by_device.items()}
         other._devices = dict(self._devices)
+        other._device_ids = dict(self._device_ids)
         return other
 
     # -- input ----------------------------------------------------------------------------------
@@ -285,6 +293,7 @@ class Projection:
         if not isinstance(device, DeviceSnapshot):
             raise InvalidParameterError(f"{shown(device)} is not a DeviceSnapshot")
         self._devices[device.device] = device
+        self._device_ids[device.device_id] = device.device
 
     @property
     def devices(self) -> tuple[DeviceSnapshot, ...]:
@@ -296,17 +305,37 @@ class Projection:
         return self._devices.get(dn)
 
     def get_devices(self, user: User) -> dict[str, Any]:
-        """``GET /api/v2/me/devices`` as ``user`` sees it: an agent its own device, an admin
-        every device known."""
-        if _checked(user).role is Role.ADMIN:
-            devices = list(self._devices.values())
-        else:
-            mine = self._devices.get(user.dn or "")
-            devices = [mine] if mine is not None else []
-        return {
-            "statusCode": 0,
-            "devices": [device_resource(d, self.base_uri) for d in devices],
-        }
+        """``GET /api/v2/me/devices`` as ``user`` sees it: an agent its own device; an admin,
+        who owns none, none (``list_devices`` lists every device)."""
+        mine = None if _checked(user).role is Role.ADMIN else self._devices.get(user.dn or "")
+        devices = [] if mine is None else [device_resource(mine, self.base_uri)]
+        return {"statusCode": 0, "devices": devices}
+
+    def list_devices(self, user: User, *, fields: bool = False) -> dict[str, Any]:
+        """``GET /api/v2/devices``: the ``uris`` of every device known, or with ``fields``
+        (``?fields=*``) the ``devices`` themselves. GWS asks for the Contact Center Admin role:
+        anyone else is refused (statusCode 5), which tells nothing of what exists."""
+        if _checked(user).role is not Role.ADMIN:
+            return {"statusCode": 5, "statusMessage": "only an admin lists every device"}
+        devices = self._devices.values()
+        if fields:
+            return {
+                "statusCode": 0,
+                "devices": [device_resource(d, self.base_uri) for d in devices],
+            }
+        uris = [f"{self.base_uri}/devices/{d.device_id}" for d in devices]
+        return {"statusCode": 0, "uris": uris}
+
+    def get_device(self, user: User, device_id: str) -> dict[str, Any]:
+        """``GET /api/v2/devices/{id}``, what a ``deviceUri`` names: the device by its id (or
+        its DN); an agent sees its own device only, an admin every one, and someone else's
+        answers exactly as a missing one."""
+        dn = self._device_ids.get(device_id, device_id) if isinstance(device_id, str) else ""
+        device = self._devices.get(dn)
+        if device is None or not (_checked(user).role is Role.ADMIN or user.dn == dn):
+            named = device_id if isinstance(device_id, str) else shown(device_id)
+            return {"statusCode": 6, "statusMessage": f"device {named} not found"}
+        return {"statusCode": 0, "device": device_resource(device, self.base_uri)}
 
     @property
     def snapshots(self) -> tuple[CallSnapshot, ...]:

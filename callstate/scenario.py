@@ -161,7 +161,7 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DN = re.compile(r"[0-9]{1,32}")  # callstate.numbers.MAX_DN digits at most
-_GET = re.compile(r"/me/(calls(/[^/]+)?|devices)/?")
+_GET = re.compile(r"/me/(calls(/[^/]+)?|devices)/?|/devices(/[^/?]+|\?fields=\*)?/?")
 _USER = re.compile(r"admin|[0-9]{1,32}")
 _FEATURES = frozenset({"mute", "recording"})
 _ROLES = frozenset({"agent", "supervisor"})
@@ -348,6 +348,10 @@ def _get(projection: Projection, step: GetStep, labels: Mapping[str, str]) -> di
         return projection.get_calls(user)
     if path == "/me/devices":
         return projection.get_devices(user)
+    if path in ("/devices", "/devices?fields=*"):
+        return projection.list_devices(user, fields=path.endswith("*"))
+    if path.startswith("/devices/"):
+        return projection.get_device(user, path.removeprefix("/devices/"))
     call_id = path.removeprefix("/me/calls/")
     return projection.get_call(user, labels.get(call_id, call_id))
 

@@ -108,6 +108,8 @@ PAYLOADS: Final[tuple[type[BaseModel], ...]] = (
     models.Notification,
     models.DeviceResource,
     models.DevicesResponse,
+    models.DeviceResponse,
+    models.DeviceUrisResponse,
     models.DeviceNotification,
     models.VoiceChannel,
     models.ChannelsResponse,

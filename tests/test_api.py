@@ -396,3 +396,63 @@ def test_an_admin_runs_a_full_collection_and_reads_its_cost(api: Api) -> None:
     )
     assert as_(api, None)("POST", "/simulator/gc")[0] == 401
     assert as_(api, "admin").raw("GET", "/simulator/gc").status == 405
+
+
+def test_every_device_uri_resolves_for_its_user_and_an_admin_only(api: Api) -> None:
+    mine, theirs = api.switch.device("15000"), api.switch.device("15001")
+    _, me = as_(api, "agent1")("GET", "/api/v2/me")
+    path = me["user"]["deviceUri"].removeprefix("http://127.0.0.1:8080")
+    assert path == f"/api/v2/devices/{mine.id}"
+    status, found = as_(api, "agent1")("GET", path)
+    assert (status, found["device"]["id"]) == (200, mine.id)
+    assert found["device"]["phoneNumber"] == "15000"
+    assert as_(api, "admin")("GET", path) == (200, found)
+    assert as_(api, "agent1")("GET", "/api/v2/devices/15000/") == (200, found)  # the DN too
+    # someone else's device answers exactly as one that does not exist
+    hidden = as_(api, "agent1")("GET", f"/api/v2/devices/{theirs.id}")
+    missing = as_(api, "agent1")("GET", "/api/v2/devices/no-such-device")
+    assert hidden == (404, {"statusCode": 6, "statusMessage": f"device {theirs.id} not found"})
+    assert missing == (404, {"statusCode": 6, "statusMessage": "device no-such-device not found"})
+    assert as_(api, "boss")("GET", path)[0] == 404  # a supervisor sees its own device only
+    assert as_(api, "agent1")("POST", path, {})[0] == 405
+    assert as_(api, "agent1")("GET", f"{path}/calls")[0] == 404
+    assert as_(api, None)("GET", path)[0] == 401
+
+
+def test_an_admin_lists_every_device_and_nobody_else_does(api: Api) -> None:
+    ids = [api.switch.device(dn).id for dn in ("15000", "15001", "15002")]
+    base = "http://127.0.0.1:8080/api/v2/devices/"
+    assert as_(api, "admin")("GET", "/api/v2/devices") == (
+        200,
+        {"statusCode": 0, "uris": [base + i for i in ids]},
+    )
+    for query in ("?fields=*", "?fields=%2A", "?x=1&fields=*"):
+        status, listed = as_(api, "admin")("GET", "/api/v2/devices" + query)
+        assert (status, [d["id"] for d in listed["devices"]]) == (200, ids)
+        assert listed["devices"][0] == as_(api, "admin")("GET", base[21:] + ids[0])[1]["device"]
+    for user in ("agent1", "boss"):
+        status, refused = as_(api, user)("GET", "/api/v2/devices?fields=*")
+        assert (status, refused["statusCode"]) == (403, 5)
+    assert as_(api, "admin")("POST", "/api/v2/devices", {})[0] == 405
+
+
+def test_device_reads_answer_the_same_in_a_scenario_and_over_http() -> None:
+    """``run`` answers a scenario's GETs with the projection, the server with ``Api``: the
+    same bodies, for every user."""
+    from callstate.scenario import run
+
+    served = Api.from_config(load(CONFIG), seed=1, form="8.5.2")
+    paths = ["/me/devices", "/devices", "/devices?fields=*", "/devices/15001", "/me/calls"]
+    users = {"admin": "admin", "agent1": "15000", "boss": "15002"}
+    scenario = {
+        "devices": [
+            {"dn": "15000", "features": ["mute"]},
+            {"dn": "15001"},
+            {"dn": "15002", "role": "supervisor"},
+        ],
+        "steps": [{"get": p, "user": u} for p in paths for u in users.values()],
+    }
+    lines = list(run(scenario, seed=1, form="8.5.2"))
+    over_http = [as_(served, name)("GET", "/api/v2" + p)[1] for p in paths for name in users]
+    assert [line["response"] for line in lines] == over_http
+    assert over_http[0] == {"statusCode": 0, "devices": []}  # an admin owns no device

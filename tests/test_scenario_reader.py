@@ -59,7 +59,15 @@ external = st.fixed_dictionaries(
 )
 get = st.fixed_dictionaries(
     {
-        "get": maybe(st.sampled_from(["/me/calls", "/me/calls/", "/me/calls/c1", "/me/call"])),
+        "get": maybe(
+            st.sampled_from(
+                [
+                    *("/me/calls", "/me/calls/", "/me/calls/c1", "/me/call", "/me/devices"),
+                    *("/devices", "/devices/", "/devices?fields=*", "/devices?fields=id"),
+                    *("/devices/15000", "/devices/15000/calls", "/devices//"),
+                ]
+            )
+        ),
         "user": maybe(st.sampled_from(["admin", "15000", "Admin", "15 000"])),
     }
 )

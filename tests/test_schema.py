@@ -162,8 +162,14 @@ def test_every_payload_the_projection_gives_is_one_the_schema_describes(form: Fo
         for c in calls.calls:
             models.CallResponse.model_validate(projection.get_call(user, c.id))
         models.DevicesResponse.model_validate(projection.get_devices(user))
+        for device in projection.devices:
+            found = projection.get_device(user, device.device_id)
+            if found["statusCode"] == 0:
+                models.DeviceResponse.model_validate(found)
+    models.DeviceUrisResponse.model_validate(projection.list_devices(User.admin()))
+    models.DevicesResponse.model_validate(projection.list_devices(User.admin(), fields=True))
     models.ErrorResponse.model_validate(projection.get_call(User.agent("15002"), "nope"))
-    devices = projection.get_devices(User.admin())["devices"]
+    devices = projection.list_devices(User.admin(), fields=True)["devices"]
     assert any("supervisorMonitoringState" in d for d in devices)
     assert any("callForwarding" in d for d in devices)
 

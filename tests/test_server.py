@@ -363,3 +363,22 @@ def test_an_unfinished_request_neither_waits_for_credentials_nor_blocks_a_stop(
         assert served.stop() == 0
         assert time.monotonic() - started < 8
     assert "Traceback" not in served.stderr()
+
+
+def test_device_uris_resolve_over_http(served: Served) -> None:
+    with httpx.Client(base_url=served.url, headers={"Authorization": basic("agent1")}) as http:
+        uri = http.get("/api/v2/me").json()["user"]["deviceUri"]
+        assert uri.startswith(served.url)  # the address the client used
+        device = http.get(uri).json()["device"]
+        assert device["phoneNumber"] == "15000"
+        assert http.get("/api/v2/devices").status_code == 403
+    with httpx.Client(base_url=served.url, headers={"Authorization": basic("agent2")}) as http:
+        assert http.get(uri).json() == {
+            "statusCode": 6,
+            "statusMessage": f"device {device['id']} not found",
+        }
+    with httpx.Client(base_url=served.url, headers={"Authorization": basic("admin")}) as http:
+        assert http.get("/api/v2/me/devices").json()["devices"] == []
+        assert uri in http.get("/api/v2/devices").json()["uris"]
+        listed = http.get("/api/v2/devices", params={"fields": "*"}).json()["devices"]
+        assert [d["phoneNumber"] for d in listed] == ["15000", "15001", "15002"]
