@@ -2,7 +2,8 @@
 
 A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 
-* ``{"device": DN, "operation": NAME, "params": {...}?, "call": LABEL?, "as": LABEL?}`` — an agent
+* ``{"device": DN, "operation": NAME, "params": {...}?, "call": LABEL?, "as": LABEL?,
+  "expect": {"statusCode": N}?}`` — an agent
   request. ``Dial`` makes a new call; any other NAME goes to the call labelled ``call`` or, without
   one, to the device's most recent live call that offers NAME (an unknown NAME is refused with
   ``statusCode`` 1 first). ``as`` labels the call the step created (the new call of ``Dial``, the
@@ -15,7 +16,9 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
   (not a string) from 0 to ``MAX_CLOCK``.
 
 ``run`` yields one JSON-ready dict per output line: ``{"device", "message"}`` per notification,
-``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET.
+``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET. An agent
+or far-end step is expected to succeed unless its ``expect`` names the ``statusCode`` of the
+refusal it expects (``unexpected`` tells what went otherwise; the CLI exits 1 for it).
 
 The schema is the pydantic model ``Scenario`` (``callstate._scenario_schema``, loaded on first
 use). ``read`` and ``run`` check a plainly well-formed scenario themselves, strictly (exact JSON
@@ -43,9 +46,11 @@ from .requests import check_operation_name, is_device_operation
 from .switch import ManualClock, Switch
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from ._scenario_schema import Scenario
 
-__all__ = ["Scenario", "Script", "read", "run"]
+__all__ = ["Scenario", "Script", "Step", "problems", "read", "run", "unexpected"]
 
 
 def __getattr__(name: str) -> object:
@@ -70,6 +75,7 @@ class AgentStep:
     params: dict[str, Any]
     call: str | None
     label: str | None
+    expect: int | None = None  # the statusCode of the refusal the step expects
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,7 @@ class ExternalStep:
     to: str | None
     user_data: dict[str, Any] | None
     label: str | None
+    expect: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,14 @@ def read(source: bytes | str) -> Script:
     return script
 
 
+def problems(error: ValidationError) -> list[str]:
+    """What ``read`` refused, one line per problem, naming the step (counted from 1) or device
+    and the field: ``step 3, operation: Field required``."""
+    from ._scenario_schema import problems as lines
+
+    return lines(error)
+
+
 def _script_of(model: Scenario) -> Script:
     from . import _scenario_schema as schema
 
@@ -123,9 +138,13 @@ def _script_of(model: Scenario) -> Script:
         elif isinstance(s, schema.GetStep):
             steps.append(GetStep(s.get, s.user))
         elif isinstance(s, schema.ExternalStep):
-            steps.append(ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label))
+            expect = None if s.expect is None else s.expect.status_code
+            steps.append(
+                ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label, expect)
+            )
         else:
-            steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label))
+            expect = None if s.expect is None else s.expect.status_code
+            steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label, expect))
     devices = tuple(DeviceSpec(d.dn, tuple(d.features), d.role) for d in model.devices)
     return Script(devices, tuple(steps))
 
@@ -166,8 +185,8 @@ _USER = re.compile(r"admin|[0-9]{1,32}")
 _FEATURES = frozenset({"mute", "recording"})
 _ROLES = frozenset({"agent", "supervisor"})
 _EVENTS = frozenset({"Call", "Answer", "Hangup", "Busy"})
-_AGENT = frozenset({"device", "operation", "params", "call", "as"})
-_EXTERNAL = frozenset({"external", "event", "to", "params", "as"})
+_AGENT = frozenset({"device", "operation", "params", "call", "as", "expect"})
+_EXTERNAL = frozenset({"external", "event", "to", "params", "as", "expect"})
 
 
 def _plain(data: Any) -> Script | None:
@@ -192,6 +211,16 @@ def _text(value: Any) -> str:
 def _optional_text(step: Mapping[str, Any], key: str) -> str | None:
     value = step.get(key)
     return None if value is None else _text(value)
+
+
+def _expect(step: Mapping[str, Any]) -> int | None:
+    expect = step.get("expect")
+    if expect is None:
+        return None
+    code = _object(expect).get("statusCode")
+    if expect.keys() != {"statusCode"} or type(code) is not int or not 1 <= code <= 999:
+        raise _NotSure(expect)
+    return code
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -246,7 +275,8 @@ def _step(step: Any) -> Step:
         params = _object(step.get("params", {}))
         label = _optional_text(step, "as")
         device, operation = _text(step["device"]), _text(step["operation"])
-        return AgentStep(device, operation, params, _optional_text(step, "call"), label)
+        call = _optional_text(step, "call")
+        return AgentStep(device, operation, params, call, label, _expect(step))
     raise _NotSure(step)
 
 
@@ -261,7 +291,23 @@ def _external_step(step: dict[str, Any]) -> ExternalStep:
         user_data = _object(user_data)
     if event not in _EVENTS or (to is None if event == "Call" else user_data is not None):
         raise _NotSure(step)
-    return ExternalStep(_text(step["external"]), event, to, user_data, _optional_text(step, "as"))
+    label = _optional_text(step, "as")
+    return ExternalStep(_text(step["external"]), event, to, user_data, label, _expect(step))
+
+
+def unexpected(step: Step, lines: list[dict[str, Any]]) -> str | None:
+    """What went against the step's expectation, given the lines it printed (None: nothing).
+    A step expects success unless its ``expect`` names the ``statusCode`` of its refusal."""
+    if not isinstance(step, AgentStep | ExternalStep):
+        return None
+    refused = next((line["error"] for line in lines if "error" in line), None)
+    if refused is None:
+        return None if step.expect is None else f"expected statusCode {step.expect}: succeeded"
+    code = refused["statusCode"]
+    if code == step.expect:
+        return None
+    wanted = "" if step.expect is None else f"expected statusCode {step.expect}: "
+    return f"{wanted}refused with statusCode {code}: {refused['statusMessage']}"
 
 
 def _error(error: CallStateError) -> dict[str, Any]:

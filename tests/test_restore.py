@@ -703,6 +703,7 @@ def test_restore_returns_a_named_result_that_unpacks(tmp_path: Path, opened: lis
     assert isinstance(result, Restored)
     assert result._fields == ("switch", "reader")
     assert state_of(result.switch) == state_of(original)
-    assert result.reader.cut_line is None and result.reader.entries
+    assert result.reader.cut_line is None
+    assert result.reader.entries
     switch, reader = result
     assert (switch, reader) == (result.switch, result.reader)
