@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .scenario import Script, Step
     from .sequence import Sequence as Diagram
 
-__all__ = ["main"]
+__all__ = ["main", "parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,17 +46,18 @@ Commands:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m callstate`` (each command a subparser)."""
     from . import __version__
 
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    parser = _Parser(
+    top = _Parser(
         prog="python -m callstate",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"callstate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    top.add_argument("--version", action="version", version=f"callstate {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "and the capabilities table.",
     )
     draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
-    return parser
+    return top
 
 
 def _user(text: str) -> User:
@@ -159,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     return _COMMANDS[args.command](args)
 
 
