@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from callstate import Scenario
-from callstate.scenario import Script, _plain, _script_of, read
+from callstate.scenario import Script, _script_of, read
+from callstate.scenario_steps import plain as _plain
 
 texts = st.sampled_from(["15000", "15001", "admin", "", "1 5", "abc", "/me/calls", "x\u00e9"])
 anything = st.one_of(
