@@ -60,7 +60,7 @@ from .events import (
 from .log import LogError, LogReader, decode, encode, replay
 from .projection import DEFAULT_FORM, Form, Projection, Role, User
 from .streams import AsyncSubscription, EventOverflowError, EventStream
-from .switch import ManualClock, Subscription, Switch
+from .switch import ManualClock, Restored, Subscription, Switch
 
 __all__ = [
     "DEFAULT_FORM",
@@ -109,6 +109,7 @@ __all__ = [
     "Projection",
     "RecordingChanged",
     "RecordingState",
+    "Restored",
     "Role",
     "Scenario",
     "State",

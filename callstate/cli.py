@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from .errors import CallStateError, LogWriteError
 from .log import LogError, LogReader, replay
@@ -21,9 +21,10 @@ from .projection import DEFAULT_FORM, FORMS, Form, User
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from .scenario import Script
+    from .scenario import Script, Step
+    from .sequence import Sequence as Diagram
 
-__all__ = ["main"]
+__all__ = ["main", "parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,30 +46,40 @@ Commands:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m callstate`` (each command a subparser)."""
     from . import __version__
 
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    parser = _Parser(
+    top = _Parser(
         prog="python -m callstate",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"callstate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    top.add_argument("--version", action="version", version=f"callstate {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(
             name, help=summary, description=summary, formatter_class=formatter
         )
 
-    run_cmd = command("run", "Run a scenario; print one JSON object per line.")
+    run_cmd = command(
+        "run",
+        "Run a scenario; print one JSON object per line. Exit 1 if a step was refused that did "
+        "not expect it (or expected a refusal and got another outcome).",
+    )
     run_cmd.add_argument("scenario", type=Path, help="scenario file (see docs/scenarios.md)")
     run_cmd.add_argument("--format", choices=FORMS, default=DEFAULT_FORM, help="call resource form")
     run_cmd.add_argument("--seed", type=int, default=None, help="make every id reproducible")
     run_cmd.add_argument("--log", type=Path, default=None, help="write the event log to this file")
     run_cmd.add_argument(
         "--sequence", type=Path, default=None, help="write a Mermaid sequence diagram of the run"
+    )
+    run_cmd.add_argument(
+        "--pretty",
+        action="store_true",
+        help="print a table to read (a row per line: step, who, what, state, detail), not JSON",
     )
     replay = command("replay", "Print GET /me/calls rebuilt from an event log.")
     replay.add_argument("log", type=Path, help="event log file (written with --log)")
@@ -129,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "and the capabilities table.",
     )
     draw.add_argument("--out", type=Path, default=Path("diagrams"), help="output folder")
-    return parser
+    return top
 
 
 def _user(text: str) -> User:
@@ -149,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     return _COMMANDS[args.command](args)
 
 
@@ -194,10 +205,19 @@ def _run(args: argparse.Namespace) -> int:
         from .sequence import Sequence
 
         sequence = Sequence(scenario)
-    trace = sequence.step if sequence is not None else None
+    steps = _Steps(sequence)
+    table = None
     try:
-        for line in run(scenario, form=args.format, seed=args.seed, log=args.log, trace=trace):
-            print(json.dumps(line))
+        if args.pretty:
+            from .pretty import HEADER, Table
+
+            table = Table()
+            print(HEADER)
+        for line in run(scenario, form=args.format, seed=args.seed, log=args.log, trace=steps):
+            if table is None:
+                print(json.dumps(line))
+            else:
+                print(table.row(steps.number, line, expected=steps.expected))
         if sequence is not None:
             args.sequence.write_text(sequence.mermaid(), encoding="utf-8")
     except BrokenPipeError:  # the reader went away: main() ends quietly
@@ -214,7 +234,37 @@ def _run(args: argparse.Namespace) -> int:
     except CallStateError as error:  # a scenario the checks let through, refused when run
         print(f"callstate: {args.scenario}: {error}", file=sys.stderr)
         return 2
-    return 0
+    sys.stdout.flush()  # the lines before the verdict on them
+    for problem in steps.problems:
+        print(f"callstate: {args.scenario}: {problem}", file=sys.stderr)
+    return 1 if steps.problems else 0
+
+
+class _Steps:
+    """The run's trace: counts the steps, notes each one that went against its expectation
+    (``scenario.unexpected``) and hands the step on to the sequence diagram, if one is drawn."""
+
+    def __init__(self, sequence: Diagram | None) -> None:
+        self.number = 0  # of the step being printed, counted from 1
+        self.expected = False  # its refusal was the one it expects
+        self.problems: list[str] = []
+        self._sequence = sequence
+
+    def __call__(self, step: Step, lines: list[dict[str, Any]]) -> None:
+        from .scenario import AgentStep, ExternalStep, unexpected
+
+        self.number += 1
+        problem = unexpected(step, lines)
+        self.expected = problem is None and getattr(step, "expect", None) is not None
+        if problem is not None:
+            name = ""
+            if isinstance(step, AgentStep):
+                name = f" ({step.device} {step.operation})"
+            elif isinstance(step, ExternalStep):
+                name = f" ({step.external} {step.event})"
+            self.problems.append(f"step {self.number}{name}: {problem}")
+        if self._sequence is not None:
+            self._sequence.step(step, lines)
 
 
 def _scenario(path: Path) -> Script | None:
@@ -227,10 +277,10 @@ def _scenario(path: Path) -> Script | None:
         print(f"callstate: cannot read {path}: {error.strerror}", file=sys.stderr)
         return None
     except _validation_error() as error:  # evaluated only if reading failed otherwise
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in error.errors()
-        )
-        print(f"callstate: {path} is not a valid scenario: {problems}", file=sys.stderr)
+        from .scenario import problems
+
+        for problem in problems(error):  # one line each, naming the step and the field
+            print(f"callstate: {path}: {problem}", file=sys.stderr)
         return None
 
 

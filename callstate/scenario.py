@@ -2,7 +2,8 @@
 
 A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 
-* ``{"device": DN, "operation": NAME, "params": {...}?, "call": LABEL?, "as": LABEL?}`` — an agent
+* ``{"device": DN, "operation": NAME, "params": {...}?, "call": LABEL?, "as": LABEL?,
+  "expect": {"statusCode": N}?}`` — an agent
   request. ``Dial`` makes a new call; any other NAME goes to the call labelled ``call`` or, without
   one, to the device's most recent live call that offers NAME (an unknown NAME is refused with
   ``statusCode`` 1 first). ``as`` labels the call the step created (the new call of ``Dial``, the
@@ -15,37 +16,59 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
   (not a string) from 0 to ``MAX_CLOCK``.
 
 ``run`` yields one JSON-ready dict per output line: ``{"device", "message"}`` per notification,
-``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET.
+``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET. An agent
+or far-end step is expected to succeed unless its ``expect`` names the ``statusCode`` of the
+refusal it expects (``unexpected`` tells what went otherwise; the CLI exits 1 for it).
 
 The schema is the pydantic model ``Scenario`` (``callstate._scenario_schema``, loaded on first
-use). ``read`` and ``run`` check a plainly well-formed scenario themselves, strictly (exact JSON
-types, the schema's keys only, no coercion) and without pydantic, whose import and model
-building cost about a third of a short run's start; anything they are not sure of goes to
-``Scenario``, so every refusal and its message are pydantic's, as before.
+use). ``read`` and ``run`` read a plainly well-formed scenario without it
+(``callstate.scenario_steps``: the steps as plain objects, and that strict check); anything the
+check is not sure of goes to ``Scenario``, so every refusal and its message are pydantic's.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .device import Call
-from .engine import MAX_CLOCK
 from .enums import DeviceOperationName, Operation
 from .errors import CallNotFoundError, CallStateError, LogWriteError, MissingParameterError
 from .events import CallEvent, DeviceStateChanged, Event
 from .projection import DEFAULT_FORM, Form, Projection, User
 from .requests import check_operation_name, is_device_operation
+from .scenario_steps import (
+    AgentStep,
+    DeviceSpec,
+    ExternalStep,
+    GetStep,
+    Script,
+    Step,
+    WaitStep,
+    plain,
+    plain_text,
+)
 from .switch import ManualClock, Switch
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from ._scenario_schema import Scenario
 
-__all__ = ["Scenario", "Script", "read", "run"]
+__all__ = [
+    "AgentStep",
+    "ExternalStep",
+    "GetStep",
+    "Scenario",
+    "Script",
+    "Step",
+    "WaitStep",
+    "problems",
+    "read",
+    "run",
+    "unexpected",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -56,61 +79,22 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    dn: str
-    features: tuple[str, ...]
-    role: str = "agent"
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStep:
-    device: str
-    operation: str
-    params: dict[str, Any]
-    call: str | None
-    label: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExternalStep:
-    external: str
-    event: str
-    to: str | None
-    user_data: dict[str, Any] | None
-    label: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class GetStep:
-    get: str
-    user: str
-
-
-@dataclass(frozen=True, slots=True)
-class WaitStep:
-    wait: float
-
-
-Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A checked scenario, in plain objects (what ``run`` plays)."""
-
-    devices: tuple[DeviceSpec, ...]
-    steps: tuple[Step, ...]
-
-
 def read(source: bytes | str) -> Script:
     """Check a scenario file's text; raise pydantic's ``ValidationError`` if it is not one."""
-    script = _plain(_json(source))
+    script = plain_text(source)
     if script is None:
         from ._scenario_schema import Scenario
 
         return _script_of(Scenario.model_validate_json(source))
     return script
+
+
+def problems(error: ValidationError) -> list[str]:
+    """What ``read`` refused, one line per problem, naming the step (counted from 1) or device
+    and the field: ``step 3, operation: Field required``."""
+    from ._scenario_schema import problems as lines
+
+    return lines(error)
 
 
 def _script_of(model: Scenario) -> Script:
@@ -123,145 +107,30 @@ def _script_of(model: Scenario) -> Script:
         elif isinstance(s, schema.GetStep):
             steps.append(GetStep(s.get, s.user))
         elif isinstance(s, schema.ExternalStep):
-            steps.append(ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label))
+            expect = None if s.expect is None else s.expect.status_code
+            steps.append(
+                ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label, expect)
+            )
         else:
-            steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label))
+            expect = None if s.expect is None else s.expect.status_code
+            steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label, expect))
     devices = tuple(DeviceSpec(d.dn, tuple(d.features), d.role) for d in model.devices)
     return Script(devices, tuple(steps))
 
 
-# -- the plain check: a subset of what the schema accepts, read the same way ----------------------
-class _NotSure(Exception):
-    """The plain check cannot vouch for this: ask the schema."""
-
-
-def _json(source: bytes | str) -> Any:
-    """Decode like pydantic would, or ``_NOT_SURE``: no BOM, escapes, NaN or repeated keys."""
-    try:
-        text = source.decode() if isinstance(source, bytes) else source
-        if "\\u" in text or text.startswith("\ufeff"):
-            return _NOT_SURE
-        return json.loads(text, parse_constant=_refuse, object_pairs_hook=_unique)
-    except (ValueError, _NotSure, RecursionError):  # Unicode/JSONDecodeError are ValueErrors
-        return _NOT_SURE
-
-
-_NOT_SURE: Any = object()
-
-
-def _refuse(constant: str) -> Any:
-    raise _NotSure(constant)
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _NotSure("repeated key")
-    return result
-
-
-_DN = re.compile(r"[0-9]{1,32}")  # callstate.numbers.MAX_DN digits at most
-_GET = re.compile(r"/me/(calls(/[^/]+)?|devices)/?|/devices(/[^/?]+|\?fields=\*)?/?")
-_USER = re.compile(r"admin|[0-9]{1,32}")
-_FEATURES = frozenset({"mute", "recording"})
-_ROLES = frozenset({"agent", "supervisor"})
-_EVENTS = frozenset({"Call", "Answer", "Hangup", "Busy"})
-_AGENT = frozenset({"device", "operation", "params", "call", "as"})
-_EXTERNAL = frozenset({"external", "event", "to", "params", "as"})
-
-
-def _plain(data: Any) -> Script | None:
-    try:
-        return _check(data)
-    except (_NotSure, RecursionError):
+def unexpected(step: Step, lines: list[dict[str, Any]]) -> str | None:
+    """What went against the step's expectation, given the lines it printed (None: nothing).
+    A step expects success unless its ``expect`` names the ``statusCode`` of its refusal."""
+    if not isinstance(step, AgentStep | ExternalStep):
         return None
-
-
-def _text(value: Any) -> str:
-    """An exact ``str`` that pydantic takes as it is (no lone surrogate)."""
-    if type(value) is not str:
-        raise _NotSure(value)
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise _NotSure(value) from None
-    return value
-
-
-def _optional_text(step: Mapping[str, Any], key: str) -> str | None:
-    value = step.get(key)
-    return None if value is None else _text(value)
-
-
-def _object(value: Any) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise _NotSure(value)
-    for key in value:
-        _text(key)
-    return dict(value)
-
-
-def _list(value: Any) -> list[Any]:
-    if type(value) is not list:
-        raise _NotSure(value)
-    return value
-
-
-def _check(data: Any) -> Script:
-    if type(data) is not dict or data.keys() != {"devices", "steps"}:
-        raise _NotSure(data)
-    devices = tuple(_device(d) for d in _list(data["devices"]))
-    if len({d.dn for d in devices}) != len(devices):
-        raise _NotSure("repeated DN")
-    return Script(devices, tuple(_step(s) for s in _list(data["steps"])))
-
-
-def _device(spec: Any) -> DeviceSpec:
-    if type(spec) is not dict or "dn" not in spec or not spec.keys() <= {"dn", "features", "role"}:
-        raise _NotSure(spec)
-    dn = _text(spec["dn"])
-    features = tuple(_text(f) for f in _list(spec.get("features", [])))
-    role = spec.get("role", "agent")
-    if not _DN.fullmatch(dn) or not set(features) <= _FEATURES or role not in _ROLES:
-        raise _NotSure(spec)
-    return DeviceSpec(dn, features, role)
-
-
-def _step(step: Any) -> Step:
-    if type(step) is not dict:
-        raise _NotSure(step)
-    keys = step.keys()
-    if keys == {"wait"}:
-        wait = step["wait"]
-        if type(wait) in (int, float) and 0 <= wait <= MAX_CLOCK:  # finite: NaN fails too
-            return WaitStep(float(wait))
-    elif keys == {"get", "user"}:
-        get, user = _text(step["get"]), _text(step["user"])
-        if get.isascii() and _GET.fullmatch(get) and _USER.fullmatch(user):
-            return GetStep(get, user)
-    elif "external" in keys and "event" in keys and keys <= _EXTERNAL:
-        return _external_step(step)
-    elif "device" in keys and "operation" in keys and keys <= _AGENT:
-        params = _object(step.get("params", {}))
-        label = _optional_text(step, "as")
-        device, operation = _text(step["device"]), _text(step["operation"])
-        return AgentStep(device, operation, params, _optional_text(step, "call"), label)
-    raise _NotSure(step)
-
-
-def _external_step(step: dict[str, Any]) -> ExternalStep:
-    event = _text(step["event"])
-    to = _optional_text(step, "to")
-    params = _object(step.get("params", {}))
-    if not params.keys() <= {"userData"}:
-        raise _NotSure(params)
-    user_data = params.get("userData")
-    if user_data is not None:
-        user_data = _object(user_data)
-    if event not in _EVENTS or (to is None if event == "Call" else user_data is not None):
-        raise _NotSure(step)
-    return ExternalStep(_text(step["external"]), event, to, user_data, _optional_text(step, "as"))
+    refused = next((line["error"] for line in lines if "error" in line), None)
+    if refused is None:
+        return None if step.expect is None else f"expected statusCode {step.expect}: succeeded"
+    code = refused["statusCode"]
+    if code == step.expect:
+        return None
+    wanted = "" if step.expect is None else f"expected statusCode {step.expect}: "
+    return f"{wanted}refused with statusCode {code}: {refused['statusMessage']}"
 
 
 def _error(error: CallStateError) -> dict[str, Any]:
@@ -364,7 +233,7 @@ def _script(scenario: Scenario | Script | Mapping[str, Any]) -> Script:
 
     if isinstance(scenario, Scenario):
         return _script_of(scenario)
-    return _plain(scenario) or _script_of(Scenario.model_validate(scenario))
+    return plain(scenario) or _script_of(Scenario.model_validate(scenario))
 
 
 def _external(switch: Switch, step: ExternalStep) -> Call:

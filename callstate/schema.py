@@ -135,11 +135,26 @@ def payload_schema() -> dict[str, Any]:
     }
 
 
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (``docs/scenarios.md``), for editors and checkers."""
+    from .scenario import Scenario
+
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
 def write(folder: Path) -> list[Path]:
-    """Write ``requests.json`` and ``payloads.json`` into ``folder``; their paths."""
+    """Write ``requests.json``, ``payloads.json`` and ``scenario.json`` into ``folder``; their
+    paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in (("requests", request_schema()), ("payloads", payload_schema())):
+    schemas = (
+        ("requests", request_schema()),
+        ("payloads", payload_schema()),
+        ("scenario", scenario_schema()),
+    )
+    for name, schema in schemas:
         path = folder / f"{name}.json"
         path.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n", "utf-8")
         written.append(path)

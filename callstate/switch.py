@@ -14,7 +14,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 from .bus import Bus, ErrorHandler, Subscriber, Subscription
 from .device import Call, Device, Faces, leg_of
@@ -33,7 +33,7 @@ from .requests import (
 from .restore import replay_requests
 from .streams import AsyncSubscriber, AsyncSubscription, EventStream, Streams
 
-__all__ = ["ManualClock", "Recorder", "Subscriber", "Subscription", "Switch"]
+__all__ = ["ManualClock", "Recorder", "Restored", "Subscriber", "Subscription", "Switch"]
 
 
 def _check_switch_arguments(
@@ -160,12 +160,14 @@ class Switch:
         *,
         clock: Callable[[], float] | None = None,
         resume_log: bool = False,
-    ) -> tuple[Switch, LogReader]:
+    ) -> Restored:
         """Rebuild a switch from its log: same devices, calls, states and ids.
 
-        The requests are run again with the logged clock readings and must produce the logged
-        events (``LogError`` names the line otherwise). A last line cut mid-way is skipped and
-        reported by the returned reader (``cut_line``). With ``resume_log``, the switch goes on
+        Returns a ``Restored``: ``.switch``, the rebuilt switch, and ``.reader``, the log as
+        read (its ``header``, ``entries``, and ``cut_line`` when the last line was cut mid-way
+        and skipped); it unpacks as ``switch, reader = Switch.restore(path)``. The requests
+        are run again with the logged clock readings and must produce the logged events
+        (``LogError`` names the line otherwise). With ``resume_log``, the switch goes on
         appending to ``source`` (a cut last line is truncated away first).
         """
         if clock is not None and not callable(clock):
@@ -183,7 +185,7 @@ class Switch:
         switch._engine.clock = clock or time.time
         if resume_log and isinstance(source, str | os.PathLike):
             switch.resume_log(source, reader)
-        return switch, reader
+        return Restored(switch, reader)
 
     @classmethod
     def from_header(cls, header: Mapping[str, Any], clock: Callable[[], float]) -> Switch:
@@ -434,3 +436,12 @@ class Switch:
         else:
             engine.commit()
         return self._faces.call(leg)
+
+
+class Restored(NamedTuple):
+    """What ``Switch.restore`` gives: the rebuilt switch and the log it was rebuilt from."""
+
+    #: the switch as the log left it, ready for new requests
+    switch: Switch
+    #: the log as read: ``header``, ``entries``, ``cut_line``/``cut_bytes`` of a cut last line
+    reader: LogReader

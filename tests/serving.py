@@ -88,11 +88,15 @@ class Served:
 
 
 @contextmanager
-def server(tmp: Path, config: dict[str, Any] | None = None, *extra: str) -> Iterator[Served]:
+def server(tmp: Path, config: dict[str, Any] | Path | None = None, *extra: str) -> Iterator[Served]:
     """A server on a free port, up (health answers) before the body runs; stopped after (its
-    output in ``tmp``: ``server.out``, ``server.err``)."""
-    path = tmp / "config.json"
-    path.write_text(json.dumps(config or CONFIG))
+    output in ``tmp``: ``server.out``, ``server.err``). ``config``: a config, or the path of a
+    config file to serve as it is."""
+    if isinstance(config, Path):
+        path = config.resolve()
+    else:
+        path = tmp / "config.json"
+        path.write_text(json.dumps(config or CONFIG))
     port = free_port()
     command = [sys.executable, "-m", "callstate", "serve", "--config", str(path)]
     command += ["--port", str(port), "--seed", "1", "--format", "8.5.2", *extra]

@@ -60,7 +60,8 @@ from callstate.cli import main
 from callstate.log import LogError, LogReader, LogWriter, event_from_json, event_to_json
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+#: the scenarios of examples/ (center.json beside them is a server config)
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.json") if "steps" in p.read_text())
 BASE = "http://127.0.0.1:8080/api/v2"
 IDS = {"call_prefix": "X" * 26, "conn_prefix": "0" * 10}
 HEADER_LINE = (seal({"callstate_log": 2, "base_uri": "x", "seed": 1, "ids": IDS}) + "\n").encode()

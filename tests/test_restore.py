@@ -32,6 +32,7 @@ from callstate import (
     ManualClock,
     Operation,
     Projection,
+    Restored,
     State,
     Switch,
     User,
@@ -692,3 +693,17 @@ def test_an_unknown_or_incomplete_request_names_its_line(
     bogus = json.dumps({"at": 0, "request": request_, "events": []}) + "\n"
     error = restore_error(path, [*lines[:3], bogus, *lines[3:]])
     assert error.line == 4
+
+
+def test_restore_returns_a_named_result_that_unpacks(tmp_path: Path, opened: list[Switch]) -> None:
+    path = tmp_path / "switch.log"
+    original, clock = busy_switch(path, opened)
+    result = Switch.restore(path, clock=clock)
+    opened.append(result.switch)
+    assert isinstance(result, Restored)
+    assert result._fields == ("switch", "reader")
+    assert state_of(result.switch) == state_of(original)
+    assert result.reader.cut_line is None
+    assert result.reader.entries
+    switch, reader = result
+    assert (switch, reader) == (result.switch, result.reader)

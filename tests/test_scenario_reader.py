@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from callstate import Scenario
-from callstate.scenario import Script, _plain, _script_of, read
+from callstate.scenario import Script, _script_of, read
+from callstate.scenario_steps import plain as _plain
 
 texts = st.sampled_from(["15000", "15001", "admin", "", "1 5", "abc", "/me/calls", "x\u00e9"])
 anything = st.one_of(
@@ -115,6 +116,8 @@ def test_the_examples_need_no_schema() -> None:
     from pathlib import Path
 
     for path in sorted(Path(__file__).resolve().parents[1].glob("examples/*.json")):
+        if path.name == "center.json":  # a server config (docs/server.md), not a scenario
+            continue
         assert _plain(json.loads(path.read_bytes())) is not None, path
 
 

@@ -23,7 +23,7 @@ from callstate import (
     models,
 )
 from callstate.projection import FORMS
-from callstate.schema import MODELS, payload_schema, request_schema
+from callstate.schema import MODELS, payload_schema, request_schema, scenario_schema
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "schema" / "requests.json"
 
@@ -215,3 +215,15 @@ def test_every_user_side_answer_is_one_the_schema_describes(form: Form) -> None:
         models.ChannelsResponse.model_validate(get(user, "/api/v2/me/channels"))
         models.SkillsResponse.model_validate(get(user, "/api/v2/me/skills"))
     models.AgentStatesResponse.model_validate(get("a", "/api/v2/settings/agent-states"))
+
+
+SCENARIO = COMMITTED.parent / "scenario.json"
+
+
+@pytest.mark.skipif(not SCENARIO.exists(), reason="docs/ are not beside these tests")
+def test_the_committed_scenario_schema_is_current() -> None:
+    committed = json.loads(SCENARIO.read_text(encoding="utf-8"))
+    assert committed == scenario_schema(), "regenerate: python -m callstate schema"
+    agent = committed["$defs"]["AgentStep"]["properties"]
+    assert agent["expect"]["anyOf"][0] == {"$ref": "#/$defs/Expectation"}
+    assert committed["$defs"]["Expectation"]["required"] == ["statusCode"]
