@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import hmac
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,13 +36,13 @@ from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
-    InvalidParameterError,
     MissingParameterError,
     UnknownOperationError,
 )
 from .http_sessions import COOKIE, CSRF_HEADER, HttpSession, HttpSessions
 from .projection import DEFAULT_FORM, Form, Projection, User
 from .routes import ROUTES, Route, Router
+from .simulator import far_end, full_collection
 from .switch import Switch
 from .users import Users
 from .wire import dumps, loads
@@ -58,7 +56,6 @@ STATUS: Final[Mapping[int, int]] = {0: 200, 1: 400, 2: 400, 3: 403, 4: 500, 5: 4
 _CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
 _OK: Final = b'{"statusCode":0}'
 _FOUND: Final = b'{"statusCode":0,'
-_FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
 #: ``Authorization`` headers that passed, kept (a client sends the same one on every request)
 _KEPT_CREDENTIALS: Final = 4096
 #: the longest ``Authorization`` header read (a longer one is refused unread)
@@ -474,54 +471,7 @@ class Api:
     def _far_end(self, account: Account, step: dict[str, Any]) -> Reply:
         if account.role is not UserRole.ADMIN:
             raise _Refusal(5, "only an admin drives the far end")
-        number, event = step.get("external"), step.get("event")
-        if number is None or event is None:
-            missing = "external" if number is None else "event"
-            raise MissingParameterError(f"parameter {missing!r} is required", operation="far-end")
-        unknown = sorted(set(step) - {"external", "event", "to", "userData"})
-        if unknown:
-            raise InvalidParameterError(f"unknown parameter {unknown[0]!r}", operation="far-end")
-        if not isinstance(number, str) or not number:
-            raise InvalidParameterError("'external' is a phone number string", operation="far-end")
-        if event not in _FAR_END_EVENTS:
-            raise InvalidParameterError(
-                f"'event' is one of {', '.join(_FAR_END_EVENTS)}", operation="far-end"
-            )
-        to = step.get("to")
-        if to is not None and not isinstance(to, str):
-            raise InvalidParameterError("'to' is a DN string", operation="far-end")
-        switch = self.switch
-        if event == "Call":
-            if to is None:
-                raise MissingParameterError("parameter 'to' is required", operation="far-end Call")
-            leg = switch.external_call(number, to=to, user_data=step.get("userData"))
-            return Reply(200, dumps({"statusCode": 0, "callId": leg.id}))
-        if "userData" in step:
-            raise InvalidParameterError(
-                f"'userData' goes with Call, not {event}", operation="far-end"
-            )
-        far_end = {
-            "Answer": switch.external_answer,
-            "Hangup": switch.external_hangup,
-            "Busy": switch.external_busy,
-        }[event]
-        far_end(number, to=to)
-        return Reply(200, _OK)
-
-
-def full_collection() -> dict[str, Any]:
-    """Run a full garbage collection now: how long it took (``ms``), the objects it scanned
-    (``tracked``), found unreachable, and left out of sight (``frozen``: ``gc.freeze``)."""
-    tracked = len(gc.get_objects())
-    started = time.perf_counter()
-    found = gc.collect()
-    took = (time.perf_counter() - started) * 1000
-    return {
-        "ms": round(took, 1),
-        "tracked": tracked,
-        "unreachable": found,
-        "frozen": gc.get_freeze_count(),
-    }
+        return Reply(200, dumps(far_end(self.switch, step)))
 
 
 def _viewer(account: Account) -> User:
