@@ -270,41 +270,36 @@ ROUTES: Final[tuple[Route, ...]] = (
 
 
 class Router:
-    """The routes on a path: literal paths by a dictionary look-up, templates in order after
-    them (so ``/settings/agent-states`` wins over ``/settings/{name}``)."""
+    """The routes on a path: literal paths by a dictionary look-up, then the templates of as many
+    parts, in the table's order (so ``/settings/agent-states`` wins over ``/settings/{name}``)."""
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self._literal: dict[str, dict[str, Route]] = {}
-        self._templated: dict[tuple[str, ...], dict[str, Route]] = {}
+        by_path: dict[str, dict[str, Route]] = {}
         for route in routes:
-            if route.params:
-                self._templated.setdefault(tuple(route.path.split("/")), {})[route.method] = route
-            else:
-                self._literal.setdefault(route.path, {})[route.method] = route
+            table = by_path if route.params else self._literal
+            table.setdefault(route.path, {})[route.method] = route
+        #: number of parts -> (the literal parts by index, the parameters by index, the routes)
+        self._templated: dict[int, list[_Template]] = {}
+        for path, methods in by_path.items():
+            parts = path.split("/")
+            literals = tuple((i, part) for i, part in enumerate(parts) if not part.startswith("{"))
+            params = tuple((i, part[1:-1]) for i, part in enumerate(parts) if part.startswith("{"))
+            self._templated.setdefault(len(parts), []).append((literals, params, methods))
 
     def find(self, path: str) -> tuple[Mapping[str, Route], dict[str, str]] | None:
-        """The routes on ``path`` by method, and the values of its parameters; None if no
-        route's path is ``path``."""
+        """The routes on ``path`` by method, and the values of its parameters (none empty);
+        None if no route's path is ``path``."""
         found = self._literal.get(path)
         if found is not None:
             return found, {}
         parts = path.split("/")
-        for template, methods in self._templated.items():
-            params = _matched(template, parts)
-            if params is not None:
-                return methods, params
+        for literals, params, methods in self._templated.get(len(parts), ()):
+            if all(parts[i] == part for i, part in literals):
+                values = {name: parts[i] for i, name in params}
+                if all(values.values()):
+                    return methods, values
         return None
 
 
-def _matched(template: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
-    if len(template) != len(parts):
-        return None
-    params: dict[str, str] = {}
-    for want, given in zip(template, parts, strict=True):
-        if want.startswith("{"):
-            if not given:
-                return None
-            params[want[1:-1]] = given
-        elif want != given:
-            return None
-    return params
+_Template = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...], dict[str, Route]]
