@@ -88,6 +88,16 @@ def test_each_operation_lists_the_refusals_of_its_route() -> None:
         "413",
     ]
     assert statuses["POST", "/api/v2/notifications"] == ["200", "400", "401", "413"]
+    # an unknown message type after the CometD path is Api's to answer: 404, or 403 for a
+    # change without its CSRF token
+    assert statuses["POST", "/api/v2/notifications/{messageType}"] == [
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+    ]
     assert paths["/simulator/health"]["get"]["security"] == []
     challenge = document(BASE)["components"]["responses"]["Unauthorized"]["headers"]
     assert challenge["WWW-Authenticate"]["required"] is True
