@@ -8,6 +8,7 @@ import re
 
 import pytest
 from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from test_api import CONFIG, basic
 
 from callstate.api import Api
@@ -38,7 +39,7 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 def test_a_broken_document_is_caught() -> None:
     described = document(BASE)
     del described["paths"]["/api/v2/me"]["get"]["responses"]["200"]["description"]
-    with pytest.raises(Exception, match="description"):
+    with pytest.raises(OpenAPIValidationError, match="description"):
         validate(described)
 
 
@@ -118,7 +119,7 @@ def test_api_answers_no_route_outside_the_table(api: Api) -> None:
             reply = api.handle(method, path, b"{}", basic("admin"))
             if method in methods:
                 assert reply.status != 405, (method, path)
-            elif Router(served).find(path) is not None:
+            else:
                 assert reply.status == 405, (method, path)
                 allowed = dict(reply.headers)["allow"]
                 assert set(allowed.split(", ")) >= methods, (method, path, allowed)
