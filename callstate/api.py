@@ -1,10 +1,12 @@
 """The Calls API as one framework-free function: (method, path, body, credentials) -> reply.
 
 ``Api.handle`` holds every rule of serving a switch over HTTP (``docs/server.md``): HTTP Basic
-users, the routes of ``/api/v2`` and of the simulator, the order in which checks answer, the
-statusCode -> HTTP status table, and visibility (someone else's call or device answers exactly like
-a missing one). Any web framework can serve a switch by passing each request through it; the
-Starlette app in ``callstate.server`` is one such adapter, and CometD is ``callstate.bayeux``.
+users, the routes of ``/api/v2`` and of the simulator (the table ``callstate.routes.ROUTES``,
+which the OpenAPI document at ``/api/v2/openapi.json`` describes too), the order in which checks
+answer, the statusCode -> HTTP status table, and visibility (someone else's call or device
+answers exactly like a missing one). Any web framework can serve a switch by passing each
+request through it; the Starlette app in ``callstate.server`` is one such adapter, and CometD
+is ``callstate.bayeux``.
 
 Decisions where GWS is silent:
 
@@ -25,9 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import hmac
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,12 +38,13 @@ from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
-    InvalidParameterError,
     MissingParameterError,
     UnknownOperationError,
 )
 from .http_sessions import COOKIE, CSRF_HEADER, HttpSession, HttpSessions
 from .projection import DEFAULT_FORM, Form, Projection, User
+from .routes import ROUTES, Route, Router
+from .simulator import far_end, full_collection
 from .switch import Switch
 from .users import Users
 from .wire import dumps, loads
@@ -57,7 +58,6 @@ STATUS: Final[Mapping[int, int]] = {0: 200, 1: 400, 2: 400, 3: 403, 4: 500, 5: 4
 _CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
 _OK: Final = b'{"statusCode":0}'
 _FOUND: Final = b'{"statusCode":0,'
-_FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
 #: ``Authorization`` headers that passed, kept (a client sends the same one on every request)
 _KEPT_CREDENTIALS: Final = 4096
 #: the longest ``Authorization`` header read (a longer one is refused unread)
@@ -81,9 +81,8 @@ class Login:
     session: HttpSession | None
 
 
-#: the user routes under ``/api/v2`` (``settings``, ...) and under ``/api/v2/me``
-_SYSTEM: Final = frozenset(("settings", "diagnostics"))
-_EMBEDDED: Final = frozenset(("channels", "skills"))
+#: a route's answer to (user, path parameters, query string, body)
+_Handler = Callable[[Account, Mapping[str, str], str, bytes], Reply]
 _CHANGES: Final = frozenset(("POST", "PUT", "DELETE", "PATCH"))
 _ENDED: Final = (("set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),)
 
@@ -150,6 +149,13 @@ class Api:
         self._users = {name: _viewer(a) for name, a in self.accounts.items()}
         #: the user routes
         self.users: Final = Users(switch, projection, settings or {})
+        self._router = Router(route for route in ROUTES if route.served == "api")
+        self._handlers = self._routes()
+        self._public: dict[str, Callable[[], Reply]] = {
+            "getHealth": self._health,
+            "getOpenApi": self._description,
+        }
+        self._openapi: bytes | None = None
 
     @classmethod
     def from_config(
@@ -257,14 +263,15 @@ class Api:
         path, _, query = path.partition("?")
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
-        if path == "/simulator/health" and method == "GET":  # the one route without a user
-            calls = len(self.projection.snapshots)
-            health = {"statusCode": 0, "calls": calls, "clients": self.clients(), **self.gauges()}
-            return Reply(200, dumps(health))
+        found = self._router.find(path)
+        if found is not None:  # the routes without a user (health, the API's description)
+            route = found[0].get(method)
+            if route is not None and route.public:
+                return self._public[route.operation]()
         login = self.admit(method, authorization, cookie=cookie, csrf_token=csrf_token)
         if isinstance(login, Reply):
             return login
-        return self.conclude(login, self.run(login.account, method, path, query, body))
+        return self.conclude(login, self._run(login.account, method, path, query, body, found))
 
     def admit(
         self,
@@ -296,10 +303,30 @@ class Api:
         """Answer a request ``admit`` let through (``path`` without its query string), with no
         session header: ``conclude`` adds them. A front process (``callstate.cluster``) admits
         a change and has the switch process run it."""
+        return self._run(account, method, path, query, body, self._router.find(path))
+
+    def _run(
+        self,
+        account: Account,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        found: tuple[Mapping[str, Route], dict[str, str]] | None,
+    ) -> Reply:
         try:
-            if path == "/simulator/health":
-                _method(method, "GET", path)
-            return self._route(account, method, path, query, body)
+            if found is None:
+                raise _Refusal(6, f"no route {path}")
+            methods, params = found
+            route = methods.get(method)
+            if route is None:
+                allow = ", ".join(sorted(methods))
+                raise _Refusal(
+                    3, f"{method} is not allowed on {path} (allowed: {allow})", 405, allow
+                )
+            if route.public:
+                return self._public[route.operation]()
+            return self._handlers[route.operation](account, params, query, body)
         except _Refusal as refusal:
             return _reply(refusal.status_code, refusal.message, refusal.http, refusal.allow)
         except CallStateError as error:
@@ -319,92 +346,96 @@ class Api:
         """Whether a request of this method may change the switch (the others only read)."""
         return method in _CHANGES
 
-    def _route(self, account: Account, method: str, path: str, query: str, body: bytes) -> Reply:
-        parts = path.split("/")[1:]
-        match parts:
-            case ["simulator", "gc"]:
-                _method(method, "POST", path)
-                if account.role is not UserRole.ADMIN:
-                    raise _Refusal(5, "only an admin runs the collector")
-                return Reply(200, dumps({"statusCode": 0, **full_collection()}))
-            case ["simulator", "far-end"]:
-                _method(method, "POST", path)
-                return self._far_end(account, _object(body))
-            case ["api", "v2", "devices", *rest] if len(rest) < 2:
-                _method(method, "GET", path)
-                return self._devices(account, query, rest)
-            case ["api", "v2", name, *_] if name in _SYSTEM:
-                _method(method, "GET", path)
-                resource = self.users.system(parts[2:])
-                if resource is not None:
-                    return Reply(200, dumps(resource))
-            case ["api", "v2", "me", *rest]:
-                return self._me(account, method, path, query, body, rest)
-        raise _Refusal(6, f"no route {path}")
+    # -- routes (``callstate.routes``: each handler answers the route of its operation) -------
+    def _routes(self) -> dict[str, _Handler]:
+        users, projection = self.users, self.projection
 
-    def _me(
-        self, account: Account, method: str, path: str, query: str, body: bytes, rest: list[str]
-    ) -> Reply:
-        """The routes under ``/api/v2/me`` (``rest``: the path's parts after it)."""
-        match rest:
-            case []:
-                return self._me_itself(account, method, path, query, body)
-            case [name] if name in _EMBEDDED:
-                _method(method, "GET", path)
-                embedded = self.users.embedded(account, self.user(account), name)
-                return Reply(200, dumps({"statusCode": 0, name: embedded}))
-            case ["calls"]:
-                _method(method, "GET", path)
-                return Reply(200, self.projection.get_calls_json(self.user(account)))
-            case ["devices"]:
-                _method(method, "GET", path)
-                return Reply(200, dumps(self.projection.get_devices(self.user(account))))
-            case ["channels", "voice"]:
-                _method(method, "POST", path)
-                params = _object(body)
-                dn = self._own_device(account, None)
-                return self._operate(dn, params, AgentState, "an agent state operation")
-            case ["calls", call_id]:
-                return self._call(account, method, path, call_id, body)
-            case ["devices", device_id, "calls"]:
-                _method(method, "POST", path)
-                return self._dial(account, device_id, _object(body))
-            case ["devices", device_id]:
-                _method(method, "POST", path)
-                params = _object(body)
-                dn = self._own_device(account, device_id)
-                return self._operate(dn, params, DeviceOperation, "a device operation")
-        raise _Refusal(6, f"no route {path}")
+        def system(*parts: str) -> Reply:
+            resource = users.system(list(parts))
+            if resource is None:
+                raise _Refusal(6, f"{'/'.join(parts)} not found")
+            return Reply(200, dumps(resource))
 
-    def _devices(self, account: Account, query: str, rest: list[str]) -> Reply:
+        def embedded(name: str) -> _Handler:
+            return lambda a, p, q, b: Reply(
+                200, dumps({"statusCode": 0, name: users.embedded(a, self.user(a), name)})
+            )
+
+        return {
+            "getMe": lambda a, p, q, b: Reply(200, dumps(users.me(a, self.user(a), q))),
+            "postUserOperation": lambda a, p, q, b: self._user_operation(a, _object(b)),
+            "getChannels": embedded("channels"),
+            "getSkills": embedded("skills"),
+            "setAgentState": lambda a, p, q, b: self._agent_state(a, _object(b)),
+            "getCalls": lambda a, p, q, b: Reply(200, projection.get_calls_json(self.user(a))),
+            "getCall": lambda a, p, q, b: self._get_call(a, p["callId"]),
+            "postCallOperation": lambda a, p, q, b: self._call_operation(
+                a, p["callId"], _object(b)
+            ),
+            "getDevices": lambda a, p, q, b: Reply(
+                200, dumps(projection.get_devices(self.user(a)))
+            ),
+            "listDevices": lambda a, p, q, b: self._devices(a, q),
+            "getDevice": lambda a, p, q, b: self._devices(a, q, p["deviceId"]),
+            "postDeviceOperation": lambda a, p, q, b: self._device_operation(
+                a, p["deviceId"], _object(b)
+            ),
+            "dial": lambda a, p, q, b: self._dial(a, p["deviceId"], _object(b)),
+            "getSettings": lambda a, p, q, b: system("settings"),
+            "getAgentStates": lambda a, p, q, b: system("settings", "agent-states"),
+            "getSettingsSection": lambda a, p, q, b: system("settings", p["name"]),
+            "getVersion": lambda a, p, q, b: system("diagnostics", "version"),
+            "farEnd": lambda a, p, q, b: self._far_end(a, _object(b)),
+            "collectGarbage": lambda a, p, q, b: self._collect(a),
+        }
+
+    def _health(self) -> Reply:
+        calls = len(self.projection.snapshots)
+        health = {"statusCode": 0, "calls": calls, "clients": self.clients(), **self.gauges()}
+        return Reply(200, dumps(health))
+
+    def _description(self) -> Reply:
+        """``GET /api/v2/openapi.json``: built at the first request, the same bytes after."""
+        if self._openapi is None:
+            from .openapi import encoded
+
+            self._openapi = encoded(self.projection.base_uri)
+        return Reply(200, self._openapi)
+
+    def _user_operation(self, account: Account, params: dict[str, Any]) -> Reply:
+        """``POST /api/v2/me``: a user operation; the session ends with ``EndContactCenterSession``
+        (``conclude``)."""
+        if not self.users.operate(account, params):
+            return Reply(200, _OK)
+        return Reply(200, _OK, _ENDED)
+
+    def _agent_state(self, account: Account, params: dict[str, Any]) -> Reply:
+        dn = self._own_device(account, None)
+        return self._operate(dn, params, AgentState, "an agent state operation")
+
+    def _device_operation(self, account: Account, device_id: str, params: dict[str, Any]) -> Reply:
+        dn = self._own_device(account, device_id)
+        return self._operate(dn, params, DeviceOperation, "a device operation")
+
+    def _get_call(self, account: Account, call_id: str) -> Reply:
+        found = self.projection.get_call_json(self.user(account), call_id)
+        return Reply(200 if found.startswith(_FOUND) else 404, found)
+
+    def _devices(self, account: Account, query: str, device_id: str | None = None) -> Reply:
         """``GET /api/v2/devices`` (an admin's: every device's URI, or with ``fields=*`` the
         devices) and ``GET /api/v2/devices/{id}`` (what a ``deviceUri`` names)."""
         user = self.user(account)
-        if rest:
-            found = self.projection.get_device(user, rest[0])
+        if device_id is not None:
+            found = self.projection.get_device(user, device_id)
         else:
             fields = ("fields", "*") in parse_qsl(query)
             found = self.projection.list_devices(user, fields=fields)
         return Reply(STATUS[found["statusCode"]], dumps(found))
 
-    def _me_itself(
-        self, account: Account, method: str, path: str, query: str, body: bytes
-    ) -> Reply:
-        """``GET /api/v2/me`` (the user resource) and ``POST /api/v2/me`` (user operations)."""
-        if method == "POST":
-            if not self.users.operate(account, _object(body)):
-                return Reply(200, _OK)
-            return Reply(200, _OK, _ENDED)  # the session ends (``conclude``)
-        _method(method, "GET", path, "GET, POST")
-        return Reply(200, dumps(self.users.me(account, self.user(account), query)))
-
-    def _call(self, account: Account, method: str, path: str, call_id: str, body: bytes) -> Reply:
-        """``GET /api/v2/me/calls/{id}`` (the call) and ``POST`` (a call operation)."""
-        if method == "GET":
-            found = self.projection.get_call_json(self.user(account), call_id)
-            return Reply(200 if found.startswith(_FOUND) else 404, found)
-        _method(method, "POST", path, "GET, POST")
-        return self._call_operation(account, call_id, _object(body))
+    def _collect(self, account: Account) -> Reply:
+        if account.role is not UserRole.ADMIN:
+            raise _Refusal(5, "only an admin runs the collector")
+        return Reply(200, dumps({"statusCode": 0, **full_collection()}))
 
     def _operate(self, dn: str, params: dict[str, Any], kind: type[StrEnum], what: str) -> Reply:
         """A device operation or an agent state, each on its own route."""
@@ -452,64 +483,11 @@ class Api:
     def _far_end(self, account: Account, step: dict[str, Any]) -> Reply:
         if account.role is not UserRole.ADMIN:
             raise _Refusal(5, "only an admin drives the far end")
-        number, event = step.get("external"), step.get("event")
-        if number is None or event is None:
-            missing = "external" if number is None else "event"
-            raise MissingParameterError(f"parameter {missing!r} is required", operation="far-end")
-        unknown = sorted(set(step) - {"external", "event", "to", "userData"})
-        if unknown:
-            raise InvalidParameterError(f"unknown parameter {unknown[0]!r}", operation="far-end")
-        if not isinstance(number, str) or not number:
-            raise InvalidParameterError("'external' is a phone number string", operation="far-end")
-        if event not in _FAR_END_EVENTS:
-            raise InvalidParameterError(
-                f"'event' is one of {', '.join(_FAR_END_EVENTS)}", operation="far-end"
-            )
-        to = step.get("to")
-        if to is not None and not isinstance(to, str):
-            raise InvalidParameterError("'to' is a DN string", operation="far-end")
-        switch = self.switch
-        if event == "Call":
-            if to is None:
-                raise MissingParameterError("parameter 'to' is required", operation="far-end Call")
-            leg = switch.external_call(number, to=to, user_data=step.get("userData"))
-            return Reply(200, dumps({"statusCode": 0, "callId": leg.id}))
-        if "userData" in step:
-            raise InvalidParameterError(
-                f"'userData' goes with Call, not {event}", operation="far-end"
-            )
-        far_end = {
-            "Answer": switch.external_answer,
-            "Hangup": switch.external_hangup,
-            "Busy": switch.external_busy,
-        }[event]
-        far_end(number, to=to)
-        return Reply(200, _OK)
-
-
-def full_collection() -> dict[str, Any]:
-    """Run a full garbage collection now: how long it took (``ms``), the objects it scanned
-    (``tracked``), found unreachable, and left out of sight (``frozen``: ``gc.freeze``)."""
-    tracked = len(gc.get_objects())
-    started = time.perf_counter()
-    found = gc.collect()
-    took = (time.perf_counter() - started) * 1000
-    return {
-        "ms": round(took, 1),
-        "tracked": tracked,
-        "unreachable": found,
-        "frozen": gc.get_freeze_count(),
-    }
+        return Reply(200, dumps(far_end(self.switch, step)))
 
 
 def _viewer(account: Account) -> User:
     return User.admin() if account.role is UserRole.ADMIN else User.agent(account.dn or "")
-
-
-def _method(method: str, allowed: str, path: str, allow: str | None = None) -> None:
-    if method != allowed:
-        allow = allow or allowed
-        raise _Refusal(3, f"{method} is not allowed on {path} (allowed: {allow})", 405, allow)
 
 
 def _object(body: bytes) -> dict[str, Any]:

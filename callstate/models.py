@@ -31,14 +31,19 @@ __all__ = [
     "LegacyCallResource",
     "Notification",
     "NotificationData",
+    "OkResponse",
     "Participant",
     "ParticipantInfo",
+    "SettingsLink",
+    "SettingsListResponse",
+    "SettingsSectionResponse",
     "Skill",
     "SkillsResponse",
     "SupervisorMonitoringState",
     "UserResource",
     "UserResponse",
     "UserState",
+    "VersionResponse",
     "VoiceChannel",
     "dump",
 ]
@@ -297,3 +302,36 @@ class AgentStatesResponse(_Wire):
 
     statusCode: int = 0
     settings: list[AgentStateSetting]
+
+
+class OkResponse(_Wire):
+    """A request done (a POST's answer): ``statusCode`` 0."""
+
+    statusCode: int = 0
+
+
+class SettingsLink(_Wire):
+    displayName: str
+    key: str
+    uri: str
+
+
+class SettingsListResponse(_Wire):
+    """``GET /api/v2/settings``: the sections, by name."""
+
+    statusCode: int = 0
+    settings: list[SettingsLink]
+
+
+class SettingsSectionResponse(_Wire):
+    """``GET /api/v2/settings/{name}``: one section's options."""
+
+    statusCode: int = 0
+    settings: dict[str, Any]
+
+
+class VersionResponse(_Wire):
+    """``GET /api/v2/diagnostics/version``."""
+
+    statusCode: int = 0
+    version: str

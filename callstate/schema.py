@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
 from . import models
 from .enums import AgentState, DeviceOperation, Operation
 from .params import MAX_DTMF, MAX_TEXT, MAX_USER_DATA_KEY, MAX_USER_DATA_PAIRS, PARAMETERS
 
-__all__ = ["MODELS", "PAYLOADS", "payload_schema", "request_schema", "write"]
+__all__ = ["MODELS", "PAYLOADS", "Absent", "payload_schema", "request_schema", "write"]
 
 
 class Destination(BaseModel):
@@ -59,13 +59,23 @@ _TYPES: dict[str, Any] = {
 }
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+#: an optional parameter of a string: absent or a string, never null (the switch refuses a null
+#: where it reads a value, so the schema does not offer one)
+Absent = Annotated[str | SkipJsonSchema[None], Field(json_schema_extra=_no_default)]
+
+
 def _model(name: str) -> type[BaseModel]:
     required, optional = PARAMETERS.get(name, ((), ()))
     fields: dict[str, Any] = {"operationName": (Literal[name], ...)}
     for param in required:
         fields[param] = (_TYPES[param], ...)
     for param in optional:
-        fields[param] = (_TYPES[param] | None, None)
+        # absent, not null (``Absent``): the default stays out of the schema
+        fields[param] = (_TYPES[param], Field(None, json_schema_extra=_no_default))
     model: type[BaseModel] = create_model(
         f"{name}Request", __config__=ConfigDict(extra="forbid"), **fields
     )

@@ -238,6 +238,9 @@ class _Adapter:
         bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
         if not bayeux:
             query = scope.get("query_string", b"")
+            # the request-target again: a ``?`` the client encoded in the path (``%3F``) stays
+            # encoded, so that it is not taken for the start of the query
+            path = path.replace("?", "%3F")
             target = f"{path}?{query.decode('latin-1')}" if query else path
             csrf = _header(scope, b"x-csrf-token")
             if self.forward is not None and self.api.changes(method):
@@ -251,7 +254,8 @@ class _Adapter:
             )
         assert login is not None
         if method != "POST":
-            return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
+            refused = _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
+            return Reply(405, refused.body, (("allow", "POST"),))  # RFC 9110: 405 says what is
         if len(body) > MAX_BODY:
             return _error(413, 2, f"request body is over {MAX_BODY} bytes")
         try:  # the strict reader: an id beyond 64 bits comes back exactly, NaN is refused

@@ -248,7 +248,11 @@ def _agent_state(operation: str, params: dict[str, Any]) -> AgentState:
     state = _USER_STATES[operation]
     if work_mode is None:
         return state
-    if state is not AgentState.NOT_READY or work_mode not in _WORK_MODES:
+    if (
+        state is not AgentState.NOT_READY
+        or not isinstance(work_mode, str)  # an object is unhashable: refused, not looked up
+        or work_mode not in _WORK_MODES
+    ):
         raise InvalidParameterError(
             f"parameter 'workMode': {shown(work_mode, 40)} is not one of "
             f"{', '.join(_WORK_MODES)} (with NotReady)",

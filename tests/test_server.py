@@ -190,6 +190,9 @@ BAD_REQUESTS = [
     ("POST", "/api/v2/notifications", b"7", 400),
     ("POST", "/api/v2/notifications/elsewhere", b"[]", 404),
     ("POST", "/api/v2/notificationsX", b"[]", 404),
+    # a ``?`` encoded in the path is part of it, not the query's start (no such call: 404)
+    ("POST", "/api/v2/me/calls/%3Fx", b'{"operationName": "Answer"}', 404),
+    ("GET", "/api/v2/me/calls%3F", None, 404),
 ]
 
 
@@ -200,6 +203,8 @@ def test_bad_requests_get_json_never_html(served: Served) -> None:
             assert response.status_code == status, (method, path, response.text)
             assert response.headers["content-type"] == "application/json"
             assert isinstance(response.json()["statusCode"], int)
+            if status == 405:  # RFC 9110: a 405 names the methods the path takes
+                assert response.headers["allow"] == ("GET" if "calls" in path else "POST")
     anonymous = httpx.get(f"{served.url}/api/v2/me/calls")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == 'Basic realm="callstate"'

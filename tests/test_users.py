@@ -232,6 +232,9 @@ def test_a_contact_center_session_logs_in_sets_states_and_logs_out() -> None:
         ("agent1", {"operationName": "Ready", "reason": "x"}, 400, 2, "unknown parameter 'reason'"),
         ("agent1", {"operationName": "Ready", "workMode": "AuxWork"}, 400, 2, "'workMode'"),
         ("agent1", {"operationName": "NotReady", "workMode": "Lunch"}, 400, 2, "'workMode'"),
+        # a JSON object is unhashable: refused like any other value, not a 500
+        ("agent1", {"operationName": "NotReady", "workMode": {}}, 400, 2, "'workMode'"),
+        ("agent1", {"operationName": "NotReady", "workMode": ["AuxWork"]}, 400, 2, "'workMode'"),
         (
             "agent1",
             {"operationName": "StartContactCenterSession", "channels": "voice"},
