@@ -376,3 +376,34 @@ def test_a_supervisor_listens_in_from_the_page(browser: Any, served: Served) -> 
     for page in (caller, callee, supervisor):
         expect(page.locator("[data-call-id][data-state]")).to_have_count(0, timeout=WAIT)
     assert supervisor.errors == caller.errors == callee.errors == []
+
+
+def test_a_page_that_lost_its_cometd_session_handshakes_again_and_catches_up(
+    browser: Any, served: Served
+) -> None:
+    """While the page cannot reach the server, the server forgets its CometD client (after
+    ``maxInterval``) and a call comes: once through again, the page handshakes anew (the
+    server's advice, or its own after failures) and reads the calls it missed."""
+    from playwright.sync_api import expect
+
+    callee = _logged_in(browser, served, "agent2")
+    cut = "**/api/v2/notifications"
+    callee.route(cut, lambda route: route.abort())
+    link = callee.locator("#link")
+    expect(link).to_contain_text("connection lost", timeout=WAIT)
+    caller = _logged_in(browser, served, "agent1")
+    caller.fill("#destination", "15001")
+    caller.click("#dial button")
+    expect(caller.locator(".call[data-state=Dialing]")).to_have_count(1, timeout=WAIT)
+    callee.wait_for_timeout(6_000)  # beyond maxInterval (5 s): the server forgot the client
+    expect(callee.locator(".call")).to_have_count(0)  # the notification did not come
+    callee.unroute(cut)
+    ringing = callee.locator(".call[data-state=Ringing]")
+    expect(ringing).to_have_count(1, timeout=2 * WAIT)
+    expect(link).to_have_attribute("data-link", "connected")
+    ringing.locator("button[data-op=Answer]").click()  # and notifications flow again
+    expect(caller.locator(".call[data-state=Established]")).to_have_count(1, timeout=WAIT)
+    expect(callee.locator(".call[data-state=Established]")).to_have_count(1, timeout=WAIT)
+    caller.locator(".call button[data-op=Hangup]").click()
+    expect(callee.locator("[data-call-id][data-state]")).to_have_count(0, timeout=WAIT)
+    assert callee.errors == caller.errors == []
