@@ -42,8 +42,10 @@ FILES: Final = {
 _PREFIX: Final = "/web/"
 #: the page's own files change only with the package: a browser may keep them, but asks again
 _HEADERS: Final = (("cache-control", "no-cache"), ("x-content-type-options", "nosniff"))
-#: the diagram's layout: pixels between ranks (rows) and between states of a rank, a state's box
+#: the diagram's layout: pixels between ranks (rows), between states of a rank, a state's box
 _RANK, _SPACE, _BOX = 110, 170, (120, 40)
+#: room above the first rank and below the last (a loop drawn above a state)
+_MARGIN: Final = 30
 
 
 def serves(path: str) -> bool:
@@ -95,13 +97,13 @@ def diagram() -> dict[str, Any]:
     for node in order:
         rows.setdefault(rank[node], []).append(node)
     widest = max(len(row) for row in rows.values())
-    width, height = widest * _SPACE, len(rows) * _RANK
+    width, height = widest * _SPACE, (len(rows) - 1) * _RANK + 2 * _MARGIN
     nodes = []
     for level, row in sorted(rows.items()):
         left = (width - len(row) * _SPACE) / 2 + _SPACE / 2
         for i, node in enumerate(row):
             label = "" if node in ("start", "end") else graph.states[node][0]
-            x, y = left + i * _SPACE, _RANK / 2 + level * _RANK
+            x, y = left + i * _SPACE, _MARGIN + level * _RANK
             nodes.append({"id": node, "label": label, "x": x, "y": y})
     return {
         "width": width,

@@ -69,7 +69,7 @@ export class Diagram {
       this.data.nodes.map((n) => this.#node(n, n.id === state)));
     const out = this.data.edges.filter((e) => e.from === state && e.to !== "end");
     const moves = out.map((e) => h("li", {}, `${short(e.labels).join(", ")} → ${e.to}`));
-    fill(this.element, h("p", { class: "caption" }, caption), svg, state ? h("ul", { class: "moves" }, moves) : null);
+    fill(this.element, h("p", { class: "caption" }, caption), svg, state ? h("div", { class: "moves" }, `Ways out of ${state}:`, h("ul", {}, moves)) : null);
     this.element.dataset.state = state || "";
   }
 }
