@@ -179,7 +179,8 @@ async def test_far_end_call_reaches_the_agent(served: Served) -> None:
 
 
 BAD_REQUESTS = [
-    ("GET", "/", None, 404),
+    ("POST", "/", None, 405),  # the web page is only read (tests/test_web.py)
+    ("GET", "/web/missing.js", None, 404),
     ("GET", "/favicon.ico", None, 404),
     ("PATCH", "/api/v2/me/calls", None, 405),
     ("POST", "/api/v2/me/calls/X", b"{oops", 400),

@@ -407,3 +407,21 @@ def test_a_page_that_lost_its_cometd_session_handshakes_again_and_catches_up(
     caller.locator(".call button[data-op=Hangup]").click()
     expect(callee.locator("[data-call-id][data-state]")).to_have_count(0, timeout=WAIT)
     assert callee.errors == caller.errors == []
+
+
+def test_a_page_whose_session_ended_says_so(browser: Any, served: Served) -> None:
+    """The session ends behind the page's back (here: the same browser ends it): the page's
+    next connect is refused, and it stops and says so rather than trying for ever."""
+    from playwright.sync_api import expect
+
+    page = _logged_in(browser, served, "agent3")
+    header, token = page.evaluate("callstate.session.csrf")
+    ended = page.context.request.post(
+        f"{served.url}/api/v2/me",
+        data={"operationName": "EndContactCenterSession"},
+        headers={header: token},
+    )
+    assert ended.status == 200
+    link = page.locator("#link")
+    expect(link).to_have_attribute("data-link", "session ended: log in again", timeout=WAIT)
+    assert page.errors == []

@@ -54,6 +54,12 @@ export class Bayeux {
       credentials: "same-origin",
       signal: aborter ? aborter.signal : undefined,
     });
+    if (response.status === 401) {
+      // the session ended (logged out elsewhere, or unused too long): no point trying again
+      this.running = false;
+      this.onStatus("session ended: log in again");
+      return [];
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const replies = await response.json();
     const batch = Array.isArray(replies) ? replies : [replies];
