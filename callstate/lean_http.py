@@ -340,7 +340,7 @@ class LeanHttp(asyncio.Protocol):
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
         for name, value in self.state.default_headers:
             head += (name, b": ", value, b"\r\n")
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
+        head.append(_length_and_type(headers, len(body)))
         for key, text in headers:
             head += (key.encode(), b": ", text.encode("latin-1"), b"\r\n")
         # a connection whose request has not wholly arrived cannot carry another
@@ -374,6 +374,14 @@ class LeanHttp(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return None
+
+
+def _length_and_type(headers: Sequence[tuple[str, str]], length: int) -> bytes:
+    """The Content-Length line, and Content-Type JSON unless the reply names its own type (the
+    web page's files)."""
+    if any(key == "content-type" for key, _ in headers):
+        return b"content-length: %d\r\n" % length
+    return b"content-type: application/json\r\ncontent-length: %d\r\n" % length
 
 
 def lean_protocol(

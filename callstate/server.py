@@ -39,6 +39,8 @@ from .log import LogError
 from .numbers import warm
 from .projection import DEFAULT_FORM, Form
 from .resume import checkpoint_path, restore, write_checkpoint
+from .web import answer as page
+from .web import serves as page_serves
 from .wire import dumps, loads
 
 __all__ = ["CHECKPOINT_BYTES", "NOTIFICATIONS", "app", "create_app", "run", "serve"]
@@ -229,11 +231,14 @@ class _Adapter:
 
     async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
         method, path = scope["method"], scope["path"]
+        if page_serves(path):  # the web page: no credentials (it asks for them itself)
+            return page(method, path)
         authorization = _header(scope, b"authorization")
         cookie = _header(scope, b"cookie")
         login = self.api.login(authorization, cookie)
         if login is None and not (path == HEALTH and method == "GET"):
-            return self.api.handle(method, path, b"")  # 401, before reading any body
+            # 401, before reading any body
+            return _unchallenged(self.api.handle(method, path, b""), scope)
         body = await _body(receive)
         bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
         if not bayeux:
@@ -253,19 +258,9 @@ class _Adapter:
                 method, target, body, authorization, cookie=cookie, csrf_token=csrf
             )
         assert login is not None
-        if method != "POST":
-            refused = _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
-            return Reply(405, refused.body, (("allow", "POST"),))  # RFC 9110: 405 says what is
-        if len(body) > MAX_BODY:
-            return _error(413, 2, f"request body is over {MAX_BODY} bytes")
-        try:  # the strict reader: an id beyond 64 bits comes back exactly, NaN is refused
-            messages = loads(body)
-        except ValueError:
-            messages = None
-        if isinstance(messages, dict):
-            messages = [messages]
-        if not isinstance(messages, list):
-            return _error(400, 1, "a Bayeux request is a JSON object or array")
+        messages = _messages(method, body)
+        if isinstance(messages, Reply):
+            return messages
         # the lean path says when the client goes with one future; else ``receive`` tells
         gone = scope.get(DISCONNECTED) or (lambda: _disconnected(receive))
         answer = await self.bayeux.handle(login.account, messages, gone)
@@ -380,13 +375,46 @@ def _close_sockets() -> None:
 
 
 async def _send(send: Send, reply: Reply) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(reply.body)).encode()),
-    ]
+    headers = [(b"content-length", str(len(reply.body)).encode())]
+    if not _typed(reply.headers):
+        headers.append((b"content-type", b"application/json"))
     headers.extend((k.encode(), v.encode()) for k, v in reply.headers)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+def _messages(method: str, body: bytes) -> list[Any] | Reply:
+    """A Bayeux request's messages, or why it is refused."""
+    if method != "POST":
+        refused = _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
+        return Reply(405, refused.body, (("allow", "POST"),))  # RFC 9110: 405 says what is
+    if len(body) > MAX_BODY:
+        return _error(413, 2, f"request body is over {MAX_BODY} bytes")
+    try:  # the strict reader: an id beyond 64 bits comes back exactly, NaN is refused
+        messages = loads(body)
+    except ValueError:
+        messages = None
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list):
+        return _error(400, 1, "a Bayeux request is a JSON object or array")
+    return messages
+
+
+def _unchallenged(reply: Reply, scope: Scope) -> Reply:
+    """A 401 without its ``WWW-Authenticate`` challenge for a script that says it is one
+    (``X-Requested-With: XMLHttpRequest``, as the web page sends, the convention Spring Security
+    follows too): a browser answers a challenge with its own login dialog, where the page would
+    say that the credentials are wrong."""
+    if _header(scope, b"x-requested-with") != "XMLHttpRequest":
+        return reply
+    headers = tuple(h for h in reply.headers if h[0] != "www-authenticate")
+    return Reply(reply.status, reply.body, headers)
+
+
+def _typed(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a reply names its own content type (the web page's files; JSON otherwise)."""
+    return any(name == "content-type" for name, _ in headers)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

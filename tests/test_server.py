@@ -179,7 +179,8 @@ async def test_far_end_call_reaches_the_agent(served: Served) -> None:
 
 
 BAD_REQUESTS = [
-    ("GET", "/", None, 404),
+    ("POST", "/", None, 405),  # the web page is only read (tests/test_web.py)
+    ("GET", "/web/missing.js", None, 404),
     ("GET", "/favicon.ico", None, 404),
     ("PATCH", "/api/v2/me/calls", None, 405),
     ("POST", "/api/v2/me/calls/X", b"{oops", 400),
@@ -204,7 +205,8 @@ def test_bad_requests_get_json_never_html(served: Served) -> None:
             assert response.headers["content-type"] == "application/json"
             assert isinstance(response.json()["statusCode"], int)
             if status == 405:  # RFC 9110: a 405 names the methods the path takes
-                assert response.headers["allow"] == ("GET" if "calls" in path else "POST")
+                allow = "GET, HEAD" if path == "/" else "GET" if "calls" in path else "POST"
+                assert response.headers["allow"] == allow
     anonymous = httpx.get(f"{served.url}/api/v2/me/calls")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == 'Basic realm="callstate"'
