@@ -39,6 +39,7 @@ _TAGS: Final = (
     ("notifications", "CometD (Bayeux 1.0 long-polling): call, device and channel messages"),
     ("simulator", "The simulator's own routes (outside GWS)"),
     ("meta", "This description"),
+    ("web", "The web page and its files (no credentials)"),
 )
 
 
@@ -140,10 +141,8 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             "required": True,
             "content": {_JSON: {"schema": schemas.of(route.request, "validation")}},
         }
-    ok = {
-        "description": "Done",
-        "content": {_JSON: {"schema": schemas.of(route.response, "serialization")}},
-    }
+    body = schemas.of(route.response, "serialization")
+    ok = {"description": "Done", "content": {kind: {"schema": body} for kind in route.types}}
     operation["responses"] = {
         "200": ok,
         **{

@@ -25,6 +25,7 @@ from .schema import MODELS, Absent
 __all__ = [
     "BAYEUX",
     "ROUTES",
+    "WEB_TYPES",
     "BayeuxReply",
     "FarEndRequest",
     "FarEndResponse",
@@ -34,8 +35,16 @@ __all__ = [
     "Router",
 ]
 
-#: who serves a route: ``Api`` (REST) or the CometD endpoint (``callstate.bayeux``)
-Served = Literal["api", "bayeux"]
+#: who serves a route: ``Api`` (REST), the CometD endpoint (``callstate.bayeux``) or the web
+#: page's files (``callstate.web``)
+Served = Literal["api", "bayeux", "web"]
+#: the types of the web page's files (``callstate.web.FILES``), as its routes answer them
+WEB_TYPES: Final = (
+    "text/html; charset=utf-8",
+    "text/css; charset=utf-8",
+    "text/javascript; charset=utf-8",
+    "application/json",
+)
 #: Bayeux's message types, which CometD clients append to the endpoint's path
 BAYEUX: Final = ("handshake", "connect", "subscribe", "unsubscribe", "disconnect")
 
@@ -61,6 +70,8 @@ class Route:
     query: Mapping[str, str] = field(default_factory=dict)
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     served: Served = "api"
+    #: the media types of a 200's body (the page's files: text; everything else JSON)
+    types: tuple[str, ...] = ("application/json",)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -275,6 +286,11 @@ ROUTES: Final[tuple[Route, ...]] = (
           "CometD, with the message type after the path (Java and .NET clients)",
           list[BayeuxReply], _BAYEUX_BODY, served="bayeux",
           enums={"messageType": BAYEUX}),
+    Route("GET", "/", "getPage", "web", "The web page: softphone, board and call diagram",
+          str, public=True, served="web", types=WEB_TYPES[:1]),
+    Route("GET", "/web/{file}", "getPageFile", "web",
+          "One of the web page's files (another name: 404)", str, public=True, served="web",
+          names=True, types=WEB_TYPES),
     Route("GET", f"{_SIM}/health", "getHealth", "simulator", "Live calls and CometD clients",
           HealthResponse, public=True),
     Route("POST", f"{_SIM}/far-end", "farEnd", "simulator", "Drive the far end of a call",

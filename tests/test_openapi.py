@@ -151,3 +151,15 @@ def test_the_router_prefers_a_literal_path_to_a_template() -> None:
     )
     assert router.find("/api/v2/me/calls/") is None  # a parameter is never empty
     assert router.find("/api/v2/me/calls/a/b") is None
+
+
+def test_the_page_routes_are_described_with_the_types_their_files_have() -> None:
+    from callstate import web
+
+    paths = document(BASE)["paths"]
+    page = paths["/"]["get"]["responses"]["200"]["content"]
+    files = paths["/web/{file}"]["get"]["responses"]["200"]["content"]
+    assert list(page) == [web.FILES["index.html"]]
+    assert set(files) == set(web.FILES.values())
+    assert paths["/web/{file}"]["get"]["security"] == []
+    assert "404" in paths["/web/{file}"]["get"]["responses"]
