@@ -264,6 +264,7 @@ def test_a_call_between_two_softphones_watched_on_the_board(
     board = _logged_in(browser, served, "admin")
     expect(board.locator("#softphone")).to_be_hidden()
     expect(caller.locator("#board")).to_be_hidden()
+    expect(board.locator("#supervise")).to_be_hidden()  # an admin supervises nobody
     # an admin's board lists every device (GET /api/v2/devices?fields=*), by DN
     dns = [d["dn"] for d in CONFIG["devices"]]
     rows = board.locator("#board-devices tr[data-device-id]")
