@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, cast
 
+from . import simulator
 from .config import Account, Config, HttpSettings, UserRole
 from .enums import AgentState, DeviceOperation, DeviceOperationName
 from .errors import (
     CallStateError,
-    InvalidParameterError,
     MissingParameterError,
     UnknownOperationError,
 )
@@ -55,7 +55,6 @@ STATUS: Final[Mapping[int, int]] = {0: 200, 1: 400, 2: 400, 3: 403, 4: 500, 5: 4
 _CHALLENGE: Final = (("www-authenticate", 'Basic realm="callstate"'),)
 _OK: Final = b'{"statusCode":0}'
 _FOUND: Final = b'{"statusCode":0,'
-_FAR_END_EVENTS: Final = ("Call", "Answer", "Hangup", "Busy")
 #: ``Authorization`` headers that passed, kept (a client sends the same one on every request)
 _KEPT_CREDENTIALS: Final = 4096
 #: the longest ``Authorization`` header read (a longer one is refused unread)
@@ -327,7 +326,15 @@ class Api:
                 return Reply(200, dumps({"statusCode": 0, **full_collection()}))
             case ["simulator", "far-end"]:
                 _method(method, "POST", path)
-                return self._far_end(account, _object(body))
+                return Reply(200, simulator.far_end(self.switch, account, _object(body)))
+            case ["simulator", "reset"]:
+                _method(method, "POST", path)
+                params = _object(body) if body.strip() else {}
+                return Reply(200, simulator.reset(self.switch, account, params))
+            case ["simulator", "calls", call_id]:
+                _method(method, "POST", path)
+                params = _object(body)
+                return Reply(200, simulator.clear_call(self.switch, account, call_id, params))
             case ["api", "v2", name, *_] if name in _SYSTEM:
                 _method(method, "GET", path)
                 resource = self.users.system(parts[2:])
@@ -433,43 +440,6 @@ class Api:
         if destination is None:
             raise MissingParameterError("parameter 'destination' is required", operation="Dial")
         self.switch.device(dn).dial(destination, **params)
-        return Reply(200, _OK)
-
-    def _far_end(self, account: Account, step: dict[str, Any]) -> Reply:
-        if account.role is not UserRole.ADMIN:
-            raise _Refusal(5, "only an admin drives the far end")
-        number, event = step.get("external"), step.get("event")
-        if number is None or event is None:
-            missing = "external" if number is None else "event"
-            raise MissingParameterError(f"parameter {missing!r} is required", operation="far-end")
-        unknown = sorted(set(step) - {"external", "event", "to", "userData"})
-        if unknown:
-            raise InvalidParameterError(f"unknown parameter {unknown[0]!r}", operation="far-end")
-        if not isinstance(number, str) or not number:
-            raise InvalidParameterError("'external' is a phone number string", operation="far-end")
-        if event not in _FAR_END_EVENTS:
-            raise InvalidParameterError(
-                f"'event' is one of {', '.join(_FAR_END_EVENTS)}", operation="far-end"
-            )
-        to = step.get("to")
-        if to is not None and not isinstance(to, str):
-            raise InvalidParameterError("'to' is a DN string", operation="far-end")
-        switch = self.switch
-        if event == "Call":
-            if to is None:
-                raise MissingParameterError("parameter 'to' is required", operation="far-end Call")
-            leg = switch.external_call(number, to=to, user_data=step.get("userData"))
-            return Reply(200, dumps({"statusCode": 0, "callId": leg.id}))
-        if "userData" in step:
-            raise InvalidParameterError(
-                f"'userData' goes with Call, not {event}", operation="far-end"
-            )
-        far_end = {
-            "Answer": switch.external_answer,
-            "Hangup": switch.external_hangup,
-            "Busy": switch.external_busy,
-        }[event]
-        far_end(number, to=to)
         return Reply(200, _OK)
 
 

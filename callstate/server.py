@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from time import perf_counter
 from types import FrameType
 from typing import Any, Final, cast
 
@@ -28,7 +29,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import MAX_BODY, Api, Reply
+from . import access
+from .access import ACCESS, DEBUG, INFO
+from .api import MAX_BODY, Api, Login, Reply
 from .bayeux import Bayeux
 from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
 from .config import DEMO, Account, Config, ConfigError, load
@@ -159,6 +162,7 @@ class _Adapter:
         self.next_freeze = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = perf_counter()
         started = False
 
         async def tracked(message: Message) -> None:
@@ -166,38 +170,47 @@ class _Adapter:
             started = True
             await send(message)
 
+        reply, user, level = None, "-", INFO
         try:
-            answer = await self.answer(scope, receive)
-            if answer is not None:
-                await _send(tracked, answer)
+            reply, user, level = await self.answer(scope, receive)
+            if reply is not None:
+                await _send(tracked, reply)
         except Exception as error:  # never a traceback or an HTML page to the client
             if started:
                 raise
-            await _send(send, _error(500, 4, f"internal error: {type(error).__name__}"))
+            reply = _error(500, 4, f"internal error: {type(error).__name__}")
+            await _send(send, reply)
         except asyncio.CancelledError:
             if not self.bayeux.closed:
                 raise
-            # a stopping server cancels the requests it cannot wait for: nothing went wrong
+            return  # a stopping server cancels the requests it cannot wait for: nothing wrong
+        if ACCESS.isEnabledFor(level):
+            _logged(scope, level, user, reply, arrived)
 
     async def lean(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> Answer:
         """Every request, as the lean protocol (``callstate.lean_http``) hands it over:
         ``answer``, as a status, headers and body."""
+        arrived = perf_counter()
+        user, level = "-", INFO
         try:
-            reply = await self.answer(cast(Scope, scope), cast(Receive, receive))
+            reply, user, level = await self.answer(cast(Scope, scope), cast(Receive, receive))
         except Exception as error:  # never a traceback or an HTML page to the client
             reply = _error(500, 4, f"internal error: {type(error).__name__}")
         except asyncio.CancelledError:
             if not self.bayeux.closed:
                 raise
             return None  # a stopping server cancels what it cannot wait for
+        if ACCESS.isEnabledFor(level):
+            _logged(cast(Scope, scope), level, user, reply, arrived)
         return None if reply is None else (reply.status, reply.headers, reply.body)
 
     def quick(self, scope: dict[str, Any], body: bytes, respond: Callable[[Answer], None]) -> bool:
         """A poll held without a task (``Bayeux.park``), when the request is one: one
         ``/meta/connect`` of a live session that waits. True if taken (``respond`` gets the
         answer when it ends); False: ``lean`` answers the request."""
+        arrived = perf_counter()
         path = scope["path"]
         if (
             scope["method"] != "POST"
@@ -221,19 +234,26 @@ class _Adapter:
         def answered(payload: bytes | None) -> None:
             if payload is None:  # the client went (its messages stay queued)
                 respond(None)
-                return
-            headers = () if login.session is None else self.api.session_headers(login)
-            respond((200, headers, payload))
+            else:
+                headers = () if login.session is None else self.api.session_headers(login)
+                respond((200, headers, payload))
+            if ACCESS.isEnabledFor(DEBUG):
+                reply = None if payload is None else Reply(200, payload)
+                _logged(cast(Scope, scope), DEBUG, login.account.username, reply, arrived)
 
         return self.bayeux.park(login.account, messages, scope[DISCONNECTED](), answered)
 
-    async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[Reply | None, str, int]:
+        """The answer to one request (None: the client went during a held connect), who sent
+        it (``-``: nobody authenticated), and the level of its access line (``callstate.access``:
+        DEBUG for a CometD poll)."""
         method, path = scope["method"], scope["path"]
         authorization = _header(scope, b"authorization")
         cookie = _header(scope, b"cookie")
         login = self.api.login(authorization, cookie)
         if login is None and not (path == HEALTH and method == "GET"):
-            return self.api.handle(method, path, b"")  # 401, before reading any body
+            return self.api.handle(method, path, b""), "-", INFO  # 401, before reading a body
+        user = "-" if login is None else login.account.username
         body = await _body(receive)
         bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
         if not bayeux:
@@ -243,13 +263,20 @@ class _Adapter:
             if self.forward is not None and self.api.changes(method):
                 admitted = self.api.admit(method, authorization, cookie=cookie, csrf_token=csrf)
                 if isinstance(admitted, Reply):
-                    return admitted
+                    return admitted, user, INFO
                 reply = await self.forward(admitted.account, method, target, body)
-                return self.api.conclude(admitted, reply)
-            return self.api.handle(
+                return self.api.conclude(admitted, reply), user, INFO
+            reply = self.api.handle(
                 method, target, body, authorization, cookie=cookie, csrf_token=csrf
             )
+            return reply, user, INFO
         assert login is not None
+        return await self._bayeux(scope, receive, login, method, body), user, _level(body)
+
+    async def _bayeux(
+        self, scope: Scope, receive: Receive, login: Login, method: str, body: bytes
+    ) -> Reply | None:
+        """The answer to a request on the CometD path (None: the client went)."""
         if method != "POST":
             return _error(405, 3, f"{method} is not allowed on {NOTIFICATIONS}")
         if len(body) > MAX_BODY:
@@ -383,6 +410,19 @@ async def _send(send: Send, reply: Reply) -> None:
     headers.extend((k.encode(), v.encode()) for k, v in reply.headers)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+def _logged(scope: Scope, level: int, user: str, reply: Reply | None, arrived: float) -> None:
+    """The access line of a request (``callstate.access``)."""
+    status, body = (None, b"") if reply is None else (reply.status, reply.body)
+    query = scope.get("query_string", b"")
+    access.request(level, scope["method"], scope["path"], query, user, status, body, arrived)
+
+
+def _level(body: bytes) -> int:
+    """DEBUG for a CometD poll (a POST of ``/meta/connect`` messages only), else INFO: seen
+    from the body's bytes, without parsing it again."""
+    return DEBUG if body.count(b'"channel"') == body.count(b'"/meta/connect"') > 0 else INFO
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -851,6 +891,7 @@ def run(
         host=host,
         port=port,
         log_level="warning",
+        access_log=False,  # ours is callstate.access (``callstate.access``)
         lifespan="on",
         http=protocol,
         # no X-Forwarded-* rewriting: nothing here reads the client's address (a layer less
