@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from .engine import MAX_CLOCK
 
-__all__ = ["AgentStep", "DeviceSpec", "ExternalStep", "GetStep", "Scenario", "WaitStep"]
+__all__ = [
+    "AgentStep",
+    "ClearStep",
+    "DeviceSpec",
+    "ExternalStep",
+    "GetStep",
+    "ResetStep",
+    "Scenario",
+    "WaitStep",
+]
 
 
 class _Strict(BaseModel):
@@ -63,11 +72,29 @@ class WaitStep(_Strict):
     wait: float = Field(ge=0, le=MAX_CLOCK, strict=True, allow_inf_nan=False)
 
 
+class ResetStep(_Strict):
+    """The simulator's admin resets the switch (``POST /simulator/reset``)."""
+
+    reset: StrictBool
+
+    @model_validator(mode="after")
+    def _true(self) -> ResetStep:
+        if not self.reset:
+            raise ValueError("a reset step is {'reset': true}")
+        return self
+
+
+class ClearStep(_Strict):
+    """The simulator's admin clears a call, by label or id (``POST /simulator/calls/{id}``)."""
+
+    clear: str
+
+
 class Scenario(_Strict):
     """A scenario file, checked on load (unknown keys and malformed steps are refused)."""
 
     devices: list[DeviceSpec]
-    steps: list[AgentStep | ExternalStep | GetStep | WaitStep]
+    steps: list[AgentStep | ExternalStep | GetStep | WaitStep | ResetStep | ClearStep]
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Scenario:

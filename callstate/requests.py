@@ -323,11 +323,12 @@ def clear_call(engine: Engine, call: str | Leg) -> Leg:
     is released, as the far end hanging up on each party would release it, and the
     supervisors' legs on it with them. A supervisor's leg stands for the call it monitors."""
     if isinstance(call, Leg):  # the leg itself, not a leg of another switch sharing its id
-        if engine.legs.get(call.id) is not call:
-            raise CallNotFoundError("no such call", call_id=call.id, operation="ClearCall")
-        leg = call
-    else:  # an unknown id is not found (6), before anything moves
-        leg = engine.leg(call)
+        leg: Leg | None = call if engine.legs.get(call.id) is call else None
+    else:
+        leg = engine.legs.get(call) if type(call) is str else None
+    if leg is None:  # unknown or ended: not found (6), before anything moves
+        call_id = call.id if isinstance(call, Leg) else call
+        raise CallNotFoundError("no such call", call_id=call_id, operation="ClearCall")
     watch = leg.watch
     engine.clear(watch.call if watch is not None else leg.connection)
     if engine.legs.get(leg.id) is leg:  # a supervisor's leg offered and not joined yet

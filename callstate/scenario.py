@@ -13,9 +13,11 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 * ``{"get": "/me/calls" | "/me/calls/LABEL", "user": DN | "admin"}`` — a GET as that user.
 * ``{"wait": SECONDS}`` — let time pass (durations count scenario seconds, from 0): a number
   (not a string) from 0 to ``MAX_CLOCK``.
+* ``{"reset": true}`` — the admin resets the switch (``Switch.reset``); ``{"clear": LABEL}`` —
+  the admin clears the call labelled LABEL (or of that id) in any state (``Switch.clear_call``).
 
 ``run`` yields one JSON-ready dict per output line: ``{"device", "message"}`` per notification,
-``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET.
+``{"device"|"external"|"clear", "error"}`` per refused step, ``{"user", "response"}`` per GET.
 
 The schema is the pydantic model ``Scenario`` (``callstate._scenario_schema``, loaded on first
 use). ``read`` and ``run`` check a plainly well-formed scenario themselves, strictly (exact JSON
@@ -92,7 +94,17 @@ class WaitStep:
     wait: float
 
 
-Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep
+@dataclass(frozen=True, slots=True)
+class ResetStep:
+    reset: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClearStep:
+    clear: str
+
+
+Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep | ResetStep | ClearStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +136,10 @@ def _script_of(model: Scenario) -> Script:
             steps.append(GetStep(s.get, s.user))
         elif isinstance(s, schema.ExternalStep):
             steps.append(ExternalStep(s.external, s.event, s.to, s.params.user_data, s.label))
+        elif isinstance(s, schema.ResetStep):
+            steps.append(ResetStep())
+        elif isinstance(s, schema.ClearStep):
+            steps.append(ClearStep(s.clear))
         else:
             steps.append(AgentStep(s.device, s.operation, s.params, s.call, s.label))
     devices = tuple(DeviceSpec(d.dn, tuple(d.features), d.role) for d in model.devices)
@@ -240,6 +256,11 @@ def _step(step: Any) -> Step:
         get, user = _text(step["get"]), _text(step["user"])
         if get.isascii() and _GET.fullmatch(get) and _USER.fullmatch(user):
             return GetStep(get, user)
+    elif keys == {"reset"}:
+        if step["reset"] is True:
+            return ResetStep()
+    elif keys == {"clear"}:
+        return ClearStep(_text(step["clear"]))
     elif "external" in keys and "event" in keys and keys <= _EXTERNAL:
         return _external_step(step)
     elif "device" in keys and "operation" in keys and keys <= _AGENT:
@@ -307,6 +328,10 @@ def run(
             clock.now += step.wait
         elif isinstance(step, GetStep):
             lines.append({"user": step.user, "response": _get(projection, step, labels)})
+        elif isinstance(step, ResetStep):
+            switch.reset()
+        elif isinstance(step, ClearStep):
+            _clear(switch, step, labels, lines)
         else:
             _request(switch, step, labels, lines)
         if trace is not None:
@@ -339,6 +364,18 @@ def _request(
     else:
         if step.label and leg is not None:
             labels[step.label] = leg.id
+
+
+def _clear(
+    switch: Switch, step: ClearStep, labels: Mapping[str, str], lines: list[dict[str, Any]]
+) -> None:
+    """The admin clears a call (a refusal is an output line: an unknown or ended call)."""
+    try:
+        switch.clear_call(labels.get(step.clear, step.clear))
+    except LogWriteError:  # not the step's fault: the run cannot go on
+        raise
+    except CallStateError as error:
+        lines.append({"clear": step.clear, "error": _error(error)})
 
 
 def _get(projection: Projection, step: GetStep, labels: Mapping[str, str]) -> dict[str, Any]:
