@@ -304,6 +304,8 @@ def _configure_logging(name: str) -> None:
     """One line a record on stderr (time, level, logger, message); ``callstate``'s loggers at
     ``name``, the libraries' at warning at least (asyncio's debug lines are not the server's)."""
     level = _LOG_LEVELS[name]
+    # what no line shows is not gathered per record (the logging docs' "Optimization")
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         level=max(level, logging.WARNING),
