@@ -3,7 +3,9 @@
 Needs the ``server`` extra (``pip install 'callstate[server]'``). The app only translates: every
 GWS rule is in ``callstate.api`` (REST) and ``callstate.bayeux`` (CometD). One process serves one
 switch, on one event loop: a request runs whole (the switch is synchronous), so requests and
-notifications keep one order.
+notifications keep one order. Every request answered gets a line on the ``callstate.access``
+logger (module ``callstate.access``; CometD polls at DEBUG), whichever path it took: the ASGI
+``__call__``, the lean protocol's ``lean``, or a poll held without a task (``quick``).
 """
 
 from __future__ import annotations
@@ -210,7 +212,6 @@ class _Adapter:
         """A poll held without a task (``Bayeux.park``), when the request is one: one
         ``/meta/connect`` of a live session that waits. True if taken (``respond`` gets the
         answer when it ends); False: ``lean`` answers the request."""
-        arrived = perf_counter()
         path = scope["path"]
         if (
             scope["method"] != "POST"
@@ -230,6 +231,7 @@ class _Adapter:
             messages = [messages]
         if not isinstance(messages, list):
             return False
+        arrived = perf_counter()
 
         def answered(payload: bytes | None) -> None:
             if payload is None:  # the client went (its messages stay queued)
@@ -891,7 +893,7 @@ def run(
         host=host,
         port=port,
         log_level="warning",
-        access_log=False,  # ours is callstate.access (``callstate.access``)
+        access_log=False,  # ours replaces it (``callstate.access``)
         lifespan="on",
         http=protocol,
         # no X-Forwarded-* rewriting: nothing here reads the client's address (a layer less
