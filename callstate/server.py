@@ -231,7 +231,9 @@ class _Adapter:
             messages = [messages]
         if not isinstance(messages, list):
             return False
-        arrived = perf_counter()
+        # what the poll's access line needs, kept while it is held only if that line is on (a
+        # held poll's memory is most of an idle client's: not the whole scope, no float)
+        line = (path, scope["query_string"], perf_counter()) if ACCESS.isEnabledFor(DEBUG) else None
 
         def answered(payload: bytes | None) -> None:
             if payload is None:  # the client went (its messages stay queued)
@@ -239,9 +241,10 @@ class _Adapter:
             else:
                 headers = () if login.session is None else self.api.session_headers(login)
                 respond((200, headers, payload))
-            if ACCESS.isEnabledFor(DEBUG):
-                reply = None if payload is None else Reply(200, payload)
-                _logged(cast(Scope, scope), DEBUG, login.account.username, reply, arrived)
+            if line is not None and ACCESS.isEnabledFor(DEBUG):
+                target, query, arrived = line
+                user, status = login.account.username, None if payload is None else 200
+                access.request(DEBUG, "POST", target, query, user, status, payload or b"", arrived)
 
         return self.bayeux.park(login.account, messages, scope[DISCONNECTED](), answered)
 
