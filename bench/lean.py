@@ -559,6 +559,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     timeout_s: int,
     live_calls: int = 0,
     kill_front: bool = False,
+    log_level: str = "info",
 ) -> dict[str, Any]:
     """One scale run; the figures, also printed. ``kill_front``: the last front is killed
     (SIGKILL) halfway through the operations; its clients move to the other fronts, and every
@@ -582,7 +583,7 @@ def scale(  # noqa: PLR0915 (one run's schedule, read top to bottom)
     config_path = Path(folder) / "center.json"
     config_path.write_text(json.dumps(config))
     serve = [sys.executable, "-m", "callstate", "serve", "--config", str(config_path)]
-    serve += ["--format", "8.5.2", "--seed", "1"]
+    serve += ["--format", "8.5.2", "--seed", "1", "--log-level", log_level]
     procs: list[Proc] = []
     ports: list[int] = []
     switch: Proc | None = None

@@ -846,6 +846,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, l
         "--live-calls", type=int, default=0, help="calls made to ring before the clients come"
     )
     scale.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="the served processes' --log-level (info: a line per request but polls)",
+    )
+    scale.add_argument(
         "--kill-front",
         action="store_true",
         help="SIGKILL the last front halfway through the operations (needs --fronts 2 or more)",
@@ -924,6 +930,7 @@ def scale_run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         live_calls=args.live_calls,
         kill_front=args.kill_front,
+        log_level=args.log_level,
     )
     print(describe_machine())
     where = "one process" if not args.fronts else f"a switch process and {args.fronts} fronts"
@@ -931,7 +938,8 @@ def scale_run(args: argparse.Namespace) -> int:
         where += " (the last killed halfway through the operations)"
     print(
         f"scale run: {args.agents} CometD clients arriving {args.arrival}, {where}, "
-        f"{args.workers} generator processes, {args.ops:g} operations/s"
+        f"{args.workers} generator processes, {args.ops:g} operations/s, "
+        f"--log-level {args.log_level}"
     )
     targets: dict[str, tuple[str, float | None, str]] = {
         "dropped": ("sessions dropped", 0, "{}"),

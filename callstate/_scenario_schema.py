@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     Tag,
     ValidationError,
     model_validator,
@@ -23,10 +24,12 @@ from .engine import MAX_CLOCK
 
 __all__ = [
     "AgentStep",
+    "ClearStep",
     "DeviceSpec",
     "Expectation",
     "ExternalStep",
     "GetStep",
+    "ResetStep",
     "Scenario",
     "WaitStep",
     "problems",
@@ -88,8 +91,33 @@ class WaitStep(_Strict):
     wait: float = Field(ge=0, le=MAX_CLOCK, strict=True, allow_inf_nan=False)
 
 
+class ResetStep(_Strict):
+    """The simulator's admin resets the switch (``POST /simulator/reset``)."""
+
+    reset: StrictBool
+
+    @model_validator(mode="after")
+    def _true(self) -> ResetStep:
+        if not self.reset:
+            raise ValueError("a reset step is {'reset': true}")
+        return self
+
+
+class ClearStep(_Strict):
+    """The simulator's admin clears a call, by label or id (``POST /simulator/calls/{id}``)."""
+
+    clear: str
+
+
 #: the key that tells a step's kind, in the order they are looked for
-KINDS: dict[str, str] = {"device": "agent", "external": "external", "get": "get", "wait": "wait"}
+KINDS: dict[str, str] = {
+    "device": "agent",
+    "external": "external",
+    "get": "get",
+    "wait": "wait",
+    "reset": "reset",
+    "clear": "clear",
+}
 
 
 def _kind(step: Any) -> str | None:
@@ -104,12 +132,14 @@ Step = Annotated[
     Annotated[AgentStep, Tag("agent")]
     | Annotated[ExternalStep, Tag("external")]
     | Annotated[GetStep, Tag("get")]
-    | Annotated[WaitStep, Tag("wait")],
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[ResetStep, Tag("reset")]
+    | Annotated[ClearStep, Tag("clear")],
     Discriminator(
         _kind,
         custom_error_type="step_kind",
         custom_error_message="a step is a JSON object with 'device' (an agent request), "
-        "'external' (the far end), 'get' or 'wait'",
+        "'external' (the far end), 'get', 'wait', 'reset' or 'clear'",
     ),
 ]
 

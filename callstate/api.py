@@ -44,7 +44,7 @@ from .errors import (
 from .http_sessions import COOKIE, CSRF_HEADER, HttpSession, HttpSessions
 from .projection import DEFAULT_FORM, Form, Projection, User
 from .routes import ROUTES, Route, Router
-from .simulator import far_end, full_collection
+from .simulator import clear_call, far_end, full_collection, reset
 from .switch import Switch
 from .users import Users
 from .wire import dumps, loads
@@ -386,6 +386,15 @@ class Api:
             "getSettingsSection": lambda a, p, q, b: system("settings", p["name"]),
             "getVersion": lambda a, p, q, b: system("diagnostics", "version"),
             "farEnd": lambda a, p, q, b: self._far_end(a, _object(b)),
+            "reset": lambda a, p, q, b: self._admin(
+                a, "resets the switch", reset, _object(b) if b.strip() else {}
+            ),
+            "clearCall": lambda a, p, q, b: self._admin(
+                a,
+                "clears a call",
+                lambda switch, params: clear_call(switch, p["callId"], params),
+                _object(b),
+            ),
             "collectGarbage": lambda a, p, q, b: self._collect(a),
         }
 
@@ -481,9 +490,19 @@ class Api:
         return Reply(200, _OK)
 
     def _far_end(self, account: Account, step: dict[str, Any]) -> Reply:
+        return self._admin(account, "drives the far end", far_end, step)
+
+    def _admin(
+        self,
+        account: Account,
+        what: str,
+        request: Callable[[Switch, dict[str, Any]], dict[str, Any]],
+        params: dict[str, Any],
+    ) -> Reply:
+        """A simulator request (``callstate.simulator``), for an admin only."""
         if account.role is not UserRole.ADMIN:
-            raise _Refusal(5, "only an admin drives the far end")
-        return Reply(200, dumps(far_end(self.switch, step)))
+            raise _Refusal(5, f"only an admin {what}")
+        return Reply(200, dumps(request(self.switch, params)))
 
 
 def _viewer(account: Account) -> User:

@@ -26,11 +26,17 @@ queues each event's notification for the sessions that may see it. What it does
   user's oldest session the same way. A session whose client has not polled for
   ``max_interval`` seconds is dropped with its queue (``sweep``).
 - ``close`` (server shutdown) answers every held connect, with advice ``handshake``.
+
+Each session's events are logged on ``callstate.cometd`` at INFO, one line each: its handshake
+(client id and user), each subscribe and unsubscribe (the channels, and whether refused), its
+disconnect, and why it was dropped (queue overflow, too many sessions, no connect within
+``max_interval``). Polls are not: the access log has them (``callstate.access``, DEBUG).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import secrets
 import time
@@ -57,6 +63,8 @@ _REMEMBERED: Final = 10_000
 _DISCONNECTED: Final = "disconnected"
 #: how a held connect ended
 _ANSWER, _GONE, _SUPERSEDED = "answer", "gone", "superseded"
+_LOG: Final = logging.getLogger("callstate.cometd")
+_INFO: Final = logging.INFO
 
 
 class _Session:
@@ -196,6 +204,12 @@ class Bayeux:
         session.queue.clear()
         session.queued = 0
         session.wake()
+        if _LOG.isEnabledFor(_INFO):
+            user = session.account.username
+            if why == _DISCONNECTED:
+                _LOG.info("disconnect clientId=%s user=%s", session.id, user)
+            else:
+                _LOG.info("dropped clientId=%s user=%s: %s", session.id, user, why)
         self._gone[session.id] = (session.account.username, why)
         if len(self._gone) > _REMEMBERED:
             self._gone.popitem(last=False)
@@ -299,6 +313,8 @@ class Bayeux:
             mine = self._by_user.setdefault(account.username, OrderedDict())
         self._sessions[client_id] = session
         mine[client_id] = None
+        if _LOG.isEnabledFor(_INFO):
+            _LOG.info("handshake clientId=%s user=%s", client_id, account.username)
         reply = _success(message, session)
         reply["version"] = "1.0"
         reply["supportedConnectionTypes"] = ["long-polling"]
@@ -464,6 +480,15 @@ class Bayeux:
                     session.subscriptions.discard(channel)
             self._index(session, covered(session.subscriptions))
             reply = _success(message, session)
+        if _LOG.isEnabledFor(_INFO):
+            _LOG.info(
+                "%s clientId=%s user=%s channel=%s%s",
+                message["channel"].removeprefix("/meta/"),
+                session.id,
+                session.account.username,
+                _shown(wanted),
+                "" if reply["successful"] else " refused",
+            )
         reply["subscription"] = wanted
         return reply
 
@@ -530,6 +555,12 @@ def _channel_changed(before: DeviceSnapshot | None, after: DeviceSnapshot) -> bo
     if (before.user_state, before.do_not_disturb) != (after.user_state, after.do_not_disturb):
         return True
     return before == after
+
+
+def _shown(channels: object) -> str:
+    """Channels as a log line shows them: printable, at most 300 characters."""
+    text = channels if isinstance(channels, str) and channels.isprintable() else ascii(channels)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

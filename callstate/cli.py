@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="with --nats --role front: this many front processes on the one port",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=tuple(_LOG_LEVELS),
+        default="info",
+        help="what the server logs to stderr: info has a line per request (callstate.access; "
+        "CometD polls at debug) and per CometD session event (callstate.cometd)",
     )
     schema = command("schema", "Write the JSON Schema of every request body and payload.")
     schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="output folder")
@@ -316,6 +324,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1 or (args.workers > 1 and (args.nats is None or args.role != "front")):
         print("callstate: --workers N (N >= 1) goes with --nats --role front", file=sys.stderr)
         return 2
+    _configure_logging(args.log_level)
     return serve(
         config,
         host=args.host,
@@ -330,6 +339,29 @@ def _serve(args: argparse.Namespace) -> int:
         stream=args.stream,
         workers=args.workers,
     )
+
+
+#: ``serve --log-level``: the level of the ``callstate`` loggers
+_LOG_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _configure_logging(name: str) -> None:
+    """One line a record on stderr (time, level, logger, message); ``callstate``'s loggers at
+    ``name``, the libraries' at warning at least (asyncio's debug lines are not the server's)."""
+    level = _LOG_LEVELS[name]
+    # what no line shows is not gathered per record (the logging docs' "Optimization")
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        level=max(level, logging.WARNING),
+        stream=sys.stderr,
+    )
+    logging.getLogger("callstate").setLevel(level)
 
 
 def _validation_error() -> type[ValidationError]:

@@ -25,6 +25,9 @@ says what is guaranteed and what is not; in short:
   changes with HTTP 503 (``statusCode`` 4): "nothing was done" when no switch process listens,
   "may or may not have been done" when one took the request and did not answer in time.
   It follows the stream again when NATS is back.
+
+Access lines (``callstate.access``): a front logs every request it answers, forwarded ones
+included; the switch process logs each change it runs for a front, in the same form.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import itertools
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from time import perf_counter
 from typing import Any, Final
 
 import nats
@@ -50,6 +54,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext as _Context
 from nats.js.errors import APIError, NotFoundError
 
+from .access import ACCESS, INFO, request
 from .api import Api, Reply
 from .config import Account, Config
 from .engine import ManualClock
@@ -228,6 +233,7 @@ class SwitchProcess:
         if account is None or not method or not target.startswith("/"):
             await msg.respond(_reply_bytes(Reply(400, b'{"statusCode":1}'), self.last))
             return
+        arrived = perf_counter()
         path, _, query = target.partition("?")
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
@@ -240,6 +246,8 @@ class SwitchProcess:
         for line in self._lines.take():
             await self._append(line)
         await msg.respond(_reply_bytes(reply, self.last))
+        if ACCESS.isEnabledFor(INFO):  # the front that forwarded it logs it too
+            request(INFO, method, path, query, account.username, reply.status, reply.body, arrived)
 
     async def _append(self, line: bytes) -> None:
         """Append ``line`` after ``last``; until it is in, nothing else runs (NATS away: tried

@@ -19,6 +19,8 @@ protocol gives it exactly that, with httptools (the parser uvicorn uses):
   connection closes after ``idle_timeout``, open connections are bounded (a JSON 503 past
   it), malformed HTTP gets a JSON 400, bodies past ``MOST_BODY`` a JSON 413;
 - a WebSocket upgrade is refused (JSON 403: the Calls API's CometD is long-polling);
+- each refusal of its own (the 408, 503, 400, 413 and 403 above) gets an access line
+  (``callstate.access``), as every request the handler answers does;
 - shutdown (uvicorn calls ``shutdown``): an idle connection or one whose request is still
   arriving closes at once; one whose answer is being made closes once it is written.
 """
@@ -31,10 +33,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from http import HTTPStatus
+from time import perf_counter
 from typing import Any, ClassVar, Final, cast
 
 import httptools
 
+from .access import refused
 from .connections import Limits, response
 
 __all__ = ["DISCONNECTED", "MOST_BODY", "Answer", "Lean", "LeanHttp", "Quick", "lean_protocol"]
@@ -173,6 +177,9 @@ class LeanHttp(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             if last is not None:
                 transport.write(last)
+                # the access line of a refusal no handler saw (the path, if its head came)
+                url = self.url.partition(b"?")[0] if self.arriving else b""
+                refused(None, url.decode("latin-1") or None, last, perf_counter())
             transport.close()
 
     def _answered(self) -> bool:

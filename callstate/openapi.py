@@ -138,7 +138,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         operation["parameters"] = parameters
     if route.request is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.body_required,
             "content": {_JSON: {"schema": schemas.of(route.request, "validation")}},
         }
     body = schemas.of(route.response, "serialization")

@@ -44,6 +44,7 @@ from .params import NO_PARAMS, PARAMETERS, check_params, closest, did_you_mean
 __all__ = [
     "check_device",
     "check_operation_name",
+    "clear_call",
     "dial",
     "external_answer",
     "external_busy",
@@ -53,10 +54,12 @@ __all__ = [
     "line_leg",
     "operate",
     "perform",
+    "reset",
 ]
 
 _BY_NAME: Final = {op.value: op for op in Operation}
 _HANGUP: Final = Operation.HANGUP
+_GONE: Final = NetworkEvent.FAR_END_RELEASED
 #: why an operation that capabilities never list is refused
 _UNLISTED_WHY: Final = {
     Operation.MUTE_MONITORED_USER: (
@@ -312,3 +315,41 @@ def _far_end_leg(
         if _outside_party(leg, party) is not None and (waiting or not unanswered):
             return leg
     raise CallNotFoundError(f"no live call with outside party {shown(party)}", operation=what)
+
+
+# -- the simulator's admin ------------------------------------------------------------------------
+def clear_call(engine: Engine, call: str | Leg) -> Leg:
+    """An admin clears ``call`` (a live leg, or its id; in any state): every leg of its call
+    is released, as the far end hanging up on each party would release it, and the
+    supervisors' legs on it with them. A supervisor's leg stands for the call it monitors."""
+    if isinstance(call, Leg):  # the leg itself, not a leg of another switch sharing its id
+        leg: Leg | None = call if engine.legs.get(call.id) is call else None
+    else:
+        leg = engine.legs.get(call) if type(call) is str else None
+    if leg is None:  # unknown or ended: not found (6), before anything moves
+        call_id = call.id if isinstance(call, Leg) else call
+        raise CallNotFoundError("no such call", call_id=call_id, operation="ClearCall")
+    watch = leg.watch
+    engine.clear(watch.call if watch is not None else leg.connection)
+    if engine.legs.get(leg.id) is leg:  # a supervisor's leg offered and not joined yet
+        engine.fire(leg, _GONE)
+    return leg
+
+
+def reset(engine: Engine) -> None:
+    """Every call cleared (``clear_call``, oldest first), then every device back as it was
+    added: NotReady, without do-not-disturb, forwarding or supervision. Only what changes is
+    told (a device already so gets no event). Ids go on from where they were: a client that
+    held a call's id never sees it name another call."""
+    legs = engine.legs
+    while legs:
+        clear_call(engine, next(iter(legs)))
+        legs = engine.legs  # the engine makes a new table when it empties
+    initial = (AgentState.NOT_READY, False, None)
+    for line in engine.lines.values():
+        if line.supervision is not None:
+            engine.supervision.supervise(line, None)
+        if (line.user_state, line.do_not_disturb, line.forward_to) != initial:
+            engine.set_device(
+                line, user_state=AgentState.NOT_READY, do_not_disturb=False, forward_to=None
+            )

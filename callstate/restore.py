@@ -48,6 +48,10 @@ class SwitchLike(Protocol):
 
     def external_hangup(self, party: str | Call, *, to: str | None = None) -> Call: ...
 
+    def clear_call(self, call: str | Call) -> Call: ...
+
+    def reset(self) -> None: ...
+
 
 def replay_requests(switch: SwitchLike, reader: LogReader, clock: ManualClock) -> None:
     """Run every request of ``reader`` again on ``switch`` (whose clock is ``clock``)."""
@@ -93,6 +97,13 @@ def _apply(switch: SwitchLike, request: Mapping[str, Any]) -> None:
         device.operate(request["operation"], **request["params"])
     elif op == "external_call":
         switch.external_call(request["number"], to=request["to"], user_data=request["userData"])
+    elif op == "clear_call":
+        call = request["call"]
+        if not isinstance(call, str):
+            raise TypeError(f"a call id is a string, not {call!r}")
+        switch.clear_call(call)
+    elif op == "reset":
+        switch.reset()
     else:
         party = request["party"]
         target: str | Call = party if isinstance(party, str) else switch.call(party["call"])

@@ -33,6 +33,8 @@ __all__ = [
     "HealthResponse",
     "Route",
     "Router",
+    "SimulatorClearRequest",
+    "SimulatorResetRequest",
 ]
 
 #: who serves a route: ``Api`` (REST), the CometD endpoint (``callstate.bayeux``) or the web
@@ -70,6 +72,8 @@ class Route:
     query: Mapping[str, str] = field(default_factory=dict)
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     served: Served = "api"
+    #: whether a request body must be sent (``reset`` takes none, or ``{}``)
+    body_required: bool = True
     #: the media types of a 200's body (the page's files: text; everything else JSON)
     types: tuple[str, ...] = ("application/json",)
 
@@ -145,6 +149,16 @@ class FarEndRequest(_Model):
     event: Literal["Call", "Answer", "Hangup", "Busy"]
     to: str | None = None
     userData: dict[str, str | int] | None = Field(None, description="with Call only")
+
+
+class SimulatorResetRequest(_Model):
+    """``POST /simulator/reset``: no parameter (an empty body or ``{}``)."""
+
+
+class SimulatorClearRequest(_Model):
+    """``POST /simulator/calls/{callId}``: the simulator's one call operation."""
+
+    operationName: Literal["ClearCall"]
 
 
 class FarEndResponse(_Model):
@@ -295,6 +309,12 @@ ROUTES: Final[tuple[Route, ...]] = (
           HealthResponse, public=True),
     Route("POST", f"{_SIM}/far-end", "farEnd", "simulator", "Drive the far end of a call",
           FarEndResponse, FarEndRequest, forbidden=_ADMIN_ONLY, names=True),
+    Route("POST", f"{_SIM}/reset", "reset", "simulator",
+          "Clear every call and put every device back as it was added", models.OkResponse,
+          SimulatorResetRequest, forbidden=_ADMIN_ONLY, body_required=False),
+    Route("POST", f"{_SIM}/calls/{{callId}}", "clearCall", "simulator",
+          "Clear a call in any state (every leg released)", models.OkResponse,
+          SimulatorClearRequest, forbidden=_ADMIN_ONLY),
     Route("POST", f"{_SIM}/gc", "collectGarbage", "simulator", "Run a full collection",
           GcResponse, forbidden=_ADMIN_ONLY),
 )

@@ -14,11 +14,13 @@ A scenario is ``{"devices": [...], "steps": [...]}``. Each step is one of
 * ``{"get": "/me/calls" | "/me/calls/LABEL", "user": DN | "admin"}`` — a GET as that user.
 * ``{"wait": SECONDS}`` — let time pass (durations count scenario seconds, from 0): a number
   (not a string) from 0 to ``MAX_CLOCK``.
+* ``{"reset": true}`` — the admin resets the switch (``Switch.reset``); ``{"clear": LABEL}`` —
+  the admin clears the call labelled LABEL (or of that id) in any state (``Switch.clear_call``).
 
 ``run`` yields one JSON-ready dict per output line: ``{"device", "message"}`` per notification,
-``{"device"|"external", "error"}`` per refused step, ``{"user", "response"}`` per GET. An agent
-or far-end step is expected to succeed unless its ``expect`` names the ``statusCode`` of the
-refusal it expects (``unexpected`` tells what went otherwise; the CLI exits 1 for it).
+``{"device"|"external"|"clear", "error"}`` per refused step, ``{"user", "response"}`` per GET.
+An agent or far-end step is expected to succeed unless its ``expect`` names the ``statusCode``
+of the refusal it expects (``unexpected`` tells what went otherwise; the CLI exits 1 for it).
 
 The schema is the pydantic model ``Scenario`` (``callstate._scenario_schema``, loaded on first
 use). ``read`` and ``run`` read a plainly well-formed scenario without it
@@ -40,9 +42,11 @@ from .projection import DEFAULT_FORM, Form, Projection, User
 from .requests import check_operation_name, is_device_operation
 from .scenario_steps import (
     AgentStep,
+    ClearStep,
     DeviceSpec,
     ExternalStep,
     GetStep,
+    ResetStep,
     Script,
     Step,
     WaitStep,
@@ -58,8 +62,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentStep",
+    "ClearStep",
     "ExternalStep",
     "GetStep",
+    "ResetStep",
     "Scenario",
     "Script",
     "Step",
@@ -106,6 +112,10 @@ def _script_of(model: Scenario) -> Script:
             steps.append(WaitStep(s.wait))
         elif isinstance(s, schema.GetStep):
             steps.append(GetStep(s.get, s.user))
+        elif isinstance(s, schema.ResetStep):
+            steps.append(ResetStep())
+        elif isinstance(s, schema.ClearStep):
+            steps.append(ClearStep(s.clear))
         elif isinstance(s, schema.ExternalStep):
             expect = None if s.expect is None else s.expect.status_code
             steps.append(
@@ -176,6 +186,10 @@ def run(
             clock.now += step.wait
         elif isinstance(step, GetStep):
             lines.append({"user": step.user, "response": _get(projection, step, labels)})
+        elif isinstance(step, ResetStep):
+            switch.reset()
+        elif isinstance(step, ClearStep):
+            _clear(switch, step, labels, lines)
         else:
             _request(switch, step, labels, lines)
         if trace is not None:
@@ -208,6 +222,18 @@ def _request(
     else:
         if step.label and leg is not None:
             labels[step.label] = leg.id
+
+
+def _clear(
+    switch: Switch, step: ClearStep, labels: Mapping[str, str], lines: list[dict[str, Any]]
+) -> None:
+    """The admin clears a call (a refusal is an output line: an unknown or ended call)."""
+    try:
+        switch.clear_call(labels.get(step.clear, step.clear))
+    except LogWriteError:  # not the step's fault: the run cannot go on
+        raise
+    except CallStateError as error:
+        lines.append({"clear": step.clear, "error": _error(error)})
 
 
 def _get(projection: Projection, step: GetStep, labels: Mapping[str, str]) -> dict[str, Any]:

@@ -19,9 +19,11 @@ from .engine import MAX_CLOCK
 
 __all__ = [
     "AgentStep",
+    "ClearStep",
     "DeviceSpec",
     "ExternalStep",
     "GetStep",
+    "ResetStep",
     "Script",
     "Step",
     "WaitStep",
@@ -68,7 +70,17 @@ class WaitStep:
     wait: float
 
 
-Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep
+@dataclass(frozen=True, slots=True)
+class ResetStep:
+    reset: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClearStep:
+    clear: str
+
+
+Step: TypeAlias = AgentStep | ExternalStep | GetStep | WaitStep | ResetStep | ClearStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +217,11 @@ def _step(step: Any) -> Step:
         get, user = _text(step["get"]), _text(step["user"])
         if get.isascii() and _GET.fullmatch(get) and _USER.fullmatch(user):
             return GetStep(get, user)
+    elif keys == {"reset"}:
+        if step["reset"] is True:
+            return ResetStep()
+    elif keys == {"clear"}:
+        return ClearStep(_text(step["clear"]))
     elif "external" in keys and "event" in keys and keys <= _EXTERNAL:
         return _external_step(step)
     elif "device" in keys and "operation" in keys and keys <= _AGENT:

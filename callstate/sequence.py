@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .scenario import AgentStep, ExternalStep, GetStep, Script, Step, WaitStep
+from .scenario import (
+    AgentStep,
+    ClearStep,
+    ExternalStep,
+    GetStep,
+    ResetStep,
+    Script,
+    Step,
+    WaitStep,
+)
 
 __all__ = ["Sequence"]
 
@@ -50,6 +59,10 @@ class Sequence:
             who = self._meet(step.external)
             to = f" to {step.to}" if step.to else ""
             out.append(f"    {who}->>Switch: {step.event}{to}")
+        elif isinstance(step, ResetStep):
+            out.append(f"    {self._meet('admin')}->>Switch: reset")
+        elif isinstance(step, ClearStep):
+            out.append(f"    {self._meet('admin')}->>Switch: ClearCall ({step.clear})")
         elif isinstance(step, AgentStep):
             who = self._meet(step.device)
             on = f" ({step.call})" if step.call else ""
@@ -65,7 +78,7 @@ class Sequence:
             what = f"{count} found" if response["statusCode"] == 0 else "not found"
             return f"    Switch-->>{self._meet(line['user'])}: {what}"
         if "error" in line:
-            who = self._meet(line.get("device") or line["external"])
+            who = self._meet(line.get("device") or line.get("external") or "admin")
             return f"    Switch--x{who}: refused (statusCode {line['error']['statusCode']})"
         data = line["message"]["data"]
         who = self._meet(line["device"])

@@ -3,7 +3,9 @@
 Needs the ``server`` extra (``pip install 'callstate[server]'``). The app only translates: every
 GWS rule is in ``callstate.api`` (REST) and ``callstate.bayeux`` (CometD). One process serves one
 switch, on one event loop: a request runs whole (the switch is synchronous), so requests and
-notifications keep one order.
+notifications keep one order. Every request answered gets a line on the ``callstate.access``
+logger (module ``callstate.access``; CometD polls at DEBUG), whichever path it took: the ASGI
+``__call__``, the lean protocol's ``lean``, or a poll held without a task (``quick``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from time import perf_counter
 from types import FrameType
 from typing import Any, Final, cast
 
@@ -28,7 +31,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import MAX_BODY, Api, Reply
+from . import access
+from .access import ACCESS, DEBUG, INFO
+from .api import MAX_BODY, Api, Login, Reply
 from .bayeux import Bayeux
 from .cluster import DEFAULT_STREAM, ClusterError, Front, SwitchProcess
 from .config import DEMO, Account, Config, ConfigError, load
@@ -161,6 +166,7 @@ class _Adapter:
         self.next_freeze = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = perf_counter()
         started = False
 
         async def tracked(message: Message) -> None:
@@ -168,32 +174,40 @@ class _Adapter:
             started = True
             await send(message)
 
+        reply, user, level = None, "-", INFO
         try:
-            answer = await self.answer(scope, receive)
-            if answer is not None:
-                await _send(tracked, answer)
+            reply, user, level = await self.answer(scope, receive)
+            if reply is not None:
+                await _send(tracked, reply)
         except Exception as error:  # never a traceback or an HTML page to the client
             if started:
                 raise
-            await _send(send, _error(500, 4, f"internal error: {type(error).__name__}"))
+            reply = _error(500, 4, f"internal error: {type(error).__name__}")
+            await _send(send, reply)
         except asyncio.CancelledError:
             if not self.bayeux.closed:
                 raise
-            # a stopping server cancels the requests it cannot wait for: nothing went wrong
+            return  # a stopping server cancels the requests it cannot wait for: nothing wrong
+        if ACCESS.isEnabledFor(level):
+            _logged(scope, level, user, reply, arrived)
 
     async def lean(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> Answer:
         """Every request, as the lean protocol (``callstate.lean_http``) hands it over:
         ``answer``, as a status, headers and body."""
+        arrived = perf_counter()
+        user, level = "-", INFO
         try:
-            reply = await self.answer(cast(Scope, scope), cast(Receive, receive))
+            reply, user, level = await self.answer(cast(Scope, scope), cast(Receive, receive))
         except Exception as error:  # never a traceback or an HTML page to the client
             reply = _error(500, 4, f"internal error: {type(error).__name__}")
         except asyncio.CancelledError:
             if not self.bayeux.closed:
                 raise
             return None  # a stopping server cancels what it cannot wait for
+        if ACCESS.isEnabledFor(level):
+            _logged(cast(Scope, scope), level, user, reply, arrived)
         return None if reply is None else (reply.status, reply.headers, reply.body)
 
     def quick(self, scope: dict[str, Any], body: bytes, respond: Callable[[Answer], None]) -> bool:
@@ -219,26 +233,37 @@ class _Adapter:
             messages = [messages]
         if not isinstance(messages, list):
             return False
+        # what the poll's access line needs, kept while it is held only if that line is on (a
+        # held poll's memory is most of an idle client's: not the whole scope, no float)
+        line = (path, scope["query_string"], perf_counter()) if ACCESS.isEnabledFor(DEBUG) else None
 
         def answered(payload: bytes | None) -> None:
             if payload is None:  # the client went (its messages stay queued)
                 respond(None)
-                return
-            headers = () if login.session is None else self.api.session_headers(login)
-            respond((200, headers, payload))
+            else:
+                headers = () if login.session is None else self.api.session_headers(login)
+                respond((200, headers, payload))
+            if line is not None and ACCESS.isEnabledFor(DEBUG):
+                target, query, arrived = line
+                user, status = login.account.username, None if payload is None else 200
+                access.request(DEBUG, "POST", target, query, user, status, payload or b"", arrived)
 
         return self.bayeux.park(login.account, messages, scope[DISCONNECTED](), answered)
 
-    async def answer(self, scope: Scope, receive: Receive) -> Reply | None:
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[Reply | None, str, int]:
+        """The answer to one request (None: the client went during a held connect), who sent
+        it (``-``: nobody authenticated), and the level of its access line (``callstate.access``:
+        DEBUG for a CometD poll)."""
         method, path = scope["method"], scope["path"]
         if page_serves(path):  # the web page: no credentials (it asks for them itself)
-            return page(method, path)
+            return page(method, path), "-", INFO
         authorization = _header(scope, b"authorization")
         cookie = _header(scope, b"cookie")
         login = self.api.login(authorization, cookie)
         if login is None and not (path == HEALTH and method == "GET"):
             # 401, before reading any body
-            return _unchallenged(self.api.handle(method, path, b""), scope)
+            return _unchallenged(self.api.handle(method, path, b""), scope), "-", INFO
+        user = "-" if login is None else login.account.username
         body = await _body(receive)
         bayeux = path.startswith(NOTIFICATIONS) and path[len(NOTIFICATIONS) :] in _BAYEUX_PATHS
         if not bayeux:
@@ -251,13 +276,20 @@ class _Adapter:
             if self.forward is not None and self.api.changes(method):
                 admitted = self.api.admit(method, authorization, cookie=cookie, csrf_token=csrf)
                 if isinstance(admitted, Reply):
-                    return admitted
+                    return admitted, user, INFO
                 reply = await self.forward(admitted.account, method, target, body)
-                return self.api.conclude(admitted, reply)
-            return self.api.handle(
+                return self.api.conclude(admitted, reply), user, INFO
+            reply = self.api.handle(
                 method, target, body, authorization, cookie=cookie, csrf_token=csrf
             )
+            return reply, user, INFO
         assert login is not None
+        return await self._bayeux(scope, receive, login, method, body), user, _level(body)
+
+    async def _bayeux(
+        self, scope: Scope, receive: Receive, login: Login, method: str, body: bytes
+    ) -> Reply | None:
+        """The answer to a request on the CometD path (None: the client went)."""
         messages = _messages(method, body)
         if isinstance(messages, Reply):
             return messages
@@ -415,6 +447,19 @@ def _unchallenged(reply: Reply, scope: Scope) -> Reply:
 def _typed(headers: tuple[tuple[str, str], ...]) -> bool:
     """Whether a reply names its own content type (the web page's files; JSON otherwise)."""
     return any(name == "content-type" for name, _ in headers)
+
+
+def _logged(scope: Scope, level: int, user: str, reply: Reply | None, arrived: float) -> None:
+    """The access line of a request (``callstate.access``)."""
+    status, body = (None, b"") if reply is None else (reply.status, reply.body)
+    query = scope.get("query_string", b"")
+    access.request(level, scope["method"], scope["path"], query, user, status, body, arrived)
+
+
+def _level(body: bytes) -> int:
+    """DEBUG for a CometD poll (a POST of ``/meta/connect`` messages only), else INFO: seen
+    from the body's bytes, without parsing it again."""
+    return DEBUG if body.count(b'"channel"') == body.count(b'"/meta/connect"') > 0 else INFO
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -883,6 +928,7 @@ def run(
         host=host,
         port=port,
         log_level="warning",
+        access_log=False,  # ours replaces it (``callstate.access``)
         lifespan="on",
         http=protocol,
         # no X-Forwarded-* rewriting: nothing here reads the client's address (a layer less

@@ -25,10 +25,12 @@ from .events import Event
 from .log import LogReader, LogWriter, header_line, lock
 from .requests import (
     check_device,
+    clear_call,
     external_answer,
     external_busy,
     external_call,
     external_hangup,
+    reset,
 )
 from .restore import replay_requests
 from .streams import AsyncSubscriber, AsyncSubscription, EventStream, Streams
@@ -436,6 +438,26 @@ class Switch:
         else:
             engine.commit()
         return self._faces.call(leg)
+
+    # -- the simulator's admin --------------------------------------------------------------------
+    def clear_call(self, call: str | Call) -> Call:
+        """Clear a call in any state, a ``Ringing`` one included: every leg of it is released
+        (``Released`` events, as if the far end hung up on each party). ``call``: any of its
+        legs, or a leg's id (``CallNotFoundError`` if no leg lives with that id)."""
+        engine = self._engine
+        engine.begin()
+        leg = clear_call(engine, leg_of(call) if isinstance(call, Call) else call)
+        engine.commit({"op": "clear_call", "call": leg.id} if engine.recorder else None)
+        return self._faces.call(leg)
+
+    def reset(self) -> None:
+        """Clear every call (as ``clear_call``), then put every device back as it was added:
+        ``NotReady``, without do-not-disturb, forwarding or supervision (each change told by a
+        ``DeviceStateChanged``). Devices, the log and subscribers stay; ids go on."""
+        engine = self._engine
+        engine.begin()
+        reset(engine)
+        engine.commit({"op": "reset"} if engine.recorder else None)
 
 
 class Restored(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -54,6 +55,16 @@ class Basic(AuthExtension):  # type: ignore[misc]
 
     async def authenticate(self) -> None:
         pass
+
+
+#: a line of ``serve``'s own logs at INFO (``--log-level info``, the default)
+_LOGGED = re.compile(r"^\S+ \S+ INFO callstate\.(access|cometd) ")
+
+
+def noise(stderr: str) -> list[str]:
+    """The lines of a server's stderr that are not its INFO access and CometD lines: warnings,
+    errors, tracebacks."""
+    return [line for line in stderr.splitlines() if not _LOGGED.match(line)]
 
 
 def free_port() -> int:

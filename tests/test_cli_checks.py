@@ -35,9 +35,9 @@ def scenario_file(tmp_path: Path, scenario: Any) -> str:
             {"devices": TWO, "steps": [{"dial": "15000"}, "Answer"]},
             [
                 "step 1: a step is a JSON object with 'device' (an agent request), 'external' "
-                "(the far end), 'get' or 'wait'",
+                "(the far end), 'get', 'wait', 'reset' or 'clear'",
                 "step 2: a step is a JSON object with 'device' (an agent request), 'external' "
-                "(the far end), 'get' or 'wait'",
+                "(the far end), 'get', 'wait', 'reset' or 'clear'",
             ],
         ),
         (

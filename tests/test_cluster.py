@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -385,3 +386,39 @@ async def test_a_cometd_session_on_one_front_hears_changes_made_through_another(
             await asyncio.wait_for(client.receive(), 1)
     finally:
         await asyncio.wait_for(client.close(), 10)
+
+
+def test_an_admin_clears_a_call_and_resets_the_switch_through_a_front(cluster: Cluster) -> None:
+    switch = cluster.switch()
+    a, b = cluster.front(), cluster.front()
+    simulator = a.url.removesuffix("/api/v2") + "/simulator"
+    admin = {"authorization": basic("admin")}
+    assert dial(a, "agent1", "15000", "15001").status_code == 200
+    _until(lambda: len(legs(b, "agent2")) == 1, what="ringing on the other front")
+    [(ringing, _)] = legs(a, "agent2")
+    body = {"operationName": "ClearCall"}
+    cleared = httpx.post(f"{simulator}/calls/{ringing}", json=body, headers=admin, timeout=15)
+    assert cleared.json() == {"statusCode": 0}
+    assert legs(a, "admin") == []  # read your write
+    _until(lambda: legs(b, "admin") == [], what="cleared on the other front")
+    assert dial(a, "agent1", "15000", "15001").status_code == 200
+    assert post(a, "agent2", "/me/channels/voice", {"operationName": "Ready"}).status_code == 200
+    refused = httpx.post(f"{simulator}/reset", headers={"authorization": basic("agent1")})
+    assert refused.status_code == 403
+    before = len(stream_messages(cluster.url, cluster.stream))
+    reset = httpx.post(f"{simulator}/reset", headers=admin, timeout=15)
+    assert reset.json() == {"statusCode": 0}
+    assert legs(a, "admin") == []
+    _until(lambda: legs(b, "admin") == [], what="reset on the other front")
+    state = lambda: get(b, "agent2", "/me/channels").json()["channels"][0]["userState"]  # noqa: E731
+    _until(lambda: state()["state"] == "NotReady", what="agent state back")
+    assert len(stream_messages(cluster.url, cluster.stream)) == before + 1  # one request line
+    # a restarted switch process rebuilds the same state from the stream
+    switch.stop()
+    cluster.switch()
+    assert dial(a, "agent1", "15000", "15001").status_code == 200
+    assert [s for _, s in legs(a, "admin")] == ["Dialing", "Ringing"]
+    # access lines: the front that took each request, and the switch process that ran it
+    for proc in (a, switch):
+        assert re.search(r"INFO callstate\.access POST /simulator/reset admin 200 ", proc.out())
+    assert re.search(r"POST /simulator/reset agent1 403 statusCode=5 ", a.out())

@@ -216,7 +216,7 @@ class RestoreMachine(RuleBasedStateMachine):
     def traffic(self, data: st.DataObject, count: int) -> None:
         """A burst of requests: mostly agent operations, then dials and the far end."""
         for _ in range(count):
-            kind = data.draw(st.integers(0, 19), label="kind")
+            kind = data.draw(st.integers(0, 20), label="kind")
             if kind < 12 and self.switch.calls:
                 self.operate(data)
             elif kind < 14:
@@ -225,8 +225,10 @@ class RestoreMachine(RuleBasedStateMachine):
                 self.external_call(data)
             elif kind < 19:
                 self.far_end(data)
-            else:
+            elif kind < 20:
                 self.clock.now += data.draw(st.sampled_from([0.25, 1.0, 3.0, 61.5]))
+            else:
+                self.admin(data)
 
     def dial(self, data: st.DataObject) -> None:
         device = self.switch.device(data.draw(st.sampled_from(list(DEVICES))))
@@ -284,6 +286,17 @@ class RestoreMachine(RuleBasedStateMachine):
         }[what]
         with contextlib.suppress(CallStateError):
             act(party, to=to)
+
+    def admin(self, data: st.DataObject) -> None:
+        """The simulator's admin: now and then a reset, else a call cleared (or a wrong id)."""
+        calls = self.switch.calls
+        choice = data.draw(st.integers(0, 5))
+        if choice == 0:
+            self.switch.reset()
+            return
+        call: str | Call = data.draw(st.sampled_from(calls)) if calls and choice > 1 else "nope"
+        with contextlib.suppress(CallStateError):
+            self.switch.clear_call(call)
 
     @rule(data=st.data(), count=st.integers(1, 12))
     def more_traffic(self, data: st.DataObject, count: int) -> None:
