@@ -130,16 +130,18 @@ def _script_of(model: Scenario) -> Script:
 
 def unexpected(step: Step, lines: list[dict[str, Any]]) -> str | None:
     """What went against the step's expectation, given the lines it printed (None: nothing).
-    A step expects success unless its ``expect`` names the ``statusCode`` of its refusal."""
-    if not isinstance(step, AgentStep | ExternalStep):
+    A step expects success unless its ``expect`` names the ``statusCode`` of its refusal (a
+    ``clear`` step has none: it is expected to succeed)."""
+    if not isinstance(step, AgentStep | ExternalStep | ClearStep):
         return None
+    expect = None if isinstance(step, ClearStep) else step.expect
     refused = next((line["error"] for line in lines if "error" in line), None)
     if refused is None:
-        return None if step.expect is None else f"expected statusCode {step.expect}: succeeded"
+        return None if expect is None else f"expected statusCode {expect}: succeeded"
     code = refused["statusCode"]
-    if code == step.expect:
+    if code == expect:
         return None
-    wanted = "" if step.expect is None else f"expected statusCode {step.expect}: "
+    wanted = "" if expect is None else f"expected statusCode {expect}: "
     return f"{wanted}refused with statusCode {code}: {refused['statusMessage']}"
 
 

@@ -101,6 +101,16 @@ def test_a_refused_step_makes_the_run_exit_1_after_printing_everything(tmp_path:
     assert "refused with statusCode 2" in told
 
 
+def test_a_refused_clear_makes_the_run_exit_1_and_a_clear_that_worked_does_not(
+    tmp_path: Path,
+) -> None:
+    dial = {**DIAL, "as": "c1"}
+    assert run_steps(tmp_path, dial, {"clear": "c1"}, {"reset": True}).returncode == 0
+    done = run_steps(tmp_path, {"clear": "nope"})
+    assert done.returncode == 1
+    assert "step 1: refused with statusCode 6: ClearCall on call nope" in done.stderr
+
+
 def test_a_refusal_the_step_expects_is_success(tmp_path: Path) -> None:
     hold = {"device": "15001", "operation": "Hold", "expect": {"statusCode": 2}}
     far = {"external": "+14155550100", "event": "Hangup", "expect": {"statusCode": 6}}
